@@ -1,0 +1,139 @@
+//! `POST /api/upload`: stores an image or PDF for the caller.
+//!
+//! The type is decided by the file's first bytes, never by its name or the
+//! client's Content-Type: an executable renamed `photo.png` is refused.
+
+use axum::{Json, extract::Multipart, extract::State, http::StatusCode};
+use rusqlite::params;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::core::{ApiError, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+
+/// Types a user may upload, by detected MIME type, with the stored extension.
+const ALLOWED: &[(&str, &str)] =
+    &[("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("application/pdf", "pdf")];
+
+const PURPOSES: &[&str] = &["avatar", "kyc", "station_issue", "rental_issue", "other"];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadOut {
+    pub id: i64,
+    pub url: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub purpose: String,
+    pub created_at: String,
+}
+
+/// The multipart form: a `file` part and an optional `purpose` part.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+    /// `avatar`, `kyc`, `station_issue`, `rental_issue` or `other` (default).
+    purpose: Option<String>,
+}
+
+/// Uploads one file (JPEG, PNG, WebP or PDF).
+#[utoipa::path(
+    post, path = "/api/upload", tag = "app",
+    security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = UploadOut),
+        (status = 400, description = "No file part or bad purpose", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 413, description = "File too large", body = ErrorBody),
+        (status = 415, description = "File type not allowed", body = ErrorBody),
+    )
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<UploadOut>), ApiError> {
+    let max = state.config.upload_max_bytes;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut purpose = "other".to_string();
+    while let Some(mut field) =
+        form.next_field().await.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+    {
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().unwrap_or("upload").chars().take(255).collect::<String>();
+                let mut bytes = Vec::new();
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?
+                {
+                    if bytes.len() + chunk.len() > max {
+                        return Err(ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "payload_too_large",
+                            format!("files are limited to {max} bytes"),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some((name, bytes));
+            }
+            Some("purpose") => {
+                let text = field.text().await.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+                purpose = text.trim().to_string();
+            }
+            _ => {}
+        }
+    }
+    if !PURPOSES.contains(&purpose.as_str()) {
+        return Err(ApiError::invalid_field("purpose", format!("must be one of {}", PURPOSES.join(", "))));
+    }
+    let (original_name, bytes) = file.ok_or_else(|| ApiError::invalid_field("file", "a file part is required"))?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid_field("file", "file is empty"));
+    }
+    let detected = infer::get(&bytes).map(|t| t.mime_type());
+    let Some(&(content_type, ext)) = detected.and_then(|m| ALLOWED.iter().find(|(allowed, _)| *allowed == m)) else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_file_type",
+            format!("file content is {}; allowed: JPEG, PNG, WebP, PDF", detected.unwrap_or("not a recognised type")),
+        ));
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let key = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let storage = state.storage.clone();
+    let stored_key = key.clone();
+    tokio::task::spawn_blocking(move || storage.put(&stored_key, &bytes))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing upload");
+            ApiError::internal("could not store the file")
+        })?;
+    let url = state.storage.url(&key);
+    let out = state
+        .db
+        .write(move |tx| {
+            let now = now_ts();
+            tx.execute(
+                "INSERT INTO media_uploads (user_id, storage_key, url, original_name, content_type, size_bytes, sha256, purpose, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![user.id, key, url, original_name, content_type, size, sha256, purpose, now],
+            )?;
+            Ok(UploadOut {
+                id: tx.last_insert_rowid(),
+                url,
+                content_type: content_type.to_string(),
+                size_bytes: size,
+                sha256,
+                purpose,
+                created_at: ts_to_rfc3339(now),
+            })
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}

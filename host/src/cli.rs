@@ -1,0 +1,226 @@
+//! The `powerbank` command line. Every flag has an environment fallback so
+//! the same binary configures from a unit file or a container.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    config::{Config, EmailConfig, SmsConfig},
+    core::{Db, Role},
+    demo, server,
+    users::{auth, identifier::Identifier},
+};
+
+#[derive(Parser)]
+#[command(name = "powerbank", version, about = "Power-bank rental network backend")]
+struct Cli {
+    /// Log format: `json` (structured, the default) or `text`.
+    #[arg(long, env = "POWERBANK_LOG_FORMAT", default_value = "json", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Load demo stations, packages, countries, banners and an app version.
+    SeedDemo(StoreArgs),
+    /// Manage operator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin who signs in at `POST /api/admin/login`.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        email: String,
+        /// At least 12 characters.
+        #[arg(long, env = "POWERBANK_ADMIN_PASSWORD")]
+        password: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Directory for the database and uploaded media.
+    #[arg(long, env = "POWERBANK_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Database file (default: DATA_DIR/powerbank.db).
+    #[arg(long, env = "POWERBANK_DB")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[arg(long, env = "POWERBANK_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Plugin manifest.
+    #[arg(long, env = "POWERBANK_PLUGINS", default_value = "plugins.toml")]
+    plugins: PathBuf,
+    /// External MQTT broker, e.g. `mqtt://127.0.0.1:1883`; default: embedded broker.
+    #[arg(long, env = "POWERBANK_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// Base of URLs handed out for uploads (default: http://LISTEN).
+    #[arg(long, env = "POWERBANK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// JWT signing secret (32+ characters); generated and stored when absent.
+    #[arg(long, env = "POWERBANK_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Comma-separated allowed CORS origins (default: any).
+    #[arg(long, env = "POWERBANK_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Sparrow SMS API base URL; SMS go to the log when unset.
+    #[arg(long, env = "POWERBANK_SPARROW_URL")]
+    sparrow_url: Option<String>,
+    #[arg(long, env = "POWERBANK_SPARROW_TOKEN", hide_env_values = true, default_value = "")]
+    sparrow_token: String,
+    #[arg(long, env = "POWERBANK_SPARROW_FROM", default_value = "powerbank")]
+    sparrow_from: String,
+    /// SMTP relay host; emails go to the log when unset.
+    #[arg(long, env = "POWERBANK_SMTP_HOST")]
+    smtp_host: Option<String>,
+    #[arg(long, env = "POWERBANK_SMTP_PORT", default_value_t = 25)]
+    smtp_port: u16,
+    #[arg(long, env = "POWERBANK_EMAIL_FROM", default_value = "powerbank <no-reply@localhost>")]
+    email_from: String,
+    /// Load demo data into an empty database before serving.
+    #[arg(long, env = "POWERBANK_DEMO")]
+    demo: bool,
+}
+
+impl StoreArgs {
+    fn config(&self) -> Config {
+        let mut config = Config::with_data_dir(self.data_dir.clone());
+        if let Some(db) = &self.db {
+            config.db_path = db.clone();
+        }
+        config
+    }
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let mut config = self.store.config();
+        config.listen = self.listen;
+        config.plugins_path = self.plugins.clone();
+        config.mqtt_url = self.mqtt_url.clone();
+        config.public_base_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
+        config.jwt_secret = self.jwt_secret.clone();
+        config.cors_origins = self.cors_origins.clone();
+        if let Some(base_url) = &self.sparrow_url {
+            config.sms = SmsConfig::Sparrow {
+                base_url: base_url.clone(),
+                token: self.sparrow_token.clone(),
+                from: self.sparrow_from.clone(),
+            };
+        }
+        if let Some(host) = &self.smtp_host {
+            config.email =
+                EmailConfig::Smtp { host: host.clone(), port: self.smtp_port, from: self.email_from.clone() };
+        }
+        config
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POWERBANK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "powerbank failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = args.config();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let state = server::build_state(config.clone())?;
+                if args.demo {
+                    let db = state.db.clone();
+                    let loaded = tokio::task::spawn_blocking(move || demo::seed_if_empty(&db)).await??;
+                    println!(
+                        "\npowerbank demo {}\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
+                        if loaded { "data loaded" } else { "(existing data)" },
+                        demo::DEMO_ADMIN_EMAIL,
+                        demo::DEMO_ADMIN_PASSWORD,
+                        listen = config.listen,
+                    );
+                }
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("binding {}", config.listen))?;
+                tracing::info!(listen = %config.listen, db = %config.db_path.display(), "serving");
+                server::serve(listener, state, server::shutdown_signal()).await
+            })
+        }
+        Command::Migrate(store) => {
+            let config = store.config();
+            Db::open(&config.db_path, 1)?;
+            println!("database {} is up to date", config.db_path.display());
+            Ok(())
+        }
+        Command::SeedDemo(store) => {
+            let config = store.config();
+            let db = Db::open(&config.db_path, 1)?;
+            let seeded = demo::seed_if_empty(&db)?;
+            println!("{}", if seeded { "demo data loaded" } else { "database already has stations; nothing loaded" });
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Create { store, email, password } } => {
+            let config = store.config();
+            let db = Db::open(&config.db_path, 1)?;
+            let id = create_admin(&db, &email, &password)?;
+            println!("admin {email} created (user id {id}); sign in at POST /api/admin/login");
+            Ok(())
+        }
+    }
+}
+
+/// Creates an operator account; used by the CLI and the demo data.
+pub fn create_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<i64> {
+    anyhow::ensure!(password.chars().count() >= 12, "the admin password must be at least 12 characters");
+    let identifier = Identifier::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
+    anyhow::ensure!(matches!(identifier, Identifier::Email(_)), "admins sign in with an email address");
+    let hash = auth::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?;
+    db.blocking_write(|tx| {
+        auth::create_user(tx, &identifier, Role::Admin, None, Some("Operator"), Some(&hash), crate::core::now_ts())
+            .map_err(|e| anyhow::anyhow!(e.message))
+    })
+}

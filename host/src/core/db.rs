@@ -1,0 +1,205 @@
+//! SQLite access: one writer connection, a few reader connections, WAL mode.
+//!
+//! SQLite allows one writer at a time. Rather than letting concurrent writers
+//! race into `SQLITE_BUSY`, every mutation goes through the single writer
+//! connection, one `BEGIN IMMEDIATE` transaction per call: two requests that
+//! both try to spend the same balance are serialised here, and each sees the
+//! other's committed result. Readers use their own connections; in WAL mode
+//! they read the last committed state and never wait behind the writer.
+//!
+//! All calls run on tokio's blocking pool so the async executor never blocks
+//! on disk.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::Semaphore;
+
+use super::error::ApiError;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_permits: Semaphore,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, switches it to WAL and
+    /// applies pending migrations.
+    pub fn open(path: &Path, readers: usize) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut writer = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
+        configure(&writer)?;
+        super::migrations::apply(&mut writer)?;
+
+        let readers = readers.max(1);
+        let mut pool = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&conn)?;
+            pool.push(conn);
+        }
+        Ok(Self {
+            inner: Arc::new(DbInner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(pool),
+                reader_permits: Semaphore::new(readers),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection.
+    /// It commits if `f` returns `Ok`, and rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a previous write poisons the mutex but leaves the
+            // connection usable (its transaction was rolled back on drop).
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` on a read-only connection (a consistent snapshot per statement;
+    /// wrap several statements in a transaction when they must agree).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let permit = self.inner.reader_permits.acquire().await.map_err(|_| ApiError::unavailable("database closed"))?;
+        let inner = self.inner.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let conn = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .ok_or_else(|| ApiError::internal("reader pool empty"))?;
+            let result = f(&conn);
+            inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")));
+        drop(permit);
+        out?
+    }
+
+    /// Synchronous access to the writer for start-up tasks (migrate, seed, CLI).
+    pub fn blocking_write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Current time as unix seconds: every timestamp column stores this.
+pub fn now_ts() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Renders a stored unix timestamp for the API (RFC 3339, UTC).
+pub fn ts_to_rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `Option<i64>` timestamp column to an optional RFC 3339 string.
+pub fn opt_ts(ts: Option<i64>) -> Option<String> {
+    ts.map(ts_to_rfc3339)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_increments_are_serialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 2).unwrap();
+        db.write(|tx| {
+            tx.execute_batch("CREATE TABLE c (n INTEGER NOT NULL); INSERT INTO c VALUES (0);")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(|tx| {
+                    let n: i64 = tx.query_row("SELECT n FROM c", [], |r| r.get(0))?;
+                    tx.execute("UPDATE c SET n = ?1", [n + 1])?;
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let n: i64 = db.read(|c| Ok(c.query_row("SELECT n FROM c", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(n, 50);
+    }
+
+    #[tokio::test]
+    async fn failed_write_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), 1).unwrap();
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE c (n INTEGER NOT NULL)")?)).await.unwrap();
+        let res: Result<(), ApiError> = db
+            .write(|tx| {
+                tx.execute("INSERT INTO c VALUES (1)", [])?;
+                Err(ApiError::bad_request("nope"))
+            })
+            .await;
+        assert!(res.is_err());
+        let count: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM c", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(count, 0);
+    }
+}

@@ -1,0 +1,19 @@
+//! The state every handler receives.
+
+use std::{sync::Arc, time::Instant};
+
+use super::{auth::JwtKeys, db::Db, storage::StorageBackend};
+use crate::{config::Config, users::delivery::OtpDelivery};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub jwt: Arc<JwtKeys>,
+    /// Server-side secret mixed into OTP hashes, so a leaked table is useless.
+    pub otp_pepper: Arc<[u8]>,
+    pub otp_delivery: Arc<OtpDelivery>,
+    pub storage: Arc<dyn StorageBackend>,
+    pub started_at: Instant,
+    pub app_versions: crate::app_core::VersionCache,
+}

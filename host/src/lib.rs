@@ -1,0 +1,14 @@
+//! powerbank: the backend of a power-bank rental network.
+//!
+//! One module per feature domain, each with its routes, storage queries and
+//! tests side by side; shared pieces live in [`core`].
+
+pub mod app_core;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod demo;
+pub mod rentals;
+pub mod server;
+pub mod stations;
+pub mod users;

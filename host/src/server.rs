@@ -1,0 +1,224 @@
+//! Assembles the HTTP service: domain routers, middleware, OpenAPI, and the
+//! listener with graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, Method, StatusCode},
+    middleware,
+    routing::get,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rand::RngCore;
+use rusqlite::OptionalExtension;
+use tower_http::{
+    compression::CompressionLayer,
+    cors::{AllowOrigin, Any, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::{
+    app_core,
+    config::Config,
+    core::{AppState, Db, auth::JwtKeys, error, now_ts, storage::LocalDisk},
+    rentals, stations, users,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "powerbank API",
+        description = "Power-bank rental network: stations, rentals, payments, points. Money is integer paisa (1 NPR = 100 paisa).",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody)),
+    tags(
+        (name = "app", description = "Health, versions, countries, banners, uploads"),
+        (name = "auth", description = "OTP sign-in, sessions, account"),
+        (name = "profile", description = "The user's profile"),
+        (name = "stations", description = "Stations and availability"),
+        (name = "payments", description = "Packages, wallet, payments"),
+        (name = "admin", description = "Operator endpoints (admin role)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Every documented route of the API, with its OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(app_core::router())
+        .merge(users::router())
+        .merge(stations::router())
+        .merge(rentals::router())
+        .split_for_parts()
+}
+
+/// Reads a generated secret, creating it on first start.
+fn server_secret(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
+    db.blocking_write(|tx| {
+        let existing: Option<String> =
+            tx.query_row("SELECT value FROM server_secrets WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        let encoded = match existing {
+            Some(v) => v,
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                let v = STANDARD.encode(bytes);
+                tx.execute(
+                    "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![name, v, now_ts()],
+                )?;
+                v
+            }
+        };
+        STANDARD.decode(encoded).context("stored secret is not base64")
+    })
+}
+
+/// Opens the database and builds the state every handler shares.
+pub fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::open(&config.db_path, config.reader_connections)?;
+    let jwt_secret = match &config.jwt_secret {
+        Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
+        Some(_) => anyhow::bail!("the JWT secret must be at least 32 characters"),
+        None => server_secret(&db, "jwt_signing_key")?,
+    };
+    let otp_pepper = server_secret(&db, "otp_pepper")?;
+    let storage = LocalDisk::new(config.media_dir(), &config.public_base_url)?;
+    let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
+    Ok(AppState {
+        db,
+        jwt: Arc::new(JwtKeys::new(&jwt_secret)),
+        otp_pepper: otp_pepper.into(),
+        otp_delivery: Arc::new(otp_delivery),
+        storage: Arc::new(storage),
+        started_at: Instant::now(),
+        app_versions: app_core::VersionCache::default(),
+        config: Arc::new(config),
+    })
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The complete service: API routes, docs, media files and middleware.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let spec = openapi.clone();
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let cors = if config.cors_origins.is_empty() {
+        CorsLayer::new().allow_origin(Any)
+    } else {
+        let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        CorsLayer::new().allow_origin(AllowOrigin::list(origins))
+    }
+    .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+    .allow_headers(Any);
+
+    // Uploads carry their own, larger limit; everything else is small JSON.
+    let upload_limit = config.upload_max_bytes + 64 * 1024;
+    let api = api
+        .route_layer(DefaultBodyLimit::max(config.json_body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(upload_limit.max(config.json_body_limit_bytes)))
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        });
+
+    Router::new()
+        .merge(api)
+        .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
+        .merge(Scalar::with_url("/api/docs", openapi.as_ref().clone()))
+        .nest_service("/media", ServeDir::new(config.media_dir()))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(middleware::from_fn(error::error_shape_layer))
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = app(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

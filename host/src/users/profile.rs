@@ -1,0 +1,217 @@
+//! The user's profile, and deleting the account.
+
+use axum::{Json, extract::State};
+use chrono::{Datelike, NaiveDate};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{auth::MessageOut, sessions};
+use crate::core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileOut {
+    pub user_id: i64,
+    pub username: Option<String>,
+    pub full_name: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    pub address: Option<String>,
+    pub avatar_url: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub is_complete: bool,
+    pub updated_at: String,
+}
+
+/// Fields to change; omitted fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub username: Option<String>,
+    pub full_name: Option<String>,
+    /// `YYYY-MM-DD`; the user must be at least 13.
+    pub date_of_birth: Option<String>,
+    pub address: Option<String>,
+    /// An `http(s)` URL, typically from `/api/upload`.
+    pub avatar_url: Option<String>,
+}
+
+pub fn validate_username(username: &str) -> Result<(), ApiError> {
+    let ok_len = (3..=30).contains(&username.len());
+    let ok_chars = username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok_len || !ok_chars {
+        return Err(ApiError::invalid_field("username", "3 to 30 characters: a-z, 0-9 and _"));
+    }
+    Ok(())
+}
+
+fn load_profile(conn: &Connection, user_id: i64) -> Result<ProfileOut, ApiError> {
+    Ok(conn.query_row(
+        "SELECT u.username, p.full_name, p.date_of_birth, p.address, p.avatar_url, u.phone, u.email, p.updated_at
+         FROM users u JOIN user_profiles p ON p.user_id = u.id WHERE u.id = ?1",
+        [user_id],
+        |r| {
+            let full_name: Option<String> = r.get(1)?;
+            let dob: Option<String> = r.get(2)?;
+            let address: Option<String> = r.get(3)?;
+            Ok(ProfileOut {
+                user_id,
+                username: r.get(0)?,
+                is_complete: full_name.is_some() && dob.is_some() && address.is_some(),
+                full_name,
+                date_of_birth: dob,
+                address,
+                avatar_url: r.get(4)?,
+                phone: r.get(5)?,
+                email: r.get(6)?,
+                updated_at: ts_to_rfc3339(r.get(7)?),
+            })
+        },
+    )?)
+}
+
+/// The caller's profile.
+#[utoipa::path(
+    get, path = "/api/profile", tag = "profile",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Profile", body = ProfileOut),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+pub async fn get_profile(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProfileOut>, ApiError> {
+    Ok(Json(state.db.read(move |c| load_profile(c, user.id)).await?))
+}
+
+fn clean_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    let v = v.trim().to_string();
+    if v.chars().count() < 2 || v.chars().count() > max {
+        return Err(ApiError::invalid_field(field, format!("must be 2 to {max} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(field, "must not contain control characters"));
+    }
+    Ok(Some(v))
+}
+
+/// Updates the caller's profile.
+#[utoipa::path(
+    put, path = "/api/profile", tag = "profile",
+    security(("bearer" = [])),
+    request_body = ProfileUpdate,
+    responses(
+        (status = 200, description = "Updated profile", body = ProfileOut),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 409, description = "Username taken", body = ErrorBody),
+    )
+)]
+pub async fn update_profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(update): ApiJson<ProfileUpdate>,
+) -> Result<Json<ProfileOut>, ApiError> {
+    let full_name = clean_text("full_name", update.full_name, 100)?;
+    let address = clean_text("address", update.address, 255)?;
+    let username = update.username.map(|u| u.trim().to_string());
+    if let Some(u) = &username {
+        validate_username(u)?;
+    }
+    let dob = match update.date_of_birth {
+        None => None,
+        Some(raw) => {
+            let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+                .map_err(|_| ApiError::invalid_field("date_of_birth", "must be YYYY-MM-DD"))?;
+            let today = chrono::Utc::now().date_naive();
+            let age = today.year() - date.year() - i32::from((today.month(), today.day()) < (date.month(), date.day()));
+            if !(13..=120).contains(&age) {
+                return Err(ApiError::invalid_field("date_of_birth", "age must be between 13 and 120"));
+            }
+            Some(date.format("%Y-%m-%d").to_string())
+        }
+    };
+    let avatar_url = match update.avatar_url {
+        None => None,
+        Some(url) => {
+            let url = url.trim().to_string();
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() <= 500
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(ApiError::invalid_field("avatar_url", "must be an http(s) URL up to 500 characters"));
+            }
+            Some(url)
+        }
+    };
+    let profile = state
+        .db
+        .write(move |tx| {
+            let now = now_ts();
+            if let Some(u) = &username {
+                let taken: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1 AND id != ?2)",
+                    params![u, user.id],
+                    |r| r.get(0),
+                )?;
+                if taken {
+                    return Err(ApiError::conflict("username_taken", "this username is taken"));
+                }
+                tx.execute("UPDATE users SET username = ?2, updated_at = ?3 WHERE id = ?1", params![user.id, u, now])?;
+            }
+            tx.execute(
+                "UPDATE user_profiles SET
+                    full_name = COALESCE(?2, full_name),
+                    date_of_birth = COALESCE(?3, date_of_birth),
+                    address = COALESCE(?4, address),
+                    avatar_url = COALESCE(?5, avatar_url),
+                    updated_at = ?6
+                 WHERE user_id = ?1",
+                params![user.id, full_name, dob, address, avatar_url, now],
+            )?;
+            load_profile(tx, user.id)
+        })
+        .await?;
+    Ok(Json(profile))
+}
+
+/// Deletes the caller's account: personal data is anonymised, every session
+/// revoked, money and points ledgers kept for the accounts.
+#[utoipa::path(
+    delete, path = "/api/auth/account", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Account deleted", body = MessageOut),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+pub async fn delete_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<MessageOut>, ApiError> {
+    state
+        .db
+        .write(move |tx| {
+            let now = now_ts();
+            tx.execute(
+                "DELETE FROM otp_codes WHERE target IN (SELECT phone FROM users WHERE id = ?1
+                                                         UNION SELECT email FROM users WHERE id = ?1)",
+                [user.id],
+            )?;
+            // Identifiers are freed so the person can register again later;
+            // the row stays so ledgers keep a valid owner.
+            tx.execute(
+                "UPDATE users SET status = 'deleted', phone = NULL, email = NULL, username = NULL,
+                    password_hash = NULL, signup_referral_code = NULL,
+                    referral_code = 'DELETED-' || id, deleted_at = ?2, updated_at = ?2
+                 WHERE id = ?1",
+                params![user.id, now],
+            )?;
+            tx.execute(
+                "UPDATE user_profiles SET full_name = NULL, date_of_birth = NULL, address = NULL,
+                    avatar_url = NULL, updated_at = ?2 WHERE user_id = ?1",
+                params![user.id, now],
+            )?;
+            sessions::revoke_all_for_user(tx, user.id, "account deleted", now)
+        })
+        .await?;
+    Ok(Json(MessageOut { message: "account deleted".into() }))
+}

@@ -1,0 +1,1 @@
+//! Plugin runtime (work in progress).

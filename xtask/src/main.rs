@@ -1,0 +1,131 @@
+//! Project tasks, run as `cargo xtask <task>`:
+//!
+//! - `run`: build the plugins and the host, then serve the API with demo data.
+//! - `test`: build the plugins, then run every test of the workspace.
+//! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+/// Cargo workspaces of guest plugins, built for the Wasm target.
+const PLUGIN_WORKSPACES: &[&str] = &["plugins", "gateway-plugins"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("build-plugins") => build_plugins().map(|_| ()),
+        _ => {
+            eprintln!("usage: cargo xtask <run|test|build-plugins> [args...]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn status(mut cmd: Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Adds the Wasm target if rustup does not have it yet.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed =
+        Command::new("rustup").args(["target", "list", "--installed"]).output().context("running rustup")?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    status(add)
+}
+
+/// Builds every guest workspace and copies its `.wasm` files to `plugins/dist/`.
+fn build_plugins() -> anyhow::Result<Vec<PathBuf>> {
+    ensure_wasm_target()?;
+    let root = repo_root();
+    let dist = root.join("plugins").join("dist");
+    std::fs::create_dir_all(&dist)?;
+    let mut built = Vec::new();
+    for ws in PLUGIN_WORKSPACES {
+        let dir = root.join(ws);
+        if !dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        eprintln!("xtask: building {ws}/ for {WASM_TARGET}");
+        let output = cargo()
+            .current_dir(&dir)
+            .args(["build", "--release", "--target", WASM_TARGET, "--message-format=json-render-diagnostics"])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("building {ws}"))?;
+        if !output.status.success() {
+            bail!("building {ws} failed");
+        }
+        // Cargo reports each artifact as a JSON line with its file names.
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some(start) = line.find("\"filenames\":[") else { continue };
+            let rest = &line[start + 13..];
+            let Some(end) = rest.find(']') else { continue };
+            for name in rest[..end].split(',') {
+                let path = PathBuf::from(name.trim().trim_matches('"'));
+                if path.extension().is_some_and(|e| e == "wasm") {
+                    let Some(file_name) = path.file_name() else { continue };
+                    let target = dist.join(file_name);
+                    std::fs::copy(&path, &target)
+                        .with_context(|| format!("copying {} to {}", path.display(), target.display()))?;
+                    built.push(target);
+                }
+            }
+        }
+    }
+    eprintln!("xtask: {} plugin(s) in {}", built.len(), dist.display());
+    Ok(built)
+}
+
+fn run(extra: &[String]) -> anyhow::Result<()> {
+    build_plugins()?;
+    let root = repo_root();
+    let data_dir = root.join(".demo-data");
+    let mut cmd = cargo();
+    cmd.current_dir(&root)
+        .args(["run", "--package", "powerbank", "--bin", "powerbank", "--", "--log-format", "text", "serve", "--demo"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--plugins")
+        .arg(root.join("plugins.toml"))
+        .args(extra);
+    status(cmd)
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    build_plugins()?;
+    let mut cmd = cargo();
+    cmd.current_dir(repo_root()).args(["test", "--workspace"]).args(extra);
+    status(cmd)
+}
