@@ -34,7 +34,14 @@ use utoipa_scalar::{Scalar, Servable};
 use crate::{
     app_core,
     config::Config,
-    core::{AppState, Db, auth::JwtKeys, error, now_ts, storage::LocalDisk},
+    core::{
+        AppState, Db,
+        auth::JwtKeys,
+        error,
+        jobs::{self, Jobs},
+        now_ts,
+        storage::LocalDisk,
+    },
     rentals, stations, users,
 };
 
@@ -120,8 +127,14 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         storage: Arc::new(storage),
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
+        jobs: job_handlers(),
         config: Arc::new(config),
     })
+}
+
+/// Every background job kind and the domain code that runs it.
+fn job_handlers() -> Jobs {
+    Jobs::builder().build()
 }
 
 async fn not_found() -> error::ApiError {
@@ -181,17 +194,23 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish and
+/// stops the background worker after its current job.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(jobs::worker(state.clone(), worker_stopped));
     let app = app(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
-        .context("HTTP server")
+        .context("HTTP server");
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

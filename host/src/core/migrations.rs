@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "app_core", include_str!("../app_core/schema.sql")),
     (3, "stations", include_str!("../stations/schema.sql")),
     (4, "rental_packages", include_str!("../rentals/schema.sql")),
+    (5, "jobs", include_str!("jobs.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

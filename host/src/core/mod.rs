@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod migrations;
 pub mod money;
 pub mod pagination;

@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use super::{auth::JwtKeys, db::Db, storage::StorageBackend};
+use super::{auth::JwtKeys, db::Db, jobs::Jobs, storage::StorageBackend};
 use crate::{config::Config, users::delivery::OtpDelivery};
 
 #[derive(Clone)]
@@ -16,4 +16,5 @@ pub struct AppState {
     pub storage: Arc<dyn StorageBackend>,
     pub started_at: Instant,
     pub app_versions: crate::app_core::VersionCache,
+    pub jobs: Jobs,
 }
