@@ -10,6 +10,7 @@ use crate::{
     config::{Config, EmailConfig, SmsConfig},
     core::{Db, Role},
     demo, server,
+    stations::link::MqttMode,
     users::{auth, identifier::Identifier},
 };
 
@@ -80,6 +81,18 @@ struct ServeArgs {
     /// External MQTT broker, e.g. `mqtt://127.0.0.1:1883`; default: embedded broker.
     #[arg(long, env = "POWERBANK_MQTT_URL")]
     mqtt_url: Option<String>,
+    /// Where the embedded broker listens (when no external broker is given).
+    #[arg(long, env = "POWERBANK_MQTT_LISTEN", default_value = "127.0.0.1:1884")]
+    mqtt_listen: SocketAddr,
+    /// Topic prefix of the station link.
+    #[arg(long, env = "POWERBANK_MQTT_PREFIX", default_value = "powerbank")]
+    mqtt_prefix: String,
+    /// Seconds without a heartbeat before a station counts as offline.
+    #[arg(long, env = "POWERBANK_HEARTBEAT_TIMEOUT", default_value_t = 90)]
+    heartbeat_timeout: i64,
+    /// Run without a station link (no broker, no MQTT).
+    #[arg(long, env = "POWERBANK_NO_MQTT")]
+    no_mqtt: bool,
     /// Base of URLs handed out for uploads (default: http://LISTEN).
     #[arg(long, env = "POWERBANK_PUBLIC_URL")]
     public_url: Option<String>,
@@ -96,6 +109,13 @@ struct ServeArgs {
     sparrow_token: String,
     #[arg(long, env = "POWERBANK_SPARROW_FROM", default_value = "powerbank")]
     sparrow_from: String,
+    /// Firebase service-account key file (JSON) for push notifications;
+    /// no push when unset.
+    #[arg(long, env = "POWERBANK_FCM_CREDENTIALS")]
+    fcm_credentials: Option<PathBuf>,
+    /// FCM API base URL.
+    #[arg(long, env = "POWERBANK_FCM_URL", default_value = crate::notifications::fcm::GOOGLE_FCM_URL)]
+    fcm_url: String,
     /// SMTP relay host; emails go to the log when unset.
     #[arg(long, env = "POWERBANK_SMTP_HOST")]
     smtp_host: Option<String>,
@@ -103,6 +123,9 @@ struct ServeArgs {
     smtp_port: u16,
     #[arg(long, env = "POWERBANK_EMAIL_FROM", default_value = "powerbank <no-reply@localhost>")]
     email_from: String,
+    /// Do not reload plugins when plugins.toml or a .wasm file changes.
+    #[arg(long, env = "POWERBANK_NO_PLUGIN_WATCH")]
+    no_plugin_watch: bool,
     /// Load demo data into an empty database before serving.
     #[arg(long, env = "POWERBANK_DEMO")]
     demo: bool,
@@ -119,11 +142,18 @@ impl StoreArgs {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> anyhow::Result<Config> {
         let mut config = self.store.config();
         config.listen = self.listen;
         config.plugins_path = self.plugins.clone();
-        config.mqtt_url = self.mqtt_url.clone();
+        config.watch_plugins = !self.no_plugin_watch;
+        config.link.mode = match (&self.mqtt_url, self.no_mqtt) {
+            (_, true) => MqttMode::Disabled,
+            (Some(url), false) => MqttMode::External { url: url.clone() },
+            (None, false) => MqttMode::Embedded { listen: self.mqtt_listen },
+        };
+        config.link.topic_prefix = self.mqtt_prefix.clone();
+        config.link.heartbeat_timeout_secs = self.heartbeat_timeout.max(5);
         config.public_base_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         config.jwt_secret = self.jwt_secret.clone();
         config.cors_origins = self.cors_origins.clone();
@@ -134,11 +164,14 @@ impl ServeArgs {
                 from: self.sparrow_from.clone(),
             };
         }
+        if let Some(path) = &self.fcm_credentials {
+            config.fcm = Some(crate::notifications::fcm::load_service_account(path, &self.fcm_url)?);
+        }
         if let Some(host) = &self.smtp_host {
             config.email =
                 EmailConfig::Smtp { host: host.clone(), port: self.smtp_port, from: self.email_from.clone() };
         }
-        config
+        Ok(config)
     }
 }
 
@@ -168,10 +201,10 @@ pub fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let config = args.config();
+            let config = args.config()?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
-                let state = server::build_state(config.clone())?;
+                let state = server::build_state(config.clone()).await?;
                 if args.demo {
                     let db = state.db.clone();
                     let loaded = tokio::task::spawn_blocking(move || demo::seed_if_empty(&db)).await??;

@@ -10,8 +10,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub db_path: PathBuf,
     pub plugins_path: PathBuf,
-    /// External broker (`mqtt://host:port`); `None` means the embedded one.
-    pub mqtt_url: Option<String>,
+    /// Reload plugins when plugins.toml or a listed .wasm file changes.
+    pub watch_plugins: bool,
+    /// The MQTT station link: broker, topics, heartbeat timeout.
+    pub link: crate::stations::link::LinkConfig,
     /// Base of the URLs the host hands out for uploaded files.
     pub public_base_url: String,
     /// JWT signing secret; generated and stored in the database when absent.
@@ -21,6 +23,9 @@ pub struct Config {
     pub otp: OtpConfig,
     pub sms: SmsConfig,
     pub email: EmailConfig,
+    /// Firebase Cloud Messaging for push notifications; `None` sends none
+    /// (notifications fall back to SMS where their rule allows).
+    pub fcm: Option<FcmConfig>,
     pub upload_max_bytes: usize,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
@@ -52,6 +57,32 @@ pub enum EmailConfig {
     Smtp { host: String, port: u16, from: String },
 }
 
+/// FCM HTTP v1 settings, normally read from a Google service-account JSON
+/// file (see `notifications::fcm::load_service_account`).
+#[derive(Clone)]
+pub struct FcmConfig {
+    /// `https://fcm.googleapis.com` in production.
+    pub base_url: String,
+    /// Where the signed service-account assertion is exchanged for an access token.
+    pub token_uri: String,
+    pub project_id: String,
+    pub client_email: String,
+    /// The service account's RSA private key (PEM).
+    pub private_key: String,
+}
+
+impl std::fmt::Debug for FcmConfig {
+    // The private key never goes to logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FcmConfig")
+            .field("base_url", &self.base_url)
+            .field("token_uri", &self.token_uri)
+            .field("project_id", &self.project_id)
+            .field("client_email", &self.client_email)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Config {
     /// Defaults for a data directory: everything local, log-only delivery.
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
@@ -59,8 +90,9 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             db_path: data_dir.join("powerbank.db"),
             plugins_path: PathBuf::from("plugins.toml"),
+            watch_plugins: false,
             data_dir,
-            mqtt_url: None,
+            link: Default::default(),
             public_base_url: "http://127.0.0.1:8000".into(),
             jwt_secret: None,
             access_ttl_secs: 15 * 60,
@@ -74,12 +106,22 @@ impl Config {
             },
             sms: SmsConfig::Log,
             email: EmailConfig::Log,
+            fcm: None,
             upload_max_bytes: 5 * 1024 * 1024,
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             reader_connections: 4,
         }
+    }
+
+    /// Defaults for tests: a temporary data directory and the repository's
+    /// plugins.toml (whose plugins `cargo xtask build-plugins` builds).
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        let mut config = Self::with_data_dir(data_dir.to_path_buf());
+        config.plugins_path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins.toml"));
+        config.link.mode = crate::stations::link::MqttMode::Disabled;
+        config
     }
 
     pub fn media_dir(&self) -> PathBuf {

@@ -31,6 +31,8 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::{Scalar, Servable};
 
+use powerbank_plugin_runtime::{PluginHost, PluginHostOptions};
+
 use crate::{
     app_core,
     config::Config,
@@ -42,7 +44,12 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    rentals, stations, users,
+    kyc, notifications, payments, rentals,
+    stations::{
+        self,
+        link::{StationLink, broker::BrokerCredentials},
+    },
+    users,
 };
 
 #[derive(OpenApi)]
@@ -60,6 +67,8 @@ use crate::{
         (name = "stations", description = "Stations and availability"),
         (name = "payments", description = "Packages, wallet, payments"),
         (name = "admin", description = "Operator endpoints (admin role)"),
+        (name = "kyc", description = "Identity verification (KYC) submissions"),
+        (name = "notifications", description = "In-app notifications and devices for push"),
     )
 )]
 struct ApiDoc;
@@ -82,7 +91,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(app_core::router())
         .merge(users::router())
         .merge(stations::router())
+        .merge(stations::link::routes::router())
         .merge(rentals::router())
+        .merge(payments::router())
+        .merge(crate::plugins::router())
+        .merge(kyc::router())
+        .merge(notifications::router())
         .split_for_parts()
 }
 
@@ -108,8 +122,9 @@ fn server_secret(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// Opens the database and builds the state every handler shares.
-pub fn build_state(config: Config) -> anyhow::Result<AppState> {
+/// Opens the database, loads the plugins and builds the state every handler
+/// shares.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::open(&config.db_path, config.reader_connections)?;
     let jwt_secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
@@ -117,6 +132,15 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         None => server_secret(&db, "jwt_signing_key")?,
     };
     let otp_pepper = server_secret(&db, "otp_pepper")?;
+    let broker_secret = server_secret(&db, "mqtt_broker_secret")?;
+    let plugin_options = PluginHostOptions { watch: config.watch_plugins, ..Default::default() };
+    let (plugins, report) = PluginHost::start(&config.plugins_path, plugin_options)
+        .await
+        .map_err(|e| anyhow::anyhow!("plugins ({}): {e}", config.plugins_path.display()))?;
+    for failure in &report.failed {
+        tracing::error!(plugin = %failure.0, error = %failure.1, "plugin not loaded");
+    }
+    let station_link = StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret));
     let storage = LocalDisk::new(config.media_dir(), &config.public_base_url)?;
     let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
@@ -128,13 +152,15 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(),
+        station_link: Arc::new(station_link),
+        plugins,
         config: Arc::new(config),
     })
 }
 
 /// Every background job kind and the domain code that runs it.
 fn job_handlers() -> Jobs {
-    Jobs::builder().build()
+    Jobs::builder().handle(notifications::DELIVERY_JOB, notifications::delivery_job()).build()
 }
 
 async fn not_found() -> error::ApiError {
@@ -201,14 +227,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(jobs::worker(state.clone(), worker_stopped));
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    StationLink::start(&state, background_stopped.clone())?;
+    let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let app = app(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server");
-    let _ = stop_worker.send(true);
+    let _ = stop_background.send(true);
     let _ = worker.await;
     served
 }

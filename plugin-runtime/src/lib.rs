@@ -1,1 +1,34 @@
-//! Plugin runtime (work in progress).
+//! Runs powerbank's Wasm component plugins (pricing, points rules,
+//! promotions, payment gateways) in a sandbox, and swaps them without downtime.
+//!
+//! The HTTP host keeps one [`PluginHost`]:
+//!
+//! ```no_run
+//! # use powerbank_plugin_runtime::{PluginHost, PluginHostOptions, types::QuoteRequest};
+//! # async fn demo(request: QuoteRequest) -> Result<(), Box<dyn std::error::Error>> {
+//! let (plugins, report) = PluginHost::start("plugins.toml", PluginHostOptions::default()).await?;
+//! let quote = plugins.pricing().quote(request).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every call gets a fresh instance in a fresh store (nothing leaks between
+//! users), bounded by the plugin's `timeout_ms`, `memory_mb` and outbound
+//! call budget. See `docs/plugins.md` for the plugins.toml format.
+
+mod api;
+mod bindings;
+pub mod config;
+mod engine;
+mod error;
+mod host;
+mod loaded;
+mod state;
+mod stats;
+pub mod types;
+mod watch;
+
+pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin};
+pub use config::{Limits, PluginKind, PluginsConfig};
+pub use engine::PluginHostOptions;
+pub use error::{ConfigError, Failure, PluginError};
+pub use host::{PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file};

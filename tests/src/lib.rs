@@ -2,7 +2,9 @@
 //! file in a temporary directory, plus faithful fakes of the external
 //! services it calls (Sparrow SMS), all over real HTTP.
 
+pub mod fake_fcm;
 pub mod fakes;
+pub mod mqtt;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -12,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
+pub use fake_fcm::FakeFcm;
 pub use fakes::FakeSparrow;
 
 pub const SPARROW_TOKEN: &str = "test-sparrow-token";
@@ -53,11 +56,13 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let sms = FakeSparrow::start(SPARROW_TOKEN).await;
-        let mut config = Config::with_data_dir(data_dir.path().to_path_buf());
+        let mut config = Config::for_tests(data_dir.path());
         config.sms =
             SmsConfig::Sparrow { base_url: sms.base_url(), token: SPARROW_TOKEN.into(), from: "powerbank".into() };
         // Every test user signs up from 127.0.0.1; the per-IP limit has its own test.
         config.otp.per_ip_per_hour = 10_000;
+        // Tests that need the station link turn it on (see `mqtt.rs`).
+        config.link.mode = powerbank::stations::link::MqttMode::Disabled;
         adjust(&mut config);
         Self::launch(config, data_dir, sms).await.expect("server starts")
     }
@@ -67,7 +72,7 @@ impl TestServer {
         let addr: SocketAddr = listener.local_addr()?;
         config.listen = addr;
         config.public_base_url = format!("http://{addr}");
-        let state = powerbank::server::build_state(config.clone()).context("build state")?;
+        let state = powerbank::server::build_state(config.clone()).await.context("build state")?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(powerbank::server::serve(listener, state, async move {
             let _ = rx.await;
@@ -81,6 +86,10 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
         })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -171,7 +180,8 @@ impl TestServer {
         let email = "ops@powerbank.test";
         let password = "correct horse battery staple";
         let db = powerbank::core::Db::open(&self.db_path(), 1).expect("db");
-        powerbank::cli::create_admin(&db, email, password).expect("admin created");
+        // Idempotent: a second call signs in to the admin the first one made.
+        let _ = powerbank::cli::create_admin(&db, email, password);
         let r = self.post("/api/admin/login", None, json!({"email": email, "password": password})).await;
         assert_eq!(r.status, StatusCode::OK, "admin login: {}", r.body);
         Session::from_body(&r.body)

@@ -275,8 +275,25 @@ async fn account_deletion_anonymises_and_keeps_the_row() {
         Some(json!({"full_name": "Hari Bahadur", "address": "Patan", "username": "hari"})),
     )
     .await;
+    // An identity document uploaded before: deleted with the account.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let part = reqwest::multipart::Part::bytes(png).file_name("id.png");
+    let resp = s
+        .http
+        .post(s.url("/api/upload"))
+        .bearer_auth(&session.access)
+        .multipart(reqwest::multipart::Form::new().part("file", part).text("purpose", "kyc"))
+        .send()
+        .await
+        .unwrap();
+    let upload = TestServer::read(resp).await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{}", upload.body);
+    let file_url = upload.body["url"].as_str().unwrap().to_string();
+    assert_eq!(s.http.get(&file_url).send().await.unwrap().status(), StatusCode::OK);
+
     let r = s.call(Method::DELETE, "/api/auth/account", Some(&session.access), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(s.http.get(&file_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(s.get("/api/auth/me", Some(&session.access)).await.status, StatusCode::UNAUTHORIZED);
     let r = s.post("/api/auth/refresh", None, json!({"refresh_token": session.refresh})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

@@ -108,24 +108,57 @@ fn build_plugins() -> anyhow::Result<Vec<PathBuf>> {
     Ok(built)
 }
 
+/// Serves the demo: the host on its embedded defaults with demo data, and a
+/// simulated station for each demo station so they show live.
 fn run(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let root = repo_root();
-    let data_dir = root.join(".demo-data");
-    let mut cmd = cargo();
-    cmd.current_dir(&root)
-        .args(["run", "--package", "powerbank", "--bin", "powerbank", "--", "--log-format", "text", "serve", "--demo"])
+    let mut build = cargo();
+    build.current_dir(&root).args(["build", "--package", "powerbank", "--package", "powerbank-station-sim"]);
+    status(build)?;
+
+    let listen = env::var("POWERBANK_LISTEN").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    // The simulator waits for the API to come up, then signs in as the demo operator.
+    let mut sim = cargo()
+        .current_dir(&root)
+        .args(["run", "--quiet", "--package", "powerbank-station-sim", "--", "--api"])
+        .arg(format!("http://{listen}"))
+        .spawn()
+        .context("starting the station simulator")?;
+
+    let mut server = cargo();
+    server
+        .current_dir(&root)
+        .args(["run", "--quiet", "--package", "powerbank", "--bin", "powerbank", "--"])
+        .args(["--log-format", "text", "serve", "--demo", "--listen", &listen])
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(root.join(".demo-data"))
         .arg("--plugins")
         .arg(root.join("plugins.toml"))
         .args(extra);
-    status(cmd)
+    let served = status(server);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    served
 }
+
+/// The MQTT broker the link tests also run against, when one answers.
+const SYSTEM_BROKER: &str = "127.0.0.1:1883";
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let mut cmd = cargo();
     cmd.current_dir(repo_root()).args(["test", "--workspace"]).args(extra);
+    if env::var_os("POWERBANK_TEST_MQTT_URL").is_none() {
+        let reachable = SYSTEM_BROKER.parse().ok().is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).is_ok()
+        });
+        if reachable {
+            eprintln!("xtask: MQTT broker on {SYSTEM_BROKER}; link tests also run against it");
+            cmd.env("POWERBANK_TEST_MQTT_URL", format!("mqtt://{SYSTEM_BROKER}"));
+        } else {
+            eprintln!("xtask: no MQTT broker on {SYSTEM_BROKER}; link tests use the embedded broker only");
+        }
+    }
     status(cmd)
 }

@@ -50,16 +50,36 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         },
         Err(e) => ComponentHealth { status: "down", critical: true, detail: Some(e.message), latency_ms: None },
     };
+    // Without the link no power bank can be ejected or returned, so it is
+    // critical whenever it is configured.
+    let link = state.station_link.status();
     let mqtt = ComponentHealth {
-        status: "not_configured",
-        critical: false,
-        detail: Some("station link not started in this build".into()),
+        status: match link.state {
+            "disabled" => "not_configured",
+            "connected" => "ok",
+            _ => "down",
+        },
+        critical: link.state != "disabled",
+        detail: Some(match &link.last_error {
+            Some(e) => format!("{} ({e})", link.broker),
+            None => link.broker.clone(),
+        }),
         latency_ms: None,
     };
+    // Rentals cannot be priced without a pricing plugin: that one is critical.
+    let loaded = state.plugins.status();
+    let failing: Vec<&str> = loaded.iter().filter(|p| p.version.is_none()).map(|p| p.name.as_str()).collect();
+    let pricing = state.plugins.active(powerbank_plugin_runtime::PluginKind::Pricing);
     let plugins = ComponentHealth {
-        status: "not_configured",
-        critical: false,
-        detail: Some("plugin runtime not started in this build".into()),
+        status: if pricing.is_some() { "ok" } else { "down" },
+        critical: true,
+        detail: Some(match (&pricing, failing.is_empty()) {
+            (Some((name, version)), true) => format!("{} plugins serving; pricing: {name} {version}", loaded.len()),
+            (Some((name, version)), false) => {
+                format!("pricing: {name} {version}; not serving: {}", failing.join(", "))
+            }
+            (None, _) => "no pricing plugin is serving".to_string(),
+        }),
         latency_ms: None,
     };
     let down = [&database, &mqtt, &plugins].iter().any(|c| c.critical && c.status == "down");

@@ -12,7 +12,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -36,6 +39,44 @@ struct DbInner {
     reader_permits: Semaphore,
 }
 
+/// Statements started on every connection this process opened.
+static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
+
+/// How many SQL statements this process has run so far, over all databases.
+///
+/// Why it exists: the number of statements a request runs must not grow with
+/// the data (an N+1 query per station, say, is invisible on six demo
+/// stations and ruinous on a thousand). Tests read this before and after a
+/// request and assert the difference stays the same as the data grows. It
+/// counts statement starts, not rows; trigger bodies are not counted apart
+/// from the statement that fired them. Counting costs one relaxed atomic add
+/// per statement, so it stays on in production builds. The count is
+/// process-wide: a test comparing counts must keep other database work in the
+/// same process (parallel tests, background workers) out of its window.
+pub fn statements_executed() -> u64 {
+    STATEMENTS_EXECUTED.load(Ordering::Relaxed)
+}
+
+/// Installs the statement counter on a connection. rusqlite 0.43 offers
+/// SQLite's `sqlite3_trace_v2` hook (the legacy `trace` hook is gone); its
+/// statement event fires once each time a statement starts running.
+fn count_statements(conn: &mut Connection) -> rusqlite::Result<()> {
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    conn.trace_v2(
+        TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(|event: TraceEvent<'_>| {
+            // SQLite reports each trigger subprogram as its own event, with a
+            // `-- TRIGGER name` comment as the text; those belong to the
+            // statement that fired them.
+            if let TraceEvent::Stmt(_, sql) = event
+                && !sql.starts_with("-- TRIGGER ")
+            {
+                STATEMENTS_EXECUTED.fetch_add(1, Ordering::Relaxed);
+            }
+        }),
+    )
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -56,16 +97,18 @@ impl Db {
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
         configure(&writer)?;
+        count_statements(&mut writer)?;
         super::migrations::apply(&mut writer)?;
 
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
-            let conn = Connection::open_with_flags(
+            let mut conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             configure(&conn)?;
+            count_statements(&mut conn)?;
             pool.push(conn);
         }
         Ok(Self {

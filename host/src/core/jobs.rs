@@ -234,9 +234,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn state_with(jobs: Jobs) -> (tempfile::TempDir, AppState) {
+    async fn state_with(jobs: Jobs) -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
-        let mut state = crate::server::build_state(Config::with_data_dir(dir.path().to_path_buf())).unwrap();
+        let mut state = crate::server::build_state(Config::for_tests(dir.path())).await.unwrap();
         state.jobs = jobs;
         (dir, state)
     }
@@ -266,7 +266,7 @@ mod tests {
                 }
             })
             .build();
-        let (_dir, state) = state_with(jobs);
+        let (_dir, state) = state_with(jobs).await;
         let (ok, bad) = state
             .db
             .write(|tx| {
@@ -293,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn dedupe_and_lease_recovery() {
         let jobs = Jobs::builder().handle("noop", |_, _| async { Ok(()) }).build();
-        let (_dir, state) = state_with(jobs);
+        let (_dir, state) = state_with(jobs).await;
         let ids = state
             .db
             .write(|tx| {
@@ -333,7 +333,7 @@ mod tests {
                 Ok(())
             })
             .build();
-        let (_dir, state) = state_with(jobs);
+        let (_dir, state) = state_with(jobs).await;
         let (a, b) = state
             .db
             .write(|tx| {

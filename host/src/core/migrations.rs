@@ -13,6 +13,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "stations", include_str!("../stations/schema.sql")),
     (4, "rental_packages", include_str!("../rentals/schema.sql")),
     (5, "jobs", include_str!("jobs.sql")),
+    (6, "notifications", include_str!("../notifications/schema.sql")),
+    (7, "kyc", include_str!("../kyc/schema.sql")),
+    (8, "stations_geo_favorites_issues", include_str!("../stations/geo_favorites_issues.sql")),
+    (9, "payments", include_str!("../payments/schema.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

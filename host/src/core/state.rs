@@ -17,4 +17,7 @@ pub struct AppState {
     pub started_at: Instant,
     pub app_versions: crate::app_core::VersionCache,
     pub jobs: Jobs,
+    pub station_link: Arc<crate::stations::link::StationLink>,
+    /// Pricing, points, promotions and payment gateways (Wasm plugins).
+    pub plugins: powerbank_plugin_runtime::PluginHost,
 }

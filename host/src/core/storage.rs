@@ -11,6 +11,8 @@ pub trait StorageBackend: Send + Sync + 'static {
     fn put(&self, key: &str, bytes: &[u8]) -> anyhow::Result<()>;
     /// The public URL of a stored key.
     fn url(&self, key: &str) -> String;
+    /// Removes a stored file; a missing file is not an error. Blocking.
+    fn delete(&self, key: &str) -> anyhow::Result<()>;
 }
 
 /// Files under a directory, served by the host at `/media/{key}`.
@@ -42,5 +44,13 @@ impl StorageBackend for LocalDisk {
 
     fn url(&self, key: &str) -> String {
         format!("{}/media/{key}", self.base_url)
+    }
+
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(!key.contains('/') && !key.contains(".."), "storage key {key:?} is not a flat name");
+        match std::fs::remove_file(self.dir.join(key)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -1,13 +1,33 @@
-//! `GET /api/stations` and `GET /api/stations/{sn}`.
+//! `GET /api/stations` and `GET /api/stations/{sn}`, and the station summary
+//! every station list of the API shares (listing, nearby, favourites).
+//!
+//! A list page costs two SQL statements whatever its size: one aggregate
+//! query for the stations with their availability, and one for the amenities
+//! of the whole page.
+
+use std::collections::{BTreeSet, HashMap};
 
 use axum::{Json, extract::State};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{ApiError, ApiPath, ApiQuery, AppState, Page, error::ErrorBody, opt_ts};
+use crate::core::{ApiError, ApiPath, ApiQuery, AppState, Page, PageParams, error::ErrorBody, opt_ts};
 
-const STATUSES: &[&str] = &["online", "offline", "maintenance"];
+/// Statuses a client may filter on; `retired` stations are never listed.
+pub const STATUSES: &[&str] = &["online", "offline", "maintenance"];
+
+/// A power bank counts as rentable from this charge level (percent).
+pub const RENTABLE_BATTERY: i64 = 20;
+
+const MAX_AMENITY_FILTERS: usize = 10;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AmenityOut {
+    /// Stable code, e.g. `wifi`; the list filter takes these.
+    pub code: String,
+    pub name: String,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StationSummary {
@@ -18,6 +38,7 @@ pub struct StationSummary {
     pub city: String,
     pub latitude: f64,
     pub longitude: f64,
+    /// `online`, `offline`, `maintenance` (or `retired`, in admin answers only).
     pub status: String,
     pub total_slots: i64,
     /// Slots holding a power bank charged enough to rent.
@@ -25,14 +46,25 @@ pub struct StationSummary {
     /// Slots a power bank can be returned into.
     pub empty_slots: i64,
     pub last_heartbeat_at: Option<String>,
+    pub amenities: Vec<AmenityOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotOut {
     pub slot_index: i64,
+    /// `empty`, `occupied`, `reserved` or `fault`.
     pub status: String,
     pub power_bank_serial: Option<String>,
     pub battery_level: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaOut {
+    pub id: i64,
+    pub url: String,
+    /// `image`, `video`, `360_view` or `floor_plan`.
+    pub media_type: String,
+    pub is_primary: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,10 +72,10 @@ pub struct StationDetail {
     #[serde(flatten)]
     pub summary: StationSummary,
     pub firmware_version: Option<String>,
+    /// `HH:MM-HH:MM`, local time.
     pub opening_hours: Option<String>,
     pub slots: Vec<SlotOut>,
-    pub amenities: Vec<String>,
-    pub media: Vec<String>,
+    pub media: Vec<MediaOut>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -51,25 +83,40 @@ pub struct StationDetail {
 pub struct StationFilter {
     /// `online`, `offline` or `maintenance`.
     pub status: Option<String>,
+    /// City name, case-insensitive.
     pub city: Option<String>,
+    /// Amenity codes, comma-separated (`wifi,parking`): a station must have
+    /// every one. An unknown code matches no station.
+    pub amenities: Option<String>,
+    /// `true`: only stations holding a charged power bank ready to rent.
+    /// `false` or absent: no filter.
+    pub has_power_bank: Option<bool>,
+    /// `true`: only stations with an empty slot to return a power bank into.
+    /// `false` or absent: no filter.
+    pub has_free_slot: Option<bool>,
+    /// `next_cursor` from the previous page; omit for the first page.
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
     pub limit: Option<i64>,
 }
 
-/// A power bank counts as rentable from this charge level (percent).
-pub const RENTABLE_BATTERY: i64 = 20;
+/// The summary columns; `?1` must be bound to [`RENTABLE_BATTERY`]. Use with
+/// [`SLOT_JOINS`] and `GROUP BY s.id`; rows decode with [`summary_from_row`]
+/// (columns 0 to 11, so callers may select more after them).
+pub const SUMMARY_COLUMNS: &str = "
+    s.id, s.serial_number, s.name, s.address, s.city, s.latitude, s.longitude, s.status,
+    COUNT(sl.id) AS total_slots,
+    COALESCE(SUM(sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?1), 0)
+        AS available_power_banks,
+    COALESCE(SUM(sl.status = 'empty'), 0) AS empty_slots,
+    s.last_heartbeat_at";
 
-const SUMMARY_SELECT: &str = "
-    SELECT s.id, s.serial_number, s.name, s.address, s.city, s.latitude, s.longitude, s.status,
-           COUNT(sl.id),
-           COALESCE(SUM(sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?1), 0),
-           COALESCE(SUM(sl.status = 'empty'), 0),
-           s.last_heartbeat_at
-    FROM stations s
+/// Joins the slots and their power banks of station `s`.
+pub const SLOT_JOINS: &str = "
     LEFT JOIN station_slots sl ON sl.station_id = s.id
     LEFT JOIN power_banks pb ON pb.id = sl.power_bank_id";
 
-fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StationSummary> {
+pub fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StationSummary> {
     Ok(StationSummary {
         id: r.get(0)?,
         serial_number: r.get(1)?,
@@ -83,11 +130,79 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StationSummary> {
         available_power_banks: r.get(9)?,
         empty_slots: r.get(10)?,
         last_heartbeat_at: opt_ts(r.get(11)?),
+        amenities: Vec::new(),
     })
 }
 
-/// Stations with live availability, newest first; one SQL statement per page
-/// whatever the number of stations.
+/// Fills in the amenities of every station given, in one statement.
+pub fn attach_amenities<'a>(
+    c: &Connection,
+    stations: impl IntoIterator<Item = &'a mut StationSummary>,
+) -> Result<(), ApiError> {
+    let mut stations: Vec<&mut StationSummary> = stations.into_iter().collect();
+    if stations.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&stations.iter().map(|s| s.id).collect::<Vec<_>>())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut stmt = c.prepare_cached(
+        "SELECT m.station_id, a.code, a.name
+         FROM station_amenity_mappings m JOIN station_amenities a ON a.id = m.amenity_id
+         WHERE m.station_id IN (SELECT value FROM json_each(?1))
+         ORDER BY a.code",
+    )?;
+    let mut by_station: HashMap<i64, Vec<AmenityOut>> = HashMap::new();
+    let rows = stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, AmenityOut { code: r.get(1)?, name: r.get(2)? })))?;
+    for row in rows {
+        let (station_id, amenity) = row?;
+        by_station.entry(station_id).or_default().push(amenity);
+    }
+    for s in &mut stations {
+        s.amenities = by_station.remove(&s.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Summaries of the given stations (retired ones included), keyed by id: two
+/// statements whatever the number of ids.
+pub fn summaries_by_id(c: &Connection, ids: &[i64]) -> Result<HashMap<i64, StationSummary>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = serde_json::to_string(ids).map_err(|e| ApiError::internal(e.to_string()))?;
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
+         WHERE s.id IN (SELECT value FROM json_each(?2)) GROUP BY s.id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query_map(params![RENTABLE_BATTERY, ids], summary_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    attach_amenities(c, rows.iter_mut())?;
+    Ok(rows.into_iter().map(|s| (s.id, s)).collect())
+}
+
+/// Parses `wifi, parking` into distinct, validated codes.
+fn parse_amenity_codes(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut codes = BTreeSet::new();
+    for code in raw.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let code = code.to_ascii_lowercase();
+        validate_amenity_code(&code).map_err(|m| ApiError::invalid_field("amenities", m))?;
+        codes.insert(code);
+    }
+    if codes.len() > MAX_AMENITY_FILTERS {
+        return Err(ApiError::invalid_field("amenities", format!("at most {MAX_AMENITY_FILTERS} codes")));
+    }
+    Ok(codes.into_iter().collect())
+}
+
+/// Amenity codes: 1 to 32 characters, `a-z`, `0-9`, `_` and `-`.
+pub fn validate_amenity_code(code: &str) -> Result<(), String> {
+    let ok = (1..=32).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(format!("'{code}' is not an amenity code (1 to 32 characters: a-z, 0-9, _ and -)")) }
+}
+
+/// Stations with live availability, newest first.
 #[utoipa::path(
     get, path = "/api/stations", tag = "stations",
     params(StationFilter),
@@ -100,7 +215,7 @@ pub async fn list_stations(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<StationFilter>,
 ) -> Result<Json<Page<StationSummary>>, ApiError> {
-    let paging = crate::core::PageParams { cursor: filter.cursor.clone(), limit: filter.limit };
+    let paging = PageParams { cursor: filter.cursor.clone(), limit: filter.limit };
     let limit = paging.limit()?;
     let before = paging.before_id()?;
     if let Some(s) = &filter.status
@@ -108,36 +223,72 @@ pub async fn list_stations(
     {
         return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
     }
+    let city = filter.city.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
+    let amenities = parse_amenity_codes(filter.amenities.as_deref())?;
+    let amenity_count = i64::try_from(amenities.len()).unwrap_or(i64::MAX);
+    let amenities = serde_json::to_string(&amenities).map_err(|e| ApiError::internal(e.to_string()))?;
+    let has_power_bank = filter.has_power_bank.unwrap_or(false);
+    let has_free_slot = filter.has_free_slot.unwrap_or(false);
     let rows = state
         .db
         .read(move |c| {
+            // Keyset paging on the primary key; the availability filters
+            // apply to the aggregates, so they sit in HAVING.
             let sql = format!(
-                "{SUMMARY_SELECT}
+                "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
                  WHERE s.id < ?2 AND s.status != 'retired'
                    AND (?3 IS NULL OR s.status = ?3)
                    AND (?4 IS NULL OR s.city = ?4 COLLATE NOCASE)
-                 GROUP BY s.id ORDER BY s.id DESC LIMIT ?5"
+                   AND (?6 = 0 OR ?6 = (
+                        SELECT COUNT(*) FROM station_amenity_mappings m
+                        JOIN station_amenities a ON a.id = m.amenity_id
+                        WHERE m.station_id = s.id AND a.code IN (SELECT value FROM json_each(?7))))
+                 GROUP BY s.id
+                 HAVING (NOT ?8 OR available_power_banks > 0) AND (NOT ?9 OR empty_slots > 0)
+                 ORDER BY s.id DESC LIMIT ?5"
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                params![RENTABLE_BATTERY, before, filter.status, filter.city, limit + 1],
-                summary_from_row,
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut rows = stmt
+                .query_map(
+                    params![
+                        RENTABLE_BATTERY,
+                        before,
+                        filter.status,
+                        city,
+                        limit + 1,
+                        amenity_count,
+                        amenities,
+                        has_power_bank,
+                        has_free_slot
+                    ],
+                    summary_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            // The extra row only tells whether another page exists.
+            let page_len = usize::try_from(limit).unwrap_or(0);
+            attach_amenities(c, rows.iter_mut().take(page_len))?;
+            Ok(rows)
         })
         .await?;
     Ok(Json(Page::from_rows(rows, limit, |s| s.id)))
 }
 
-fn load_detail(c: &Connection, sn: &str) -> Result<Option<StationDetail>, ApiError> {
-    let sql = format!("{SUMMARY_SELECT} WHERE s.serial_number = ?2 AND s.status != 'retired' GROUP BY s.id");
-    let Some(summary) = c.query_row(&sql, params![RENTABLE_BATTERY, sn], summary_from_row).optional()? else {
+/// One station with its slots, amenities and media; `None` when unknown (or
+/// retired, unless `include_retired`).
+pub fn load_detail(c: &Connection, sn: &str, include_retired: bool) -> Result<Option<StationDetail>, ApiError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, s.firmware_version, s.opening_hours FROM stations s {SLOT_JOINS}
+         WHERE s.serial_number = ?2 AND (?3 OR s.status != 'retired') GROUP BY s.id"
+    );
+    let found = c
+        .query_row(&sql, params![RENTABLE_BATTERY, sn, include_retired], |r| {
+            Ok((summary_from_row(r)?, r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?))
+        })
+        .optional()?;
+    let Some((mut summary, firmware_version, opening_hours)) = found else {
         return Ok(None);
     };
-    let (firmware_version, opening_hours) =
-        c.query_row("SELECT firmware_version, opening_hours FROM stations WHERE id = ?1", [summary.id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    attach_amenities(c, [&mut summary])?;
     let mut stmt = c.prepare_cached(
         "SELECT sl.slot_index, sl.status, pb.serial_number, pb.battery_level
          FROM station_slots sl LEFT JOIN power_banks pb ON pb.id = sl.power_bank_id
@@ -154,14 +305,15 @@ fn load_detail(c: &Connection, sn: &str) -> Result<Option<StationDetail>, ApiErr
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut stmt = c.prepare_cached(
-        "SELECT a.name FROM station_amenity_mappings m JOIN station_amenities a ON a.id = m.amenity_id
-         WHERE m.station_id = ?1 ORDER BY a.name",
+        "SELECT id, url, media_type, is_primary FROM station_media WHERE station_id = ?1
+         ORDER BY is_primary DESC, id",
     )?;
-    let amenities = stmt.query_map([summary.id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-    let mut stmt =
-        c.prepare_cached("SELECT url FROM station_media WHERE station_id = ?1 ORDER BY is_primary DESC, id")?;
-    let media = stmt.query_map([summary.id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(StationDetail { summary, firmware_version, opening_hours, slots, amenities, media }))
+    let media = stmt
+        .query_map([summary.id], |r| {
+            Ok(MediaOut { id: r.get(0)?, url: r.get(1)?, media_type: r.get(2)?, is_primary: r.get(3)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StationDetail { summary, firmware_version, opening_hours, slots, media }))
 }
 
 /// One station with its slots, amenities and media.
@@ -177,6 +329,21 @@ pub async fn station_detail(
     State(state): State<AppState>,
     ApiPath(sn): ApiPath<String>,
 ) -> Result<Json<StationDetail>, ApiError> {
-    let detail = state.db.read(move |c| load_detail(c, &sn)).await?;
+    let detail = state.db.read(move |c| load_detail(c, &sn, false)).await?;
     detail.map(Json).ok_or_else(|| ApiError::not_found("station"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amenity_codes_are_validated_and_deduplicated() {
+        assert_eq!(parse_amenity_codes(Some("wifi, Parking,,wifi")).unwrap(), vec!["parking", "wifi"]);
+        assert!(parse_amenity_codes(Some("wi fi")).is_err());
+        assert!(parse_amenity_codes(Some("DROP TABLE")).is_err());
+        assert!(parse_amenity_codes(None).unwrap().is_empty());
+        let many = (0..11).map(|i| format!("a{i}")).collect::<Vec<_>>().join(",");
+        assert!(parse_amenity_codes(Some(&many)).is_err());
+    }
 }

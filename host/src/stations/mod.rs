@@ -1,12 +1,35 @@
-//! Stations (seed §3): listing and details. The station link (MQTT),
-//! favourites, issues and nearby search grow here.
+//! Stations (seed §3): listing and details, nearby search, favourites,
+//! issue reports, the operators' catalogue endpoints, and the station link
+//! (MQTT).
 
+pub mod admin;
+pub mod favorites;
+pub mod issues;
+pub mod link;
 pub mod listing;
+pub mod nearby;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(listing::list_stations)).routes(routes!(listing::station_detail))
+    // Fixed segments (`nearby`, `favorites`, `my-reports`) take precedence
+    // over `{sn}` in axum's router whatever the order; the tests hold it.
+    OpenApiRouter::new()
+        .routes(routes!(listing::list_stations))
+        .routes(routes!(nearby::nearby_stations))
+        .routes(routes!(favorites::list_favorites))
+        .routes(routes!(issues::my_reports))
+        .routes(routes!(listing::station_detail))
+        .routes(routes!(favorites::add_favorite, favorites::remove_favorite))
+        .routes(routes!(issues::report_issue))
+        .routes(routes!(issues::station_issues))
+        .routes(routes!(admin::create_station))
+        .routes(routes!(admin::update_station, admin::retire_station))
+        .routes(routes!(admin::set_slots))
+        .routes(routes!(admin::create_amenity))
+        .routes(routes!(admin::set_station_amenities))
+        .routes(routes!(admin::add_media))
+        .routes(routes!(admin::register_power_bank))
 }

@@ -187,10 +187,18 @@ pub async fn update_profile(
     )
 )]
 pub async fn delete_account(State(state): State<AppState>, user: AuthUser) -> Result<Json<MessageOut>, ApiError> {
-    state
+    let files = state
         .db
         .write(move |tx| {
             let now = now_ts();
+            // Identity documents, devices and messages are personal data too.
+            let mut stmt = tx.prepare("SELECT storage_key FROM media_uploads WHERE user_id = ?1")?;
+            let files = stmt.query_map([user.id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            tx.execute("UPDATE media_uploads SET url = '', original_name = 'deleted' WHERE user_id = ?1", [user.id])?;
+            tx.execute("UPDATE user_kyc SET document_number = 'deleted' WHERE user_id = ?1", [user.id])?;
+            tx.execute("DELETE FROM user_devices WHERE user_id = ?1", [user.id])?;
+            tx.execute("DELETE FROM notifications WHERE user_id = ?1", [user.id])?;
+            tx.execute("UPDATE sms_fcm_log SET recipient = NULL WHERE user_id = ?1", [user.id])?;
             tx.execute(
                 "DELETE FROM otp_codes WHERE target IN (SELECT phone FROM users WHERE id = ?1
                                                          UNION SELECT email FROM users WHERE id = ?1)",
@@ -210,8 +218,19 @@ pub async fn delete_account(State(state): State<AppState>, user: AuthUser) -> Re
                     avatar_url = NULL, updated_at = ?2 WHERE user_id = ?1",
                 params![user.id, now],
             )?;
-            sessions::revoke_all_for_user(tx, user.id, "account deleted", now)
+            sessions::revoke_all_for_user(tx, user.id, "account deleted", now)?;
+            Ok(files)
         })
         .await?;
+    // After the commit: a file that fails to go is logged, not a failed deletion.
+    let storage = state.storage.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for key in files {
+            if let Err(e) = storage.delete(&key) {
+                tracing::error!(key, error = %e, "could not delete a deleted user's file");
+            }
+        }
+    })
+    .await;
     Ok(Json(MessageOut { message: "account deleted".into() }))
 }

@@ -1,0 +1,30 @@
+//! Notifications (seed §6): in-app notifications, push through Firebase Cloud
+//! Messaging with SMS fallback, and the devices push goes to.
+//!
+//! Other domains call [`notify`] inside the transaction of the change the
+//! notification is about: the in-app row and the durable delivery job commit
+//! (or roll back) together with it. The push itself runs later in the job
+//! worker ([`delivery`]), so an FCM outage never fails or slows a rental.
+
+pub mod delivery;
+pub mod devices;
+pub mod fcm;
+pub mod inbox;
+pub mod notify;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use delivery::{DELIVERY_JOB, delivery_job};
+pub use notify::notify;
+
+use crate::core::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(inbox::list_notifications))
+        .routes(routes!(inbox::mark_read, inbox::delete_notification))
+        .routes(routes!(inbox::mark_all_read))
+        .routes(routes!(devices::register_device))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(delivery::delivery_log))
+}

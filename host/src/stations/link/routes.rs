@@ -1,0 +1,154 @@
+//! Operator endpoints of the station link.
+
+use std::time::Duration;
+
+use axum::{Json, extract::State, http::StatusCode};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{EjectOutcome, LinkStatus, MqttMode, broker::HOST_USERNAME};
+use crate::core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EjectRequest {
+    /// 1-based slot number.
+    pub slot: u16,
+    /// Seconds to wait for the station's answer (1-60, default 15).
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EjectResult {
+    /// `ejected`.
+    pub outcome: &'static str,
+    pub power_bank: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StationCredentials {
+    /// Where the station connects; `null` when the host uses an external
+    /// broker, whose accounts are managed there.
+    pub broker: Option<String>,
+    pub client_id: String,
+    pub username: String,
+    pub password: Option<String>,
+    pub status_topic: String,
+    pub events_topic: String,
+    pub heartbeat_topic: String,
+    pub commands_topic: String,
+}
+
+/// Connection state and counters of the MQTT station link.
+#[utoipa::path(
+    get, path = "/api/admin/station-link", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Link status", body = LinkStatus),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
+pub async fn link_status(State(state): State<AppState>, _admin: AdminUser) -> Json<LinkStatus> {
+    Json(state.station_link.status())
+}
+
+async fn station_exists(state: &AppState, sn: String) -> Result<String, ApiError> {
+    state
+        .db
+        .read(move |c| {
+            Ok(c.query_row("SELECT status FROM stations WHERE serial_number = ?1", [&sn], |r| r.get::<_, String>(0))
+                .optional()?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("station"))
+}
+
+/// Ejects the power bank in a slot (maintenance, stock collection) and waits
+/// for the station's answer.
+#[utoipa::path(
+    post, path = "/api/admin/stations/{sn}/eject", tag = "admin",
+    security(("bearer" = [])),
+    params(("sn" = String, Path, description = "Station serial number")),
+    request_body = EjectRequest,
+    responses(
+        (status = 200, description = "The station ejected the bank", body = EjectResult),
+        (status = 400, description = "Bad slot or timeout", body = ErrorBody),
+        (status = 404, description = "No such station", body = ErrorBody),
+        (status = 409, description = "Station not online", body = ErrorBody),
+        (status = 502, description = "The station reported a failure", body = ErrorBody),
+        (status = 503, description = "Station link down", body = ErrorBody),
+        (status = 504, description = "No answer in time", body = ErrorBody),
+    )
+)]
+pub async fn eject(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(sn): ApiPath<String>,
+    ApiJson(req): ApiJson<EjectRequest>,
+) -> Result<Json<EjectResult>, ApiError> {
+    if req.slot == 0 {
+        return Err(ApiError::invalid_field("slot", "slots are numbered from 1"));
+    }
+    let timeout = req.timeout_secs.unwrap_or(15);
+    if !(1..=60).contains(&timeout) {
+        return Err(ApiError::invalid_field("timeout_secs", "must be 1 to 60"));
+    }
+    let status = station_exists(&state, sn.clone()).await?;
+    if status != "online" {
+        return Err(ApiError::conflict("station_offline", format!("station is {status}")));
+    }
+    match state.station_link.eject(&sn, req.slot, Duration::from_secs(timeout)).await? {
+        Some(EjectOutcome::Ejected { power_bank }) => Ok(Json(EjectResult { outcome: "ejected", power_bank })),
+        Some(EjectOutcome::Failed { reason }) => {
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "eject_failed", format!("station could not eject: {reason}")))
+        }
+        None => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "eject_timeout", "the station did not answer in time")),
+    }
+}
+
+/// The MQTT login and topics for installing a station.
+#[utoipa::path(
+    get, path = "/api/admin/stations/{sn}/mqtt-credentials", tag = "admin",
+    security(("bearer" = [])),
+    params(("sn" = String, Path, description = "Station serial number")),
+    responses(
+        (status = 200, description = "Credentials", body = StationCredentials),
+        (status = 404, description = "No such station", body = ErrorBody),
+    )
+)]
+pub async fn credentials(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(sn): ApiPath<String>,
+) -> Result<Json<StationCredentials>, ApiError> {
+    station_exists(&state, sn.clone()).await?;
+    let link = &state.station_link;
+    let (broker, password) = match &link.config().mode {
+        MqttMode::Embedded { listen } => {
+            (Some(format!("mqtt://{listen}")), Some(link.credentials().station_password(&sn)))
+        }
+        _ => (None, None),
+    };
+    debug_assert_ne!(sn, HOST_USERNAME);
+    let topics = link.topics();
+    Ok(Json(StationCredentials {
+        broker,
+        client_id: format!("station-{sn}"),
+        username: sn.clone(),
+        password,
+        status_topic: topics.status(&sn),
+        events_topic: topics.events(&sn),
+        heartbeat_topic: topics.heartbeat(&sn),
+        commands_topic: topics.commands(&sn),
+    }))
+}
+
+pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(link_status))
+        .routes(routes!(eject))
+        .routes(routes!(credentials))
+}

@@ -1,0 +1,162 @@
+//! SDK for powerbank plugins.
+//!
+//! A plugin crate depends only on this crate, implements the `Guest` trait of
+//! one world and calls that world's export macro:
+//!
+//! ```ignore
+//! use powerbank_plugin_sdk::pricing::{self, Guest, Quote, QuoteRequest /* ... */};
+//!
+//! struct MyPricing;
+//! impl Guest for MyPricing { /* ... */ }
+//! powerbank_plugin_sdk::export_pricing!(MyPricing);
+//! ```
+//!
+//! Bindings for every world live here, so all plugins share one generated
+//! copy of the host interface and the helpers below work in any of them.
+
+// Lets generated code name this crate by its external path from inside it too.
+extern crate self as powerbank_plugin_sdk;
+
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod money;
+
+// Generated code and the export macros refer to wit-bindgen through this path,
+// so plugin crates need no direct wit-bindgen dependency.
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Bindings of the `pricing` world; its host interface and shared types are
+/// the ones the other worlds reuse.
+pub mod pricing {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "pricing",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_pricing",
+            default_bindings_module: "powerbank_plugin_sdk::pricing::bindings",
+            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+            generate_all,
+        });
+    }
+    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+    pub use bindings::Guest;
+    pub use bindings::powerbank::plugins::pricing_types::*;
+}
+
+/// Bindings of the `points-rules` world.
+pub mod points {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "points-rules",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_points_rules",
+            default_bindings_module: "powerbank_plugin_sdk::points::bindings",
+            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+            with: {
+                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
+                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
+            },
+            generate_all,
+        });
+    }
+    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+    pub use bindings::Guest;
+    pub use bindings::powerbank::plugins::points_types::*;
+}
+
+/// Bindings of the `promotions` world.
+pub mod promotions {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "promotions",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_promotions",
+            default_bindings_module: "powerbank_plugin_sdk::promotions::bindings",
+            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+            with: {
+                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
+                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
+            },
+            generate_all,
+        });
+    }
+    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+    pub use bindings::Guest;
+    pub use bindings::powerbank::plugins::promotion_types::*;
+}
+
+/// Bindings of the `payment-gateway` world.
+pub mod payment_gateway {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "payment-gateway",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_payment_gateway",
+            default_bindings_module: "powerbank_plugin_sdk::payment_gateway::bindings",
+            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+            with: {
+                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
+                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
+            },
+            generate_all,
+        });
+    }
+    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+    pub use bindings::Guest;
+    pub use bindings::powerbank::plugins::payment_types::*;
+}
+
+/// Types shared by all worlds.
+pub mod types {
+    pub use crate::pricing::bindings::powerbank::plugins::types::{CallContext, LogLevel, PluginInfo, PluginKind};
+}
+
+/// Raw host imports, for what the helpers do not cover.
+pub use pricing::bindings::powerbank::plugins::host;
+
+/// The host's wall clock in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    host::now_unix_ms()
+}
+
+/// A secret configured for this plugin, if any.
+pub fn secret(key: &str) -> Option<String> {
+    host::secret_get(key)
+}
+
+/// Builds this plugin's `PluginInfo` from its Cargo package name and version.
+///
+/// A macro so that `env!` reads the plugin crate's manifest, not the SDK's.
+#[macro_export]
+macro_rules! plugin_info {
+    ($kind:expr) => {
+        $crate::types::PluginInfo {
+            name: ::core::env!("CARGO_PKG_NAME").to_string(),
+            version: ::core::env!("CARGO_PKG_VERSION").to_string(),
+            kind: $kind,
+        }
+    };
+}
+
+#[doc(inline)]
+pub use payment_gateway::bindings::export_payment_gateway;
+#[doc(inline)]
+pub use points::bindings::export_points_rules;
+#[doc(inline)]
+pub use pricing::bindings::export_pricing;
+#[doc(inline)]
+pub use promotions::bindings::export_promotions;

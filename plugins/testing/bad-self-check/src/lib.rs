@@ -1,0 +1,36 @@
+//! Works, but its self-check fails: the host must refuse to swap it in.
+
+use powerbank_plugin_sdk::plugin_info;
+use powerbank_plugin_sdk::pricing::{
+    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
+};
+
+struct BadSelfCheck;
+
+impl Guest for BadSelfCheck {
+    fn info() -> PluginInfo {
+        plugin_info!(PluginKind::Pricing)
+    }
+
+    fn self_check() -> Result<(), String> {
+        Err("bad-self-check always fails its self-check".to_string())
+    }
+
+    fn quote(_request: QuoteRequest) -> Result<Quote, String> {
+        Ok(Quote {
+            amount_paisa: 1,
+            breakdown: vec![BreakdownLine { label: "should never be served".to_string(), amount_paisa: 1 }],
+            due_minutes: 1,
+        })
+    }
+
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+        Ok(1)
+    }
+
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
+        Err("not implemented".to_string())
+    }
+}
+
+powerbank_plugin_sdk::export_pricing!(BadSelfCheck);

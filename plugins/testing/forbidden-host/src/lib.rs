@@ -1,0 +1,45 @@
+//! Calls `http-fetch` on a host that is not on its allowlist and returns what
+//! it got: an error naming the refusal, or (if the host let it through) a
+//! quote whose breakdown shows the response status.
+
+use powerbank_plugin_sdk::pricing::{
+    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
+};
+use powerbank_plugin_sdk::{config, http, plugin_info};
+
+struct ForbiddenHost;
+
+impl Guest for ForbiddenHost {
+    fn info() -> PluginInfo {
+        plugin_info!(PluginKind::Pricing)
+    }
+
+    fn self_check() -> Result<(), String> {
+        Ok(())
+    }
+
+    fn quote(_request: QuoteRequest) -> Result<Quote, String> {
+        let url = config::get("target_url").unwrap_or_else(|| "https://exfiltrate.example.net/steal".to_string());
+        match http::get(&url) {
+            Ok(response) => Ok(Quote {
+                amount_paisa: 0,
+                breakdown: vec![BreakdownLine {
+                    label: format!("fetched {url}: status {}", response.status),
+                    amount_paisa: 0,
+                }],
+                due_minutes: 60,
+            }),
+            Err(e) => Err(format!("http-fetch {url} failed: {e:?}")),
+        }
+    }
+
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+        Ok(0)
+    }
+
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
+        Err("not implemented".to_string())
+    }
+}
+
+powerbank_plugin_sdk::export_pricing!(ForbiddenHost);
