@@ -43,6 +43,31 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Inspect, check and hot-reload Wasm plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Load plugins.toml as the server would and show every plugin's state.
+    List {
+        #[arg(long, env = "POWERBANK_PLUGINS", default_value = "plugins.toml")]
+        plugins: PathBuf,
+    },
+    /// Check a .wasm file: which world it implements, its info, its self-check.
+    Validate { file: PathBuf },
+    /// Ask a running server to reload its plugins (admin credentials needed).
+    Reload {
+        #[arg(long, env = "POWERBANK_API", default_value = "http://127.0.0.1:8000")]
+        api: String,
+        #[arg(long, env = "POWERBANK_ADMIN_EMAIL")]
+        email: String,
+        #[arg(long, env = "POWERBANK_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,11 +261,69 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", if seeded { "demo data loaded" } else { "database already has stations; nothing loaded" });
             Ok(())
         }
+        Command::Plugins { command } => tokio::runtime::Runtime::new()?.block_on(plugins_command(command)),
         Command::Admin { command: AdminCommand::Create { store, email, password } } => {
             let config = store.config();
             let db = Db::open(&config.db_path, 1)?;
             let id = create_admin(&db, &email, &password)?;
             println!("admin {email} created (user id {id}); sign in at POST /api/admin/login");
+            Ok(())
+        }
+    }
+}
+
+async fn plugins_command(command: PluginsCommand) -> anyhow::Result<()> {
+    use powerbank_plugin_runtime::{PluginHost, PluginHostOptions, validate_file};
+    match command {
+        PluginsCommand::List { plugins } => {
+            let (host, _) = PluginHost::start(&plugins, PluginHostOptions::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", plugins.display()))?;
+            println!("{:<24} {:<16} {:<10} {:<8} error", "name", "kind", "version", "state");
+            for p in host.status() {
+                let out = crate::plugins::PluginOut::from(p);
+                println!(
+                    "{:<24} {:<16} {:<10} {:<8} {}",
+                    out.name,
+                    out.kind,
+                    out.version.as_deref().unwrap_or("-"),
+                    out.status,
+                    out.last_error.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        PluginsCommand::Validate { file } => {
+            let report = validate_file(&file).await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!(
+                "{}: {:?} plugin {} {} (sha256 {})",
+                file.display(),
+                report.kind,
+                report.name,
+                report.version,
+                report.sha256
+            );
+            Ok(())
+        }
+        PluginsCommand::Reload { api, email, password } => {
+            let http = reqwest::Client::new();
+            let api = api.trim_end_matches('/');
+            let login: serde_json::Value = http
+                .post(format!("{api}/api/admin/login"))
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = login["access_token"].as_str().context("no access token in the login answer")?;
+            let response = http.post(format!("{api}/api/admin/plugins/reload")).bearer_auth(token).send().await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            anyhow::ensure!(status.is_success(), "reload refused: HTTP {status}");
+            let failed = body["failed"].as_array().map_or(0, Vec::len);
+            anyhow::ensure!(failed == 0, "{failed} plugin(s) failed to load; the previous versions keep serving");
             Ok(())
         }
     }

@@ -32,6 +32,15 @@ pub struct Config {
     /// Allowed CORS origins; empty allows any origin without credentials.
     pub cors_origins: Vec<String>,
     pub reader_connections: usize,
+    pub rentals: RentalsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct RentalsConfig {
+    /// How long initiate waits for the station's `ejected` answer.
+    pub eject_timeout: Duration,
+    /// A rental returned within this many minutes of its start is free.
+    pub grace_minutes: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +121,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             reader_connections: 4,
+            rentals: RentalsConfig { eject_timeout: Duration::from_secs(15), grace_minutes: 5 },
         }
     }
 

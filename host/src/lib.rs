@@ -12,6 +12,7 @@ pub mod kyc;
 pub mod notifications;
 pub mod payments;
 pub mod plugins;
+pub mod points;
 pub mod rentals;
 pub mod server;
 pub mod stations;

@@ -44,7 +44,7 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications, payments, rentals,
+    kyc, notifications, payments, points, rentals,
     stations::{
         self,
         link::{StationLink, broker::BrokerCredentials},
@@ -66,9 +66,11 @@ use crate::{
         (name = "profile", description = "The user's profile"),
         (name = "stations", description = "Stations and availability"),
         (name = "payments", description = "Packages, wallet, payments"),
+        (name = "rentals", description = "Renting, extending and returning power banks"),
         (name = "admin", description = "Operator endpoints (admin role)"),
         (name = "kyc", description = "Identity verification (KYC) submissions"),
         (name = "notifications", description = "In-app notifications and devices for push"),
+        (name = "points", description = "Loyalty points and referrals"),
     )
 )]
 struct ApiDoc;
@@ -97,6 +99,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::plugins::router())
         .merge(kyc::router())
         .merge(notifications::router())
+        .merge(points::router())
         .split_for_parts()
 }
 
@@ -160,7 +163,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// Every background job kind and the domain code that runs it.
 fn job_handlers() -> Jobs {
-    Jobs::builder().handle(notifications::DELIVERY_JOB, notifications::delivery_job()).build()
+    let builder = Jobs::builder().handle(notifications::DELIVERY_JOB, notifications::delivery_job());
+    let builder = payments::job_handlers(builder);
+    rentals::jobs(builder).handle(points::EXPIRY_JOB, points::expiry_job).build()
 }
 
 async fn not_found() -> error::ApiError {
@@ -228,6 +233,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    state.db.write(|tx| rentals::lifecycle::schedule_sweep(tx, now_ts())).await?;
+    points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let app = app(state);

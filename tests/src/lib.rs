@@ -3,6 +3,7 @@
 //! services it calls (Sparrow SMS), all over real HTTP.
 
 pub mod fake_fcm;
+pub mod fake_gateways;
 pub mod fakes;
 pub mod mqtt;
 

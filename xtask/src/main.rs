@@ -36,8 +36,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The checkout this xtask was started from. `cargo run` sets
+/// CARGO_MANIFEST_DIR at run time; the compile-time value could name another
+/// clone that shares the target directory.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn cargo() -> Command {

@@ -17,6 +17,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "kyc", include_str!("../kyc/schema.sql")),
     (8, "stations_geo_favorites_issues", include_str!("../stations/geo_favorites_issues.sql")),
     (9, "payments", include_str!("../payments/schema.sql")),
+    (10, "points_referrals", include_str!("../points/schema.sql")),
+    (11, "rentals", include_str!("../rentals/lifecycle.sql")),
+    (12, "payment_gateways", include_str!("../payments/gateways.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

@@ -40,6 +40,16 @@ impl PageParams {
     }
 }
 
+/// A `YYYY-MM-DD` list filter as unix seconds (UTC): the start of the day,
+/// or its last second when `end_of_day`.
+pub fn date_filter(field: &str, raw: &Option<String>, end_of_day: bool) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let date = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid_field(field, "must be YYYY-MM-DD"))?;
+    let time = if end_of_day { date.and_hms_opt(23, 59, 59) } else { date.and_hms_opt(0, 0, 0) };
+    Ok(time.map(|t| t.and_utc().timestamp()))
+}
+
 fn encode_cursor(id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
 }

@@ -1,10 +1,16 @@
 //! Payments (seed §5): the wallet and points ledgers, transactions and
-//! idempotent money-moving requests. Gateways plug in through the plugin
-//! runtime's `payment-gateway` world.
+//! idempotent money-moving requests. Gateways (Khalti, eSewa, Stripe) plug in
+//! through the plugin runtime's `payment-gateway` world: top-ups, their
+//! verification and webhooks, payment options, and refunds live here.
 
+pub mod gateway;
 pub mod idempotency;
 pub mod ledger;
+pub mod options;
+pub mod refunds;
+pub mod topup;
 pub mod wallet;
+pub mod webhooks;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -15,4 +21,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::wallet))
         .routes(routes!(wallet::balance))
         .routes(routes!(wallet::transactions))
+        .routes(routes!(topup::topup_intent))
+        .routes(routes!(topup::verify_topup))
+        .routes(routes!(topup::status))
+        .routes(routes!(topup::cancel))
+        .routes(routes!(options::methods))
+        .routes(routes!(options::calculate_options))
+        .routes(routes!(webhooks::khalti))
+        .routes(routes!(webhooks::esewa))
+        .routes(routes!(webhooks::stripe))
+        .routes(routes!(refunds::request_refund))
+        .routes(routes!(refunds::my_refunds))
+        .routes(routes!(refunds::admin_list))
+        .routes(routes!(refunds::approve))
+        .routes(routes!(refunds::reject))
+}
+
+/// Background jobs of this domain, for `server::job_handlers`.
+pub fn job_handlers(jobs: crate::core::jobs::JobsBuilder) -> crate::core::jobs::JobsBuilder {
+    jobs.handle(topup::VERIFY_JOB, topup::verify_job)
+        .handle(refunds::REFUND_JOB, refunds::refund_job)
+        .handle(gateway::TOPUP_POINTS_JOB, gateway::topup_points_job)
 }

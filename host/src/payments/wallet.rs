@@ -1,7 +1,6 @@
 //! `GET /api/wallet`, `GET /api/wallet/balance`, `GET /api/transactions`.
 
 use axum::{Json, extract::State};
-use chrono::NaiveDate;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -136,14 +135,6 @@ pub async fn balance(State(state): State<AppState>, user: AuthUser) -> Result<Js
 const KINDS: &[&str] = &["topup", "rental", "rental_extension", "overdue", "refund"];
 const STATUSES: &[&str] = &["pending", "success", "failed", "refunded"];
 
-fn day_bound(field: &str, raw: &Option<String>, end_of_day: bool) -> Result<Option<i64>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let date =
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| ApiError::invalid_field(field, "must be YYYY-MM-DD"))?;
-    let time = if end_of_day { date.and_hms_opt(23, 59, 59) } else { date.and_hms_opt(0, 0, 0) };
-    Ok(time.map(|t| t.and_utc().timestamp()))
-}
-
 /// The caller's payments, newest first.
 #[utoipa::path(
     get, path = "/api/transactions", tag = "payments",
@@ -172,8 +163,8 @@ pub async fn transactions(
     {
         return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
     }
-    let from = day_bound("from", &f.from, false)?;
-    let to = day_bound("to", &f.to, true)?;
+    let from = crate::core::pagination::date_filter("from", &f.from, false)?;
+    let to = crate::core::pagination::date_filter("to", &f.to, true)?;
     let rows = state
         .db
         .read(move |c| {

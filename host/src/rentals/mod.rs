@@ -1,11 +1,33 @@
-//! Rentals (seed §4). For now the package catalogue the app shows first.
+//! Rentals (seed §4): the package catalogue, starting a rental with an eject
+//! over the station link, returns at any station, extensions, dues and
+//! history.
 
+pub mod actions;
+pub mod charge;
+pub mod initiate;
+pub mod lifecycle;
+pub mod model;
 pub mod packages;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::core::AppState;
+use crate::core::{AppState, jobs::JobsBuilder};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(packages::list_packages))
+    OpenApiRouter::new()
+        .routes(routes!(packages::list_packages))
+        .routes(routes!(initiate::initiate))
+        .routes(routes!(actions::active))
+        .routes(routes!(actions::history))
+        .routes(routes!(actions::extend))
+        .routes(routes!(actions::cancel))
+        .routes(routes!(actions::location))
+        .routes(routes!(actions::report_issue))
+        .routes(routes!(actions::calculate_due))
+        .routes(routes!(actions::pay_due))
+}
+
+/// The background jobs of the rentals domain.
+pub fn jobs(builder: JobsBuilder) -> JobsBuilder {
+    builder.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
 }

@@ -156,6 +156,7 @@ pub fn create_user(
         (status = 201, description = "Account created and signed in", body = AuthResponse),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 401, description = "Verification token invalid, expired or used", body = ErrorBody),
+        (status = 404, description = "Unknown referral code (`referral_code_not_found`)", body = ErrorBody),
         (status = 409, description = "Account or username exists", body = ErrorBody),
     )
 )]
@@ -178,6 +179,9 @@ pub async fn register(
     {
         return Err(ApiError::invalid_field("referral_code", "letters and digits only"));
     }
+    // The points plugin is asked before the transaction; an unknown referral
+    // code is refused here, before the verification token is spent.
+    let points_plan = crate::points::plan_signup(&state, referral.as_deref()).await?;
     let st = state.clone();
     let response = state
         .db
@@ -189,6 +193,7 @@ pub async fn register(
             if let Some(code) = referral {
                 tx.execute("UPDATE users SET signup_referral_code = ?2 WHERE id = ?1", params![id, code])?;
             }
+            crate::points::settle_signup(tx, &points_plan, id, now)?;
             let tokens = sessions::start(tx, &st, id, Role::User, now)?;
             Ok(AuthResponse { tokens, user: load_user(tx, id)? })
         })

@@ -7,6 +7,7 @@ pub mod identifier;
 pub mod otp;
 pub mod profile;
 pub mod sessions;
+pub mod usage;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -24,4 +25,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::admin_login))
         .routes(routes!(profile::get_profile, profile::update_profile))
         .routes(routes!(profile::delete_account))
+        .routes(routes!(usage::usage_stats))
 }

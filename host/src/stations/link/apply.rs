@@ -157,6 +157,15 @@ pub fn event(tx: &Transaction<'_>, sn: &str, event: &StationEvent, now: i64) -> 
         }
         StationEvent::Returned { slot, power_bank, battery } => {
             seat_bank(tx, id, *slot, power_bank, *battery, now)?;
+            // Closing the rental (pricing, charging, points) runs as a durable
+            // job enqueued with this change, so a crash cannot lose a return.
+            crate::core::jobs::enqueue(
+                tx,
+                crate::core::jobs::NewJob::new(
+                    crate::rentals::lifecycle::RETURNED_JOB,
+                    serde_json::json!({ "station_id": id, "power_bank": power_bank, "returned_at": now }),
+                ),
+            )?;
         }
         StationEvent::SlotFault { slot, .. } => {
             tx.execute(

@@ -199,7 +199,19 @@ impl StationLink {
     /// Sends an eject command and waits up to `timeout` for the station's
     /// `ejected` or `eject_failed` answer. `None` means no answer in time.
     pub async fn eject(&self, sn: &str, slot: u16, timeout: Duration) -> Result<Option<EjectOutcome>, ApiError> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        self.eject_with_id(sn, slot, &uuid::Uuid::new_v4().to_string(), timeout).await
+    }
+
+    /// As [`eject`](Self::eject), with a request id the caller recorded first
+    /// (rentals store it, so a late answer can still be matched).
+    pub async fn eject_with_id(
+        &self,
+        sn: &str,
+        slot: u16,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<EjectOutcome>, ApiError> {
+        let request_id = request_id.to_string();
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(request_id.clone(), tx);
         let sent = self.send(sn, &Command::Eject { request_id: request_id.clone(), slot }).await;
