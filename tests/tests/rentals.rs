@@ -290,6 +290,20 @@ async fn a_return_within_the_grace_window_is_free_and_extensions_are_charged() {
     let cancel = s.post(&format!("/api/rentals/{id}/cancel"), Some(&user.access), json!({})).await;
     assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
 
+    // Ten minutes before the due time the periodic sweep sends "ending soon", once.
+    let db = Db::open(&s.db_path(), 1).unwrap();
+    db.write(move |tx| {
+        tx.execute("UPDATE rentals SET due_at = ?2 WHERE id = ?1", rusqlite::params![id, now_ts() + 600])?;
+        Ok(tx.execute("UPDATE jobs SET run_at = 0 WHERE kind = 'rentals.sweep' AND status = 'pending'", [])?)
+    })
+    .await
+    .unwrap();
+    let ending_soon = || async {
+        let inbox = s.get("/api/user/notifications", Some(&user.access)).await.body;
+        inbox["results"].as_array().unwrap().iter().filter(|n| n["template"] == "rental_ending_soon").count()
+    };
+    assert!(wait_for(WAIT, || async { ending_soon().await == 1 }).await, "no ending-soon reminder");
+
     let free_slot = home.slots().iter().find(|slot| slot.bank.is_none()).map(|slot| slot.index).unwrap();
     home.return_bank(free_slot, &bank, 90).await.unwrap();
     assert!(wait_for(WAIT, || async { rental(&s, &user, id).await["status"] == "cancelled" }).await);

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "points_referrals", include_str!("../points/schema.sql")),
     (11, "rentals", include_str!("../rentals/lifecycle.sql")),
     (12, "payment_gateways", include_str!("../payments/gateways.sql")),
+    (13, "rental_reminders", include_str!("../rentals/reminders.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

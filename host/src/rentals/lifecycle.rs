@@ -27,6 +27,8 @@ pub const RETURNED_JOB: &str = "rentals.returned";
 /// Job kind: the periodic sweep (stale ejects, overdue reminders).
 pub const SWEEP_JOB: &str = "rentals.sweep";
 const SWEEP_EVERY_SECS: i64 = 60;
+/// "Ending soon" goes out this long before the due time.
+const ENDING_SOON_SECS: i64 = 15 * 60;
 
 /// pending_eject → active, when the station confirms the eject.
 pub fn activate(tx: &Transaction<'_>, rental_id: i64, power_bank: &str) -> Result<RentalOut, ApiError> {
@@ -242,7 +244,7 @@ pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
 }
 
 /// Fails ejects that never settled (a crash between paying and the
-/// station's answer) and reminds users whose rentals are overdue.
+/// station's answer) and reminds users whose rentals end soon or are overdue.
 pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
     let stale_after = i64::try_from(state.config.rentals.eject_timeout.as_secs()).unwrap_or(15) + 60;
     state
@@ -264,6 +266,25 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
                 .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?;
             drop(stmt);
+            let mut stmt = tx.prepare(
+                "SELECT r.id, r.user_id, pb.serial_number, (r.due_at - ?1 + 59) / 60 FROM rentals r
+                 JOIN power_banks pb ON pb.id = r.power_bank_id
+                 WHERE r.status = 'active' AND r.due_at > ?1 AND r.due_at <= ?1 + ?2
+                   AND (r.ending_soon_notified_at IS NULL OR r.ending_soon_notified_at < r.due_at - ?2)",
+            )?;
+            let ending: Vec<(i64, i64, String, i64)> = stmt
+                .query_map(params![now, ENDING_SOON_SECS], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            drop(stmt);
+            for (id, user, bank, minutes) in ending {
+                crate::notifications::notify(
+                    tx,
+                    user,
+                    "rental_ending_soon",
+                    json!({"power_bank": bank, "minutes_left": minutes}),
+                )?;
+                tx.execute("UPDATE rentals SET ending_soon_notified_at = ?2 WHERE id = ?1", params![id, now])?;
+            }
             for (id, user, bank, minutes) in overdue {
                 crate::notifications::notify(
                     tx,
