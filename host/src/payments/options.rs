@@ -102,7 +102,7 @@ pub struct CalculateOut {
 
 /// Points plus wallet, points first: the largest number of points worth no
 /// more than `amount`, and the wallet for the rest.
-async fn points_worth_at_most(state: &AppState, points: i64, amount: i64) -> Result<(i64, i64), ApiError> {
+pub(crate) async fn points_worth_at_most(state: &AppState, points: i64, amount: i64) -> Result<(i64, i64), ApiError> {
     let plugin = state.plugins.points();
     let all = plugin.points_to_paisa(points).await?;
     if all <= amount {
@@ -118,7 +118,11 @@ async fn points_worth_at_most(state: &AppState, points: i64, amount: i64) -> Res
 }
 
 /// The fewest points worth at least `amount`, if the user has enough.
-async fn points_covering(state: &AppState, points: i64, amount: i64) -> Result<Option<(i64, i64)>, ApiError> {
+pub(crate) async fn points_covering(
+    state: &AppState,
+    points: i64,
+    amount: i64,
+) -> Result<Option<(i64, i64)>, ApiError> {
     let plugin = state.plugins.points();
     if plugin.points_to_paisa(points).await? < amount {
         return Ok(None);

@@ -162,8 +162,8 @@ pub async fn extend(
             },
         })
         .await?;
-    let per_point = charge::paisa_per_point(&state).await?;
     let extra = i64::from(req.extra_minutes);
+    let split = charge::plan_split(&state, user.id, price, req.payment_method).await?;
     let out = state
         .db
         .write(move |tx| {
@@ -182,8 +182,7 @@ pub async fn extend(
                 tx,
                 user.id,
                 price,
-                req.payment_method,
-                per_point,
+                split,
                 charge::ChargeFor {
                     kind: "rental_extension",
                     wallet_kind: WalletKind::ExtensionCharge,
@@ -284,35 +283,34 @@ pub async fn pay_due(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<PayDueRequest>,
 ) -> Result<Json<RentalOut>, ApiError> {
-    own_core(&state, user.id, id).await?;
-    let per_point = charge::paisa_per_point(&state).await?;
+    let due = own_core(&state, user.id, id).await?.unpaid_due_paisa;
+    if due == 0 {
+        return Err(ApiError::conflict("nothing_due", "this rental has nothing to pay"));
+    }
+    let split = charge::plan_split(&state, user.id, due, req.payment_method).await?;
     let out = state
         .db
         .write(move |tx| {
-            let due: i64 = tx.query_row(
-                "SELECT unpaid_due_paisa FROM rentals WHERE id = ?1 AND user_id = ?2",
-                params![id, user.id],
-                |r| r.get(0),
+            // The due the split was planned for must still be the one owed.
+            let settled = tx.execute(
+                "UPDATE rentals SET unpaid_due_paisa = 0, updated_at = ?4
+                 WHERE id = ?1 AND user_id = ?2 AND unpaid_due_paisa = ?3",
+                params![id, user.id, due, now_ts()],
             )?;
-            if due == 0 {
-                return Err(ApiError::conflict("nothing_due", "this rental has nothing to pay"));
+            if settled == 0 {
+                return Err(ApiError::conflict("nothing_due", "this due was already paid"));
             }
             charge::charge(
                 tx,
                 user.id,
                 due,
-                req.payment_method,
-                per_point,
+                split,
                 charge::ChargeFor {
                     kind: "overdue",
                     wallet_kind: WalletKind::OverdueCharge,
                     rental_id: Some(id),
                     description: "Overdue charge",
                 },
-            )?;
-            tx.execute(
-                "UPDATE rentals SET unpaid_due_paisa = 0, updated_at = ?2 WHERE id = ?1",
-                params![id, now_ts()],
             )?;
             model::load_own(tx, user.id, id)
         })

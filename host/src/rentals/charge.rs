@@ -8,7 +8,10 @@ use utoipa::ToSchema;
 
 use crate::{
     core::{ApiError, AppState},
-    payments::ledger::{self, NewTransaction, WalletKind},
+    payments::{
+        ledger::{self, NewTransaction, WalletKind},
+        options::{points_covering, points_worth_at_most},
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -29,12 +32,6 @@ impl PaymentMethod {
     }
 }
 
-/// Paisa one point is worth, from the points plugin. The rules are linear
-/// (10 points = NPR 1 by default), so one call prices every split.
-pub async fn paisa_per_point(state: &AppState) -> Result<i64, ApiError> {
-    Ok(state.plugins.points().points_to_paisa(1000).await? / 1000)
-}
-
 /// How a charge is split.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Split {
@@ -43,34 +40,36 @@ pub struct Split {
     pub points_value_paisa: i64,
 }
 
-fn ceil_div(a: i64, b: i64) -> i64 {
-    (a + b - 1) / b
+impl Split {
+    pub fn wallet(amount: i64) -> Self {
+        Split { wallet_paisa: amount, ..Split::default() }
+    }
 }
 
-/// Splits `amount` for `method` given the user's points; `None` when points
-/// cannot pay (no value) for a points-only charge.
-pub fn split(amount: i64, method: PaymentMethod, points_balance: i64, per_point: i64) -> Result<Split, ApiError> {
-    if amount == 0 {
-        return Ok(Split::default());
+/// Splits `amount` for `method` at the points plugin's rate, with the same
+/// rules `POST /api/payment/calculate-options` shows the user. The balances
+/// are checked again when the charge is written.
+pub async fn plan_split(state: &AppState, user_id: i64, amount: i64, method: PaymentMethod) -> Result<Split, ApiError> {
+    if amount == 0 || method == PaymentMethod::Wallet {
+        return Ok(Split::wallet(amount));
     }
-    let points_for_all = if per_point > 0 { ceil_div(amount, per_point) } else { i64::MAX };
+    let balance: i64 = state
+        .db
+        .read(move |c| Ok(c.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user_id], |r| r.get(0))?))
+        .await?;
     match method {
-        PaymentMethod::Wallet => Ok(Split { wallet_paisa: amount, ..Split::default() }),
-        PaymentMethod::Points => {
-            if points_balance < points_for_all {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::PAYMENT_REQUIRED,
-                    "insufficient_balance",
-                    format!("{points_for_all} points needed, {points_balance} available"),
-                )
-                .with_details(serde_json::json!({"required": points_for_all, "available": points_balance})));
-            }
-            Ok(Split { wallet_paisa: 0, points: points_for_all, points_value_paisa: amount })
-        }
-        PaymentMethod::WalletPoints => {
-            let points = points_balance.clamp(0, points_for_all);
-            let value = if per_point > 0 { (points * per_point).min(amount) } else { 0 };
-            let points = if value == 0 { 0 } else { points };
+        PaymentMethod::Points => match points_covering(state, balance, amount).await? {
+            // Points worth at least the amount pay all of it.
+            Some((points, _)) => Ok(Split { wallet_paisa: 0, points, points_value_paisa: amount }),
+            None => Err(ApiError::new(
+                axum::http::StatusCode::PAYMENT_REQUIRED,
+                "insufficient_balance",
+                format!("{balance} points are not worth {amount} paisa"),
+            )
+            .with_details(serde_json::json!({"available": balance, "required_paisa": amount}))),
+        },
+        _ => {
+            let (points, value) = points_worth_at_most(state, balance, amount).await?;
             Ok(Split { wallet_paisa: amount - value, points, points_value_paisa: value })
         }
     }
@@ -96,17 +95,16 @@ pub fn charge(
     tx: &Transaction<'_>,
     user_id: i64,
     amount: i64,
-    method: PaymentMethod,
-    per_point: i64,
+    split: Split,
     what: ChargeFor<'_>,
 ) -> Result<Charged, ApiError> {
     let ChargeFor { kind, wallet_kind, rental_id, description } = what;
     if amount == 0 {
         return Ok(Charged { split: Split::default(), transaction_id: None });
     }
-    let points_balance: i64 =
-        tx.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user_id], |r| r.get(0))?;
-    let split = split(amount, method, points_balance, per_point)?;
+    if split.wallet_paisa + split.points_value_paisa != amount {
+        return Err(ApiError::internal("payment split does not add up to the amount"));
+    }
     let (transaction_id, _) = ledger::record_transaction(
         tx,
         NewTransaction {
@@ -160,18 +158,56 @@ pub fn refund(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{config::Config, core::now_ts, users::auth::create_user, users::identifier::Identifier};
 
-    #[test]
-    fn points_first_then_wallet() {
-        // 10 paisa a point (10 points = NPR 1).
-        let s = split(5_000, PaymentMethod::WalletPoints, 120, 10).unwrap();
-        assert_eq!(s, Split { wallet_paisa: 3_800, points: 120, points_value_paisa: 1_200 });
-        let s = split(5_000, PaymentMethod::WalletPoints, 10_000, 10).unwrap();
-        assert_eq!(s, Split { wallet_paisa: 0, points: 500, points_value_paisa: 5_000 });
-        let s = split(5_005, PaymentMethod::Points, 501, 10).unwrap();
-        assert_eq!(s.points, 501, "a part-point rounds up");
-        assert!(split(5_000, PaymentMethod::Points, 499, 10).is_err());
-        assert_eq!(split(5_000, PaymentMethod::Wallet, 10_000, 10).unwrap().wallet_paisa, 5_000);
-        assert_eq!(split(5_000, PaymentMethod::WalletPoints, 100, 0).unwrap().wallet_paisa, 5_000);
+    /// Through the real points plugin (10 points = NPR 1, so 10 paisa a point).
+    #[tokio::test]
+    async fn points_first_then_wallet() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::server::build_state(Config::for_tests(dir.path())).await.unwrap();
+        let with_points = |phone: &'static str, points: i64| {
+            let state = state.clone();
+            async move {
+                state
+                    .db
+                    .write(move |tx| {
+                        let now = now_ts();
+                        let id = create_user(
+                            tx,
+                            &Identifier::Phone(phone.into()),
+                            crate::core::Role::User,
+                            None,
+                            None,
+                            None,
+                            now,
+                        )?;
+                        ledger::points_earn(tx, id, points, "test", None, None)?;
+                        Ok(id)
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let some = with_points("+9779800000101", 120).await;
+        let many = with_points("+9779800000102", 10_000).await;
+        let odd = with_points("+9779800000103", 501).await;
+        let few = with_points("+9779800000104", 499).await;
+        let split = |user, amount, method| plan_split(&state, user, amount, method);
+        assert_eq!(
+            split(some, 5_000, PaymentMethod::WalletPoints).await.unwrap(),
+            Split { wallet_paisa: 3_800, points: 120, points_value_paisa: 1_200 }
+        );
+        assert_eq!(
+            split(many, 5_000, PaymentMethod::WalletPoints).await.unwrap(),
+            Split { wallet_paisa: 0, points: 500, points_value_paisa: 5_000 }
+        );
+        assert_eq!(split(odd, 5_005, PaymentMethod::Points).await.unwrap().points, 501, "a part-point rounds up");
+        assert_eq!(
+            split(odd, 5_005, PaymentMethod::WalletPoints).await.unwrap(),
+            Split { wallet_paisa: 5, points: 500, points_value_paisa: 5_000 },
+            "mixed payments never overspend points"
+        );
+        assert!(split(few, 5_000, PaymentMethod::Points).await.is_err());
+        assert_eq!(split(many, 5_000, PaymentMethod::Wallet).await.unwrap(), Split::wallet(5_000));
     }
 }

@@ -136,8 +136,8 @@ pub async fn initiate(
         now_unix_ms: chrono::Utc::now().timestamp_millis(),
     };
     let quote = state.plugins.pricing().quote(QuoteRequest { package, requested_minutes: None, context }).await?;
-    let per_point = charge::paisa_per_point(&state).await?;
     let method = req.payment_method;
+    let split = charge::plan_split(&state, user_id, quote.amount_paisa, method).await?;
 
     let reserved = state
         .db
@@ -197,8 +197,7 @@ pub async fn initiate(
                 tx,
                 user_id,
                 quote.amount_paisa,
-                method,
-                per_point,
+                split,
                 charge::ChargeFor { kind: "rental", wallet_kind: WalletKind::RentalCharge, rental_id: Some(rental_id), description: &format!("Rental {code}") },
             )?;
             tx.execute(

@@ -19,7 +19,7 @@ use crate::{
         money::format_npr,
         now_ts,
     },
-    payments::ledger::{self, WalletKind},
+    payments::ledger::WalletKind,
 };
 
 /// Job kind: a station reported a returned power bank.
@@ -145,9 +145,9 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
             duration_minutes: u32::try_from((ev.returned_at - started).max(0) / 60).unwrap_or(u32::MAX),
             returned_late: overdue > 0,
         });
-        state.plugins.points().award(event, context).await.map_err(|e| e.to_string())?
+        crate::points::plan_awards(&state, event).await.map_err(|e| e.message)?
     };
-    let expiry_days = i64::from(state.plugins.points().expiry_days().await.map_err(|e| e.to_string())?);
+    let expiry_days = crate::points::expiry_days(&state).await.map_err(|e| e.message)?;
 
     state
         .db
@@ -180,8 +180,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                         tx,
                         user,
                         overdue,
-                        charge::PaymentMethod::Wallet,
-                        0,
+                        charge::Split::wallet(overdue),
                         charge::ChargeFor {
                             kind: "overdue",
                             wallet_kind: WalletKind::OverdueCharge,
@@ -193,23 +192,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                     tx.execute("UPDATE rentals SET unpaid_due_paisa = ?2 WHERE id = ?1", params![rental.id, overdue])?;
                 }
             }
-            for award in awards.iter().filter(|a| a.points > 0) {
-                let Ok(award_user) = award.user_id.parse::<i64>() else { continue };
-                let balance = ledger::points_earn(
-                    tx,
-                    award_user,
-                    award.points,
-                    &award.reason,
-                    Some(now + expiry_days * 86_400),
-                    None,
-                )?;
-                crate::notifications::notify(
-                    tx,
-                    award_user,
-                    "points_awarded",
-                    json!({"points": award.points, "reason": award.reason, "balance": balance}),
-                )?;
-            }
+            crate::points::grant(tx, &awards, expiry_days, now)?;
             let (bank, station): (String, String) = tx.query_row(
                 "SELECT pb.serial_number, s.name FROM rentals r JOIN power_banks pb ON pb.id = r.power_bank_id
                  JOIN stations s ON s.id = r.return_station_id WHERE r.id = ?1",
