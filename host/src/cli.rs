@@ -109,9 +109,14 @@ struct ServeArgs {
     /// Where the embedded broker listens (when no external broker is given).
     #[arg(long, env = "POWERBANK_MQTT_LISTEN", default_value = "127.0.0.1:1884")]
     mqtt_listen: SocketAddr,
-    /// Topic prefix of the station link.
-    #[arg(long, env = "POWERBANK_MQTT_PREFIX", default_value = "powerbank")]
-    mqtt_prefix: String,
+    /// Prepended to every station topic, like a broker mountpoint (lets
+    /// several deployments share a broker). The protocol plugins name the
+    /// topics themselves.
+    #[arg(long, env = "POWERBANK_MQTT_MOUNTPOINT", default_value = "")]
+    mqtt_mountpoint: String,
+    /// Seconds an eject command stays valid at stations whose protocol has a TTL.
+    #[arg(long, env = "POWERBANK_EJECT_TTL", default_value_t = 30)]
+    eject_ttl: u32,
     /// Seconds without a heartbeat before a station counts as offline.
     #[arg(long, env = "POWERBANK_HEARTBEAT_TIMEOUT", default_value_t = 90)]
     heartbeat_timeout: i64,
@@ -177,7 +182,8 @@ impl ServeArgs {
             (Some(url), false) => MqttMode::External { url: url.clone() },
             (None, false) => MqttMode::Embedded { listen: self.mqtt_listen },
         };
-        config.link.topic_prefix = self.mqtt_prefix.clone();
+        config.link.mountpoint = self.mqtt_mountpoint.clone();
+        config.link.eject_ttl_secs = self.eject_ttl.clamp(5, 600);
         config.link.heartbeat_timeout_secs = self.heartbeat_timeout.max(5);
         config.public_base_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         config.jwt_secret = self.jwt_secret.clone();

@@ -18,7 +18,13 @@ const STATIONS: &[(&str, &str, &str, f64, f64, i64)] = &[
     ("KTM-BOUDHA-01", "Boudhanath Stupa", "Boudha, Kathmandu", 27.7215, 85.3620, 8),
     ("KTM-AIRPORT-01", "Tribhuvan Airport Arrivals", "Sinamangal, Kathmandu", 27.6966, 85.3591, 12),
     ("LTP-PULCHOWK-01", "Pulchowk Campus", "Pulchowk, Lalitpur", 27.6782, 85.3188, 6),
+    ("LTP-JAWALAKHEL-01", "Jawalakhel Chowk", "Jawalakhel, Lalitpur", 27.6727, 85.3137, 8),
 ];
+
+/// Demo stations that are volinks V1 cabinets (serial, IMEI): they speak the
+/// vendor's binary protocol through the `volinks-v1` plugin, and their banks
+/// carry volinks SNs (decimal numbers).
+const VOLINKS_CABINETS: &[(&str, &str)] = &[("LTP-JAWALAKHEL-01", "864601068412899")];
 
 /// (code, name, description, minutes, paisa)
 const PACKAGES: &[(&str, &str, &str, i64, i64)] = &[
@@ -68,11 +74,14 @@ fn seed(tx: &Transaction<'_>) -> anyhow::Result<()> {
     let mut bank_no = 0;
     for (i, &(sn, name, address, lat, lng, slots)) in STATIONS.iter().enumerate() {
         let city = address.rsplit(", ").next().unwrap_or("Kathmandu");
+        let cabinet = VOLINKS_CABINETS.iter().find(|(serial, _)| *serial == sn).map(|(_, imei)| *imei);
+        let protocol = if cabinet.is_some() { "volinks-v1" } else { "native" };
         tx.execute(
             "INSERT INTO stations (serial_number, name, address, city, latitude, longitude, status,
-                                   firmware_version, opening_hours, last_heartbeat_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'online', '1.0.0', '06:00-22:00', ?7, ?7, ?7)",
-            params![sn, name, address, city, lat, lng, now],
+                                   firmware_version, opening_hours, last_heartbeat_at, protocol, device_id,
+                                   created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'online', '1.0.0', '06:00-22:00', ?7, ?8, ?9, ?7, ?7)",
+            params![sn, name, address, city, lat, lng, now, protocol, cabinet],
         )?;
         let station_id = tx.last_insert_rowid();
         tx.execute(
@@ -97,7 +106,12 @@ fn seed(tx: &Transaction<'_>) -> anyhow::Result<()> {
             tx.execute(
                 "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, station_id, created_at, updated_at)
                  VALUES (?1, 10000, 'in_slot', ?2, ?3, ?4, ?4)",
-                params![format!("PB-{bank_no:05}"), battery, station_id, now],
+                params![
+                    if cabinet.is_some() { format!("{}", 85_021_600 + bank_no) } else { format!("PB-{bank_no:05}") },
+                    battery,
+                    station_id,
+                    now
+                ],
             )?;
             let bank_id = tx.last_insert_rowid();
             tx.execute(

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod payments;
 pub mod plugins;
 pub mod points;
+pub mod promotions;
 pub mod rentals;
 pub mod server;
 pub mod stations;

@@ -44,7 +44,7 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications, payments, points, rentals,
+    kyc, notifications, payments, points, promotions, rentals,
     stations::{
         self,
         link::{StationLink, broker::BrokerCredentials},
@@ -71,6 +71,7 @@ use crate::{
         (name = "kyc", description = "Identity verification (KYC) submissions"),
         (name = "notifications", description = "In-app notifications and devices for push"),
         (name = "points", description = "Loyalty points and referrals"),
+        (name = "promotions", description = "Coupons"),
     )
 )]
 struct ApiDoc;
@@ -100,6 +101,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(kyc::router())
         .merge(notifications::router())
         .merge(points::router())
+        .merge(promotions::router())
         .split_for_parts()
 }
 
@@ -143,7 +145,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     for failure in &report.failed {
         tracing::error!(plugin = %failure.0, error = %failure.1, "plugin not loaded");
     }
-    let station_link = StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret));
+    let station_link =
+        StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret), plugins.clone(), db.clone());
     let storage = LocalDisk::new(config.media_dir(), &config.public_base_url)?;
     let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {

@@ -31,6 +31,12 @@ pub struct GatewayPlugin<'a> {
     name: String,
 }
 
+/// Calls to one station-protocol plugin, by its name in plugins.toml.
+pub struct StationProtocolPlugin<'a> {
+    host: &'a PluginHost,
+    name: String,
+}
+
 impl PluginHost {
     pub fn pricing(&self) -> PricingPlugin<'_> {
         PricingPlugin { host: self }
@@ -46,6 +52,10 @@ impl PluginHost {
 
     pub fn gateway(&self, name: &str) -> GatewayPlugin<'_> {
         GatewayPlugin { host: self, name: name.to_string() }
+    }
+
+    pub fn station_protocol(&self, name: &str) -> StationProtocolPlugin<'_> {
+        StationProtocolPlugin { host: self, name: name.to_string() }
     }
 }
 
@@ -134,6 +144,10 @@ fn no_name<T>(_: &T) -> Option<String> {
 
 fn gateway_name(g: &GatewayPlugin<'_>) -> Option<String> {
     Some(g.name.clone())
+}
+
+fn protocol_name(p: &StationProtocolPlugin<'_>) -> Option<String> {
+    Some(p.name.clone())
 }
 
 /// Calls an export, turning a wasmtime error into a classified `Failure`.
@@ -291,5 +305,228 @@ impl GatewayPlugin<'_> {
             }
             Ok(refunded)
         }
+    }
+}
+
+/// Bounds on what a station-protocol plugin may hand the host. Everything it
+/// returns came from bytes a station sent, so the host checks it as input.
+pub mod station_limits {
+    pub const MAX_TOPIC_FILTERS: usize = 16;
+    pub const MAX_TOPIC_BYTES: usize = 256;
+    pub const MAX_EVENTS: usize = 64;
+    pub const MAX_SLOTS: usize = 512;
+    pub const MAX_TEXT_BYTES: usize = 256;
+    pub const MAX_MESSAGES: usize = 8;
+    pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+}
+
+/// Device ids end up in topics and database lookups: 1-64 of A-Z, a-z, 0-9, `-`, `_`.
+fn valid_device_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), Failure> {
+    if text.len() > station_limits::MAX_TEXT_BYTES {
+        return malformed(format!("{what} of {} bytes", text.len()));
+    }
+    Ok(())
+}
+
+fn check_slot(slot: u16) -> Result<(), Failure> {
+    if slot == 0 {
+        return malformed("slot 0 (slots are numbered from 1)");
+    }
+    Ok(())
+}
+
+fn check_bank(serial: &str) -> Result<(), Failure> {
+    if !valid_device_id(serial) {
+        return malformed(format!("power bank serial `{}`", serial.escape_debug()));
+    }
+    Ok(())
+}
+
+fn check_battery(battery: Option<u8>) -> Result<(), Failure> {
+    match battery {
+        Some(b) if b > 100 => malformed(format!("battery {b} %")),
+        _ => Ok(()),
+    }
+}
+
+/// An MQTT topic filter: levels split by `/`, `+` alone in a level, `#` only as the last level.
+fn valid_topic_filter(filter: &str) -> bool {
+    if filter.is_empty() || filter.len() > station_limits::MAX_TOPIC_BYTES || filter.contains('\0') {
+        return false;
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, level)| {
+        (*level == "#" && i == levels.len() - 1) || *level == "+" || !(level.contains('+') || level.contains('#'))
+    })
+}
+
+fn check_decoded(d: &DecodedMessage) -> Result<(), Failure> {
+    if !valid_device_id(&d.device_id) {
+        return malformed(format!("device id `{}`", d.device_id.escape_debug()));
+    }
+    if d.events.len() > station_limits::MAX_EVENTS {
+        return malformed(format!("{} events from one message", d.events.len()));
+    }
+    for event in &d.events {
+        match event {
+            StationEvent::Status(s) => {
+                if let Some(fw) = &s.firmware {
+                    check_text("firmware", fw)?;
+                }
+                let slots = s.slots.as_deref().unwrap_or_default();
+                if slots.len() > station_limits::MAX_SLOTS {
+                    return malformed(format!("{} slots", slots.len()));
+                }
+                for slot in slots {
+                    check_slot(slot.index)?;
+                    check_battery(slot.battery)?;
+                    if let Some(bank) = &slot.power_bank {
+                        check_bank(bank)?;
+                    }
+                }
+            }
+            StationEvent::Heartbeat(_) => {}
+            StationEvent::Ejected(e) => {
+                check_slot(e.slot)?;
+                if let Some(bank) = &e.power_bank {
+                    check_bank(bank)?;
+                }
+                if let Some(id) = &e.request_id {
+                    check_text("request id", id)?;
+                }
+            }
+            StationEvent::EjectFailed(e) => {
+                if let Some(slot) = e.slot {
+                    check_slot(slot)?;
+                }
+                if let Some(bank) = &e.power_bank {
+                    check_bank(bank)?;
+                }
+                if let Some(id) = &e.request_id {
+                    check_text("request id", id)?;
+                }
+                check_text("reason", &e.reason)?;
+            }
+            StationEvent::Returned(e) => {
+                check_slot(e.slot)?;
+                check_bank(&e.power_bank)?;
+                check_battery(e.battery)?;
+            }
+            StationEvent::SlotFault(e) => {
+                check_slot(e.slot)?;
+                check_text("reason", &e.reason)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_outbound(messages: &[OutboundMessage]) -> Result<(), Failure> {
+    if messages.is_empty() || messages.len() > station_limits::MAX_MESSAGES {
+        return malformed(format!("{} messages for one command", messages.len()));
+    }
+    for m in messages {
+        let publishable = valid_topic_filter(&m.topic) && !m.topic.contains(['+', '#']);
+        if !publishable {
+            return malformed(format!("cannot publish to `{}`", m.topic.escape_debug()));
+        }
+        if m.qos > 2 {
+            return malformed(format!("QoS {}", m.qos));
+        }
+        if m.payload.len() > station_limits::MAX_PAYLOAD_BYTES {
+            return malformed(format!("payload of {} bytes", m.payload.len()));
+        }
+    }
+    Ok(())
+}
+
+impl StationProtocolPlugin<'_> {
+    plugin_call! {
+        /// The MQTT topic filters this protocol's stations publish on.
+        fn topic_filters() -> Vec<String>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "topic-filters",
+        |store, loaded| {
+            let i = loaded.station_protocol(store).await?;
+            let filters = call!(store, i.call_topic_filters())?;
+            if filters.is_empty() || filters.len() > station_limits::MAX_TOPIC_FILTERS {
+                return malformed(format!("{} topic filters", filters.len()));
+            }
+            if let Some(bad) = filters.iter().find(|f| !valid_topic_filter(f)) {
+                return malformed(format!("invalid topic filter `{}`", bad.escape_debug()));
+            }
+            Ok(filters)
+        }
+    }
+
+    plugin_call! {
+        /// Decodes one message. The inner `Err` is the plugin saying the bytes
+        /// are not a valid message; the outer one is the plugin failing.
+        fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "decode",
+        |store, loaded| {
+            let i = loaded.station_protocol(store).await?;
+            let decoded = call!(store, i.call_decode(&topic, &payload))?;
+            if let Ok(d) = &decoded {
+                check_decoded(d)?;
+            }
+            Ok(decoded)
+        }
+    }
+
+    plugin_call! {
+        /// The messages that carry `command` to the station `device_id`.
+        fn encode(device_id: String, command: StationCommand) -> Vec<OutboundMessage>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "encode",
+        |store, loaded| {
+            let i = loaded.station_protocol(store).await?;
+            let messages = call!(store, i.call_encode(&device_id, &command))?.map_err(Failure::Rejected)?;
+            check_outbound(&messages)?;
+            Ok(messages)
+        }
+    }
+}
+
+#[cfg(test)]
+mod station_tests {
+    use super::*;
+
+    #[test]
+    fn topic_filters_follow_mqtt_rules() {
+        for ok in ["powerbank/stations/+/status", "/powerbank/+/user/update", "a/#", "#", "+"] {
+            assert!(valid_topic_filter(ok), "{ok}");
+        }
+        for bad in ["", "a/#/b", "a/b#", "a+/b", "a/\0"] {
+            assert!(!valid_topic_filter(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decoded_messages_are_checked_like_input() {
+        let ok = DecodedMessage {
+            device_id: "864601068412899".into(),
+            events: vec![StationEvent::Returned(ReturnedEvent {
+                slot: 3,
+                power_bank: "85021618".into(),
+                battery: Some(80),
+            })],
+        };
+        assert!(check_decoded(&ok).is_ok());
+        let mut bad_id = ok.clone();
+        bad_id.device_id = "a/b".into();
+        assert!(check_decoded(&bad_id).is_err());
+        let slot_zero = DecodedMessage {
+            device_id: "x".into(),
+            events: vec![StationEvent::SlotFault(SlotFaultEvent { slot: 0, reason: "jam".into() })],
+        };
+        assert!(check_decoded(&slot_zero).is_err());
+        let battery = DecodedMessage {
+            device_id: "x".into(),
+            events: vec![StationEvent::Returned(ReturnedEvent { slot: 1, power_bank: "p".into(), battery: Some(101) })],
+        };
+        assert!(check_decoded(&battery).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Host-side bindings of the four worlds in `wit/`.
+//! Host-side bindings of the worlds in `wit/`.
 //!
 //! The `pricing` world generates the shared `types` and `host` interfaces;
 //! the other worlds reuse them through `with`, so one `Host` implementation
@@ -49,6 +49,19 @@ pub mod promotions {
 pub mod payment_gateway {
     wasmtime::component::bindgen!({
         world: "payment-gateway",
+        path: "../wit",
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+        exports: { default: async },
+        with: {
+            "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
+            "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
+        },
+    });
+}
+
+pub mod station_protocol {
+    wasmtime::component::bindgen!({
+        world: "station-protocol",
         path: "../wit",
         additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
         exports: { default: async },

@@ -15,11 +15,17 @@ pub enum PluginKind {
     PointsRules,
     Promotions,
     PaymentGateway,
+    StationProtocol,
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 4] =
-        [PluginKind::Pricing, PluginKind::PointsRules, PluginKind::Promotions, PluginKind::PaymentGateway];
+    pub const ALL: [PluginKind; 5] = [
+        PluginKind::Pricing,
+        PluginKind::PointsRules,
+        PluginKind::Promotions,
+        PluginKind::PaymentGateway,
+        PluginKind::StationProtocol,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,12 +33,19 @@ impl PluginKind {
             PluginKind::PointsRules => "points-rules",
             PluginKind::Promotions => "promotions",
             PluginKind::PaymentGateway => "payment-gateway",
+            PluginKind::StationProtocol => "station-protocol",
         }
     }
 
-    /// Kinds of which only one plugin may be enabled at a time.
+    /// Kinds of which only one plugin may be enabled at a time. The others
+    /// (gateways, station protocols) are addressed by name.
     pub fn is_singleton(self) -> bool {
-        self != PluginKind::PaymentGateway
+        !matches!(self, PluginKind::PaymentGateway | PluginKind::StationProtocol)
+    }
+
+    /// Station protocols are pure translators: they get no outbound HTTP.
+    pub fn may_call_out(self) -> bool {
+        self != PluginKind::StationProtocol
     }
 }
 
@@ -260,6 +273,13 @@ fn validate_plugin(name: String, p: RawPlugin, base_dir: &Path) -> Result<Plugin
         .iter()
         .map(|h| AllowedHost::parse(h).map_err(|e| format!("plugins.{name}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut limits = p.limits;
+    if !p.kind.may_call_out() {
+        if !allowed_hosts.is_empty() {
+            return Err(format!("plugins.{name}: a {} plugin makes no outbound calls; remove allowed_hosts", p.kind));
+        }
+        limits.max_outbound_calls = 0;
+    }
     Ok(PluginConfig {
         name,
         kind: p.kind,
@@ -267,7 +287,7 @@ fn validate_plugin(name: String, p: RawPlugin, base_dir: &Path) -> Result<Plugin
         enabled: p.enabled,
         config,
         secrets: p.secrets,
-        limits: p.limits,
+        limits,
         allowed_hosts,
     })
 }

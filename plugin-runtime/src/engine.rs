@@ -59,6 +59,7 @@ pub(crate) struct Runtime {
     points: Linker<StoreState>,
     promotions: Linker<StoreState>,
     gateway: Linker<StoreState>,
+    station_protocol: Linker<StoreState>,
     pub outbound: Arc<Outbound>,
     pub options: PluginHostOptions,
     _ticker: EpochTicker,
@@ -94,6 +95,7 @@ impl Runtime {
             points: linker(&engine, PluginKind::PointsRules)?,
             promotions: linker(&engine, PluginKind::Promotions)?,
             gateway: linker(&engine, PluginKind::PaymentGateway)?,
+            station_protocol: linker(&engine, PluginKind::StationProtocol)?,
             engine,
             outbound: Arc::new(Outbound::new()),
             options,
@@ -107,6 +109,7 @@ impl Runtime {
             PluginKind::PointsRules => &self.points,
             PluginKind::Promotions => &self.promotions,
             PluginKind::PaymentGateway => &self.gateway,
+            PluginKind::StationProtocol => &self.station_protocol,
         }
     }
 
@@ -195,6 +198,9 @@ fn linker(engine: &Engine, kind: PluginKind) -> anyhow::Result<Linker<StoreState
         PluginKind::Promotions => bindings::promotions::Promotions::add_to_linker::<_, Data>(&mut linker, |s| s),
         PluginKind::PaymentGateway => {
             bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(&mut linker, |s| s)
+        }
+        PluginKind::StationProtocol => {
+            bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(&mut linker, |s| s)
         }
     };
     added.map_err(|e| anyhow::anyhow!("{e:#}"))?;

@@ -22,12 +22,13 @@ use crate::state::{StoreState, unix_ms};
 #[derive(Default)]
 pub(crate) struct PluginSet {
     singletons: BTreeMap<PluginKind, Arc<Loaded>>,
-    gateways: BTreeMap<String, Arc<Loaded>>,
+    /// Kinds of which several serve at once (gateways, station protocols), by name.
+    named: BTreeMap<String, Arc<Loaded>>,
 }
 
 impl PluginSet {
     fn all(&self) -> impl Iterator<Item = &Arc<Loaded>> {
-        self.singletons.values().chain(self.gateways.values())
+        self.singletons.values().chain(self.named.values())
     }
 
     fn by_name(&self, name: &str) -> Option<&Arc<Loaded>> {
@@ -107,6 +108,8 @@ pub(crate) struct Inner {
     reload_lock: tokio::sync::Mutex<()>,
     /// Dropping this (with the last host clone) stops the file watcher.
     pub(crate) watch_stop: std::sync::OnceLock<tokio::sync::oneshot::Sender<()>>,
+    /// Bumped after every reload that swapped a set in.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 /// Loads, runs and hot-swaps the plugins listed in a plugins.toml.
@@ -141,6 +144,7 @@ impl PluginHost {
                 slots: Arc::new(Semaphore::new(permits)),
                 reload_lock: tokio::sync::Mutex::new(()),
                 watch_stop: std::sync::OnceLock::new(),
+                generation: tokio::sync::watch::Sender::new(0),
             }),
         };
         let report = host.reload().await?;
@@ -187,7 +191,19 @@ impl PluginHost {
 
     /// Names of the loaded payment gateways.
     pub fn gateway_names(&self) -> Vec<String> {
-        self.inner.active.load().gateways.keys().cloned().collect()
+        self.names_of(PluginKind::PaymentGateway)
+    }
+
+    /// Names of the loaded plugins of a kind addressed by name, sorted.
+    pub fn names_of(&self, kind: PluginKind) -> Vec<String> {
+        let set = self.inner.active.load();
+        set.named.values().filter(|l| l.env.kind == kind).map(|l| l.env.name.clone()).collect()
+    }
+
+    /// Changes each time a reload swaps in a new plugin set, so a caller
+    /// holding derived state (the station link's MQTT subscriptions) can refresh it.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.generation.subscribe()
     }
 
     pub(crate) fn lookup(
@@ -198,7 +214,7 @@ impl PluginHost {
     ) -> Result<Arc<Loaded>, PluginError> {
         let set = self.inner.active.load();
         let found = match name {
-            Some(name) => set.gateways.get(name),
+            Some(name) => set.named.get(name).filter(|l| l.env.kind == kind),
             None => set.singletons.get(&kind),
         };
         found.cloned().ok_or_else(|| PluginError::not_loaded(kind, name.unwrap_or(kind.as_str()), operation))
@@ -277,7 +293,7 @@ impl Inner {
         }
         // Keep the old build of whatever failed to load.
         for (kind, name) in failed_kinds {
-            let previous = if kind.is_singleton() { old.singletons.get(&kind) } else { old.gateways.get(&name) };
+            let previous = if kind.is_singleton() { old.singletons.get(&kind) } else { old.named.get(&name) };
             if let Some(previous) = previous {
                 insert(&mut next, previous.clone());
             }
@@ -292,6 +308,7 @@ impl Inner {
         self.cache.retain(&keep);
         self.active.store(Arc::new(next));
         *self.last_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config);
+        self.generation.send_modify(|g| *g += 1);
         Ok(report)
     }
 
@@ -383,7 +400,7 @@ fn insert(set: &mut PluginSet, loaded: Arc<Loaded>) {
     if loaded.env.kind.is_singleton() {
         set.singletons.insert(loaded.env.kind, loaded);
     } else {
-        set.gateways.insert(loaded.env.name.clone(), loaded);
+        set.named.insert(loaded.env.name.clone(), loaded);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Runs powerbank's Wasm component plugins (pricing, points rules,
-//! promotions, payment gateways) in a sandbox, and swaps them without downtime.
+//! promotions, payment gateways, station protocols) in a sandbox, and swaps them without downtime.
 //!
 //! The HTTP host keeps one [`PluginHost`]:
 //!
@@ -27,7 +27,7 @@ mod stats;
 pub mod types;
 mod watch;
 
-pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin};
+pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin, StationProtocolPlugin, station_limits};
 pub use config::{Limits, PluginKind, PluginsConfig};
 pub use engine::PluginHostOptions;
 pub use error::{ConfigError, Failure, PluginError};

@@ -14,6 +14,7 @@ use crate::bindings::points::{PointsRules, PointsRulesPre};
 use crate::bindings::pricing::{Pricing, PricingPre};
 use crate::bindings::promotions::{Promotions, PromotionsPre};
 use crate::bindings::shared::{self, PluginInfo};
+use crate::bindings::station_protocol::{StationProtocol, StationProtocolPre};
 use crate::config::{PluginConfig, PluginKind};
 use crate::engine::{Runtime, classify};
 use crate::error::Failure;
@@ -27,6 +28,7 @@ pub(crate) enum KindPre {
     Points(PointsRulesPre<StoreState>),
     Promotions(PromotionsPre<StoreState>),
     Gateway(PaymentGatewayPre<StoreState>),
+    StationProtocol(StationProtocolPre<StoreState>),
 }
 
 impl KindPre {
@@ -38,6 +40,7 @@ impl KindPre {
             PluginKind::PointsRules => KindPre::Points(PointsRulesPre::new(pre)?),
             PluginKind::Promotions => KindPre::Promotions(PromotionsPre::new(pre)?),
             PluginKind::PaymentGateway => KindPre::Gateway(PaymentGatewayPre::new(pre)?),
+            PluginKind::StationProtocol => KindPre::StationProtocol(StationProtocolPre::new(pre)?),
         })
     }
 }
@@ -74,6 +77,7 @@ impl Loaded {
     instance_fn!(points, Points, PointsRules);
     instance_fn!(promotions, Promotions, Promotions);
     instance_fn!(gateway, Gateway, PaymentGateway);
+    instance_fn!(station_protocol, StationProtocol, StationProtocol);
 
     /// Calls `info` then `self-check` on a fresh instance.
     async fn probe(&self, store: &mut Store<StoreState>) -> Result<PluginInfo, Failure> {
@@ -96,6 +100,7 @@ impl Loaded {
             KindPre::Points(_) => probe!(self.points(store).await?),
             KindPre::Promotions(_) => probe!(self.promotions(store).await?),
             KindPre::Gateway(_) => probe!(self.gateway(store).await?),
+            KindPre::StationProtocol(_) => probe!(self.station_protocol(store).await?),
         };
         check.map_err(|msg| Failure::Rejected(format!("self-check failed: {msg}")))?;
         Ok(info)
@@ -230,5 +235,6 @@ pub(crate) fn declared_kind(kind: shared::PluginKind) -> PluginKind {
         shared::PluginKind::PointsRules => PluginKind::PointsRules,
         shared::PluginKind::Promotions => PluginKind::Promotions,
         shared::PluginKind::PaymentGateway => PluginKind::PaymentGateway,
+        shared::PluginKind::StationProtocol => PluginKind::StationProtocol,
     }
 }

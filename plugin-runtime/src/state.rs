@@ -133,6 +133,7 @@ impl crate::bindings::pricing::powerbank::plugins::pricing_types::Host for Store
 impl crate::bindings::points::powerbank::plugins::points_types::Host for StoreState {}
 impl crate::bindings::promotions::powerbank::plugins::promotion_types::Host for StoreState {}
 impl crate::bindings::payment_gateway::powerbank::plugins::payment_types::Host for StoreState {}
+impl crate::bindings::station_protocol::powerbank::plugins::station_types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {

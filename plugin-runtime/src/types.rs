@@ -16,3 +16,7 @@ pub use crate::bindings::promotions::powerbank::plugins::promotion_types::{
     Coupon, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, OrderSummary,
 };
 pub use crate::bindings::shared::{CallContext, LogLevel, PluginInfo};
+pub use crate::bindings::station_protocol::powerbank::plugins::station_types::{
+    DecodeError, DecodedMessage, EjectCommand, EjectFailedEvent, EjectedEvent, HeartbeatReport, MalformedMessage,
+    OutboundMessage, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState, StationCommand, StationEvent, StatusReport,
+};

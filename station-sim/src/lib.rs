@@ -1,46 +1,79 @@
-//! Simulated stations for demos and tests: each one connects to the broker
-//! with its own credentials and last will, publishes its retained status and
-//! heartbeats, answers eject commands (after a configurable delay, failing at
-//! a configurable rate), and returns power banks when asked.
+//! Simulated stations for demos and tests. Each one connects to the broker
+//! with its own credentials (username = device id, client id =
+//! `station-{device id}`), reports its slots and heartbeats, answers eject
+//! commands (after a configurable delay, failing at a configurable rate), and
+//! returns power banks when asked. It speaks either protocol the host knows:
+//!
+//! - [`SimProtocol::Native`]: the JSON contract of `docs/mqtt.md`
+//!   (retained status, last will, events, eject commands by request id);
+//! - [`SimProtocol::Volinks`]: a volinks Protocol V1 cabinet (binary frames
+//!   on `/powerbank/{imei}/user/update|heart`, JSON commands on `.../get`).
+//!
+//! [`SimConfig::mountpoint`] is put verbatim in front of every topic, as a
+//! broker mountpoint would, so tests sharing one broker never meet.
+
+mod native;
+mod volinks;
 
 use std::{
-    sync::{Arc, Mutex},
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
 use anyhow::Context;
-use powerbank::stations::link::protocol::{
-    Command, Heartbeat, SlotReport, SlotState, StationEvent, StatusMessage, Topics,
-};
-use rand::Rng;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use station_codecs::native::StationEvent;
+use station_codecs::volinks::Frame;
 use tokio::task::JoinHandle;
+
+/// Which wire protocol a simulated station speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SimProtocol {
+    #[default]
+    Native,
+    Volinks,
+}
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub broker_host: String,
     pub broker_port: u16,
-    pub topic_prefix: String,
+    /// Put verbatim in front of every topic the station publishes or
+    /// subscribes to, like a broker mountpoint (`""`: none). The host does the
+    /// same with its own mountpoint, so a test can give each server its own.
+    pub mountpoint: String,
+    pub protocol: SimProtocol,
     pub heartbeat_interval: Duration,
     pub eject_delay: Duration,
     /// 0.0 never fails, 1.0 always fails.
     pub eject_failure_rate: f64,
-    /// Ignore eject commands entirely (to test timeouts).
+    /// Ignore commands entirely (to test timeouts).
     pub ignore_commands: bool,
+    /// Native: the `firmware` of the status.
     pub firmware: String,
+    /// Volinks: the pop-up state reported when the failure roll fails
+    /// (`0x00`, "Pop-up failed"; e.g. `0x12` for a jammed bank).
+    pub volinks_failure_code: u8,
+    /// Volinks: the CSQ in heartbeats (0-31, 99 = no network).
+    pub volinks_signal: u8,
 }
 
 impl SimConfig {
-    pub fn new(broker_host: &str, broker_port: u16, topic_prefix: &str) -> Self {
+    /// A native station on `broker_host:broker_port`, no mountpoint.
+    pub fn new(broker_host: &str, broker_port: u16) -> Self {
         Self {
             broker_host: broker_host.to_string(),
             broker_port,
-            topic_prefix: topic_prefix.to_string(),
+            mountpoint: String::new(),
+            protocol: SimProtocol::Native,
             heartbeat_interval: Duration::from_secs(20),
             eject_delay: Duration::from_millis(200),
             eject_failure_rate: 0.0,
             ignore_commands: false,
             firmware: "sim-1.0.0".into(),
+            volinks_failure_code: 0x00,
+            volinks_signal: 27,
         }
     }
 }
@@ -48,48 +81,34 @@ impl SimConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimSlot {
     pub index: u16,
-    /// Serial and battery percent of the bank in the slot.
+    /// Serial and battery percent of the bank in the slot. A volinks station
+    /// needs serials that are volinks SNs (decimal numbers, e.g. `85021618`).
     pub bank: Option<(String, u8)>,
 }
 
 struct Shared {
-    sn: String,
-    topics: Topics,
+    device_id: String,
     config: SimConfig,
     slots: Mutex<Vec<SimSlot>>,
-    /// Answers already given, by request id: QoS 1 may deliver a command
-    /// twice, and a repeat must get the same answer, not a second eject.
-    answered: Mutex<std::collections::HashMap<String, StationEvent>>,
+    /// Native: answers already given, by request id. QoS 1 may deliver a
+    /// command twice, and a repeat must get the same answer, not a second eject.
+    answered: Mutex<HashMap<String, StationEvent>>,
 }
 
 impl Shared {
-    fn status(&self) -> StatusMessage {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        StatusMessage {
-            online: true,
-            firmware: Some(self.config.firmware.clone()),
-            slots: Some(
-                slots
-                    .iter()
-                    .map(|s| SlotReport {
-                        index: s.index,
-                        state: if s.bank.is_some() { SlotState::Occupied } else { SlotState::Empty },
-                        power_bank: s.bank.as_ref().map(|b| b.0.clone()),
-                        battery: s.bank.as_ref().map(|b| b.1),
-                    })
-                    .collect(),
-            ),
-        }
+    fn slots(&self) -> MutexGuard<'_, Vec<SimSlot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the bank out of `slot` unless the dice say the motor jams.
-    fn try_eject(&self, slot: u16) -> Result<String, String> {
-        if self.config.eject_failure_rate > 0.0 && rand::rng().random_bool(self.config.eject_failure_rate.min(1.0)) {
-            return Err("motor_jam".into());
-        }
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let s = slots.iter_mut().find(|s| s.index == slot).ok_or_else(|| "no_such_slot".to_string())?;
-        s.bank.take().map(|b| b.0).ok_or_else(|| "slot_empty".to_string())
+    /// `suffix` behind the mountpoint.
+    fn topic(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.config.mountpoint)
+    }
+
+    /// Whether the failure-rate roll says this eject fails.
+    fn roll_failure(&self) -> bool {
+        use rand::Rng;
+        self.config.eject_failure_rate > 0.0 && rand::rng().random_bool(self.config.eject_failure_rate.min(1.0))
     }
 }
 
@@ -102,25 +121,35 @@ pub struct SimStation {
 
 impl SimStation {
     /// Connects and starts publishing. Returns once the broker accepted the
-    /// connection and the retained status is queued.
-    pub async fn start(config: SimConfig, sn: &str, password: &str, slots: Vec<SimSlot>) -> anyhow::Result<Self> {
-        let topics = Topics::new(&config.topic_prefix);
-        let mut options = MqttOptions::new(format!("station-{sn}"), config.broker_host.clone(), config.broker_port);
-        options.set_credentials(sn, password);
+    /// connection and the first status report is queued.
+    pub async fn start(
+        config: SimConfig,
+        device_id: &str,
+        password: &str,
+        slots: Vec<SimSlot>,
+    ) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared {
+            device_id: device_id.to_string(),
+            config,
+            slots: Mutex::new(slots),
+            answered: Mutex::new(HashMap::new()),
+        });
+        if shared.config.protocol == SimProtocol::Volinks {
+            volinks::check_serials(&shared.slots())?;
+        }
+        let config = &shared.config;
+        let mut options =
+            MqttOptions::new(format!("station-{device_id}"), config.broker_host.clone(), config.broker_port);
+        options.set_credentials(device_id, password);
         options.set_keep_alive(Duration::from_secs(5));
         options.set_clean_session(true);
         // Large enough for robustness tests that send oversized payloads on purpose.
         options.set_max_packet_size(256 * 1024, 256 * 1024);
-        let will = serde_json::to_vec(&StatusMessage { online: false, firmware: None, slots: None })?;
-        options.set_last_will(LastWill::new(topics.status(sn), will, QoS::AtLeastOnce, true));
+        if config.protocol == SimProtocol::Native {
+            let (topic, payload) = native::last_will(&shared)?;
+            options.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, true));
+        }
         let (client, mut eventloop) = AsyncClient::new(options, 64);
-        let shared = Arc::new(Shared {
-            sn: sn.to_string(),
-            topics,
-            config,
-            slots: Mutex::new(slots),
-            answered: Mutex::new(Default::default()),
-        });
 
         // Wait for the first ConnAck so callers know the station is up.
         let connected = tokio::time::timeout(Duration::from_secs(10), async {
@@ -128,7 +157,7 @@ impl SimStation {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
                     Ok(_) => {}
-                    Err(e) => return Err(anyhow::anyhow!("station {sn} cannot connect: {e}")),
+                    Err(e) => return Err(anyhow::anyhow!("station {device_id} cannot connect: {e}")),
                 }
             }
         })
@@ -142,37 +171,73 @@ impl SimStation {
         Ok(Self { shared, client, tasks: vec![loop_task, heartbeat_task] })
     }
 
+    /// The device id the station logs in with (serial number or IMEI).
     pub fn serial(&self) -> &str {
-        &self.shared.sn
+        &self.shared.device_id
+    }
+
+    pub fn protocol(&self) -> SimProtocol {
+        self.shared.config.protocol
     }
 
     pub fn slots(&self) -> Vec<SimSlot> {
-        self.shared.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared.slots().clone()
     }
 
-    /// A customer pushes a bank into `slot`.
+    /// A customer pushes a bank into `slot`: a `returned` event (native) or a
+    /// successful `0x40` return frame (volinks).
     pub async fn return_bank(&self, slot: u16, bank: &str, battery: u8) -> anyhow::Result<()> {
+        let sn = match self.shared.config.protocol {
+            SimProtocol::Native => None,
+            SimProtocol::Volinks => Some(station_codecs::volinks::parse_sn(bank).map_err(anyhow::Error::msg)?),
+        };
         {
-            let mut slots = self.shared.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slots = self.shared.slots();
             let s = slots.iter_mut().find(|s| s.index == slot).context("no such slot")?;
             anyhow::ensure!(s.bank.is_none(), "slot {slot} is occupied");
             s.bank = Some((bank.to_string(), battery));
         }
-        let event = StationEvent::Returned { slot, power_bank: bank.to_string(), battery: Some(battery) };
-        self.publish_event(&event).await
+        match sn {
+            None => {
+                let event = StationEvent::Returned { slot, power_bank: bank.to_string(), battery: Some(battery) };
+                self.publish_event(&event).await
+            }
+            Some(sn) => self.publish_frame(&volinks::returned(&self.shared, slot, sn, battery)).await,
+        }
     }
 
+    /// Publishes a native event on the events topic (native stations only).
     pub async fn publish_event(&self, event: &StationEvent) -> anyhow::Result<()> {
-        let payload = serde_json::to_vec(event)?;
-        self.client.publish(self.shared.topics.events(&self.shared.sn), QoS::AtLeastOnce, false, payload).await?;
-        Ok(())
+        anyhow::ensure!(
+            self.shared.config.protocol == SimProtocol::Native,
+            "publish_event speaks the native contract; a volinks station uses publish_frame"
+        );
+        native::publish_event(&self.shared, &self.client, event).await
     }
 
-    /// Publishes arbitrary bytes on one of the station's topics (`status`,
-    /// `events`, `heartbeat`), for robustness tests.
+    /// Publishes a volinks frame: heartbeats on the heart topic, every other
+    /// frame on the update topic (volinks stations only).
+    pub async fn publish_frame(&self, frame: &Frame) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.shared.config.protocol == SimProtocol::Volinks,
+            "publish_frame speaks volinks; a native station uses publish_event"
+        );
+        volinks::publish_frame(&self.shared, &self.client, frame).await
+    }
+
+    /// Publishes arbitrary bytes, for robustness tests, on the station's
+    /// topic whose last level is `channel`, taken verbatim:
+    ///
+    /// - native: `{mountpoint}powerbank/stations/{sn}/{channel}` (`status`,
+    ///   `events`, `heartbeat`, or anything else to test unknown topics);
+    /// - volinks: `{mountpoint}/powerbank/{imei}/user/{channel}` (`update`,
+    ///   `heart`, ...).
     pub async fn publish_raw(&self, channel: &str, payload: Vec<u8>) -> anyhow::Result<()> {
-        let topic = format!("{}/stations/{}/{channel}", self.shared.config.topic_prefix, self.shared.sn);
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        let suffix = match self.shared.config.protocol {
+            SimProtocol::Native => native::topic(&self.shared, channel),
+            SimProtocol::Volinks => volinks::topic(&self.shared, channel),
+        };
+        self.client.publish(self.shared.topic(&suffix), QoS::AtLeastOnce, false, payload).await?;
         Ok(())
     }
 
@@ -184,7 +249,7 @@ impl SimStation {
     }
 
     /// Drops the connection without a DISCONNECT, as a power cut would: the
-    /// broker then publishes the station's last will.
+    /// broker then publishes a native station's last will.
     pub fn crash(self) {
         for t in &self.tasks {
             t.abort();
@@ -201,11 +266,12 @@ impl SimStation {
     }
 }
 
+/// After every (re)connection: subscribe to commands and report the slots.
 fn on_connect(shared: &Shared, client: &AsyncClient) -> anyhow::Result<()> {
-    client.try_subscribe(shared.topics.commands(&shared.sn), QoS::AtLeastOnce)?;
-    let status = serde_json::to_vec(&shared.status())?;
-    client.try_publish(shared.topics.status(&shared.sn), QoS::AtLeastOnce, true, status)?;
-    Ok(())
+    match shared.config.protocol {
+        SimProtocol::Native => native::on_connect(shared, client),
+        SimProtocol::Volinks => volinks::on_connect(shared, client),
+    }
 }
 
 async fn event_loop(shared: Arc<Shared>, client: AsyncClient, mut eventloop: rumqttc::EventLoop) {
@@ -213,42 +279,17 @@ async fn event_loop(shared: Arc<Shared>, client: AsyncClient, mut eventloop: rum
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 if let Err(e) = on_connect(&shared, &client) {
-                    tracing::warn!(station = %shared.sn, error = %e, "sim re-announce failed");
+                    tracing::warn!(station = %shared.device_id, error = %e, "sim re-announce failed");
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if shared.config.ignore_commands {
                     continue;
                 }
-                let Ok(Command::Eject { request_id, slot }) = serde_json::from_slice::<Command>(&p.payload) else {
-                    tracing::warn!(station = %shared.sn, "sim ignored an unreadable command");
-                    continue;
-                };
-                let shared = shared.clone();
-                let client = client.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(shared.config.eject_delay).await;
-                    let previous = shared.answered.lock().unwrap_or_else(|p| p.into_inner()).get(&request_id).cloned();
-                    let event = match previous {
-                        Some(answer) => answer,
-                        None => {
-                            let event = match shared.try_eject(slot) {
-                                Ok(power_bank) => {
-                                    StationEvent::Ejected { request_id: request_id.clone(), slot, power_bank }
-                                }
-                                Err(reason) => {
-                                    StationEvent::EjectFailed { request_id: request_id.clone(), slot, reason }
-                                }
-                            };
-                            shared.answered.lock().unwrap_or_else(|p| p.into_inner()).insert(request_id, event.clone());
-                            event
-                        }
-                    };
-                    if let Ok(payload) = serde_json::to_vec(&event) {
-                        let _ =
-                            client.publish(shared.topics.events(&shared.sn), QoS::AtLeastOnce, false, payload).await;
-                    }
-                });
+                match shared.config.protocol {
+                    SimProtocol::Native => native::on_command(&shared, &client, &p.payload),
+                    SimProtocol::Volinks => volinks::on_command(&shared, &client, &p.payload),
+                }
             }
             Ok(_) => {}
             Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
@@ -261,9 +302,12 @@ async fn heartbeats(shared: Arc<Shared>, client: AsyncClient) {
     let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
     loop {
         tick.tick().await;
-        let hb = Heartbeat { uptime_secs: Some(started.elapsed().as_secs()) };
-        if let Ok(payload) = serde_json::to_vec(&hb) {
-            let _ = client.publish(shared.topics.heartbeat(&shared.sn), QoS::AtMostOnce, false, payload).await;
+        let published = match shared.config.protocol {
+            SimProtocol::Native => native::heartbeat(&shared, &client, started.elapsed()).await,
+            SimProtocol::Volinks => volinks::heartbeat(&shared, &client).await,
+        };
+        if let Err(e) = published {
+            tracing::debug!(station = %shared.device_id, error = %e, "sim heartbeat not sent");
         }
     }
 }

@@ -5,9 +5,17 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
-use station_sim::{SimConfig, SimSlot, SimStation};
+use station_sim::{SimConfig, SimProtocol, SimSlot, SimStation};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Protocol {
+    /// The native JSON contract (docs/mqtt.md).
+    Native,
+    /// volinks Powerbank Protocol V1 (Besiter cabinets); bank serials must be decimal SNs.
+    Volinks,
+}
 
 #[derive(Parser)]
 #[command(name = "powerbank-station-sim", about = "Simulated power-bank stations over MQTT")]
@@ -19,9 +27,13 @@ struct Args {
     admin_email: String,
     #[arg(long, env = "POWERBANK_SIM_ADMIN_PASSWORD", default_value = "powerbank-demo-admin")]
     admin_password: String,
-    /// Topic prefix, as the host's `--mqtt-prefix`.
-    #[arg(long, default_value = "powerbank")]
-    prefix: String,
+    /// The protocol simulated stations speak; default: each station's own
+    /// (`protocol` in its station record: `volinks-v1` or else native).
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+    /// Put verbatim in front of every topic, as the host's broker mountpoint.
+    #[arg(long, default_value = "")]
+    mountpoint: String,
     #[arg(long, default_value_t = 15)]
     heartbeat_secs: u64,
     #[arg(long, default_value_t = 800)]
@@ -113,11 +125,18 @@ async fn main() -> anyhow::Result<()> {
                 Some(SimSlot { index, bank })
             })
             .collect();
-        let mut config = SimConfig::new(&host, port, &args.prefix);
+        let mut config = SimConfig::new(&host, port);
+        config.mountpoint = args.mountpoint.clone();
+        config.protocol = match (args.protocol, creds["protocol"].as_str()) {
+            (Some(Protocol::Native), _) => SimProtocol::Native,
+            (Some(Protocol::Volinks), _) | (None, Some("volinks-v1")) => SimProtocol::Volinks,
+            (None, _) => SimProtocol::Native,
+        };
         config.heartbeat_interval = Duration::from_secs(args.heartbeat_secs.max(1));
         config.eject_delay = Duration::from_millis(args.eject_delay_ms);
         config.eject_failure_rate = args.failure_rate.clamp(0.0, 1.0);
-        running.push(SimStation::start(config, sn, password, slots).await?);
+        let device_id = creds["device_id"].as_str().unwrap_or(sn);
+        running.push(SimStation::start(config, device_id, password, slots).await?);
         tracing::info!(station = %sn, "simulated station online");
     }
     tracing::info!(stations = running.len(), "station simulator running; Ctrl-C to stop");

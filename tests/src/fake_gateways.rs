@@ -773,7 +773,8 @@ impl Gateways {
     }
 
     /// A complete plugins.toml: the standard pricing, points and promotions
-    /// plugins and the three gateways pointed at the fakes. `khalti_extra`
+    /// plugins, the two station protocols and the three gateways pointed at
+    /// the fakes. `khalti_extra`
     /// is added to Khalti's config table (to make a "new version").
     pub fn plugins_toml(&self, khalti_extra: &str) -> String {
         let path = |f: &str| dist(f).display().to_string().replace('\\', "/");
@@ -790,6 +791,14 @@ path = "{points}"
 [plugins.promotions-standard]
 kind = "promotions"
 path = "{promotions}"
+
+[plugins.native]
+kind = "station-protocol"
+path = "{station_native}"
+
+[plugins.volinks-v1]
+kind = "station-protocol"
+path = "{station_volinks}"
 
 [plugins.khalti]
 kind = "payment-gateway"
@@ -834,6 +843,8 @@ max_outbound_calls = 2
             pricing = path("pricing_standard.wasm"),
             points = path("points_standard.wasm"),
             promotions = path("promotions_standard.wasm"),
+            station_native = path("station_native.wasm"),
+            station_volinks = path("station_volinks_v1.wasm"),
             khalti = path("khalti.wasm"),
             khalti_host = self.khalti.host(),
             khalti_secret = KHALTI_SECRET,

@@ -6,7 +6,7 @@ use std::{future::Future, time::Duration};
 
 use powerbank::stations::link::{LinkConfig, MqttMode};
 use serde_json::Value;
-use station_sim::{SimConfig, SimSlot, SimStation};
+use station_sim::{SimConfig, SimProtocol, SimSlot, SimStation};
 
 use crate::{Session, TestServer};
 
@@ -30,7 +30,7 @@ pub fn external_broker_url() -> Option<String> {
     std::env::var("POWERBANK_TEST_MQTT_URL").ok().filter(|u| !u.is_empty())
 }
 
-/// A link configuration with its own topic prefix, so tests sharing one
+/// A link configuration with its own mountpoint, so tests sharing one
 /// external broker never see each other's stations.
 pub fn link_config(broker: Broker, heartbeat_timeout_secs: i64) -> LinkConfig {
     let mode = match (broker, external_broker_url()) {
@@ -42,9 +42,10 @@ pub fn link_config(broker: Broker, heartbeat_timeout_secs: i64) -> LinkConfig {
     };
     LinkConfig {
         mode,
-        topic_prefix: format!("pbtest-{}", uuid::Uuid::new_v4().simple()),
+        mountpoint: format!("pbtest-{}/", uuid::Uuid::new_v4().simple()),
         heartbeat_timeout_secs,
         sweep_interval: Duration::from_millis(300),
+        eject_ttl_secs: 30,
     }
 }
 
@@ -78,7 +79,8 @@ pub fn broker_address(link: &LinkConfig) -> (String, u16) {
 pub fn sim_config(s: &TestServer) -> SimConfig {
     let link = &s.config().link;
     let (host, port) = broker_address(link);
-    let mut c = SimConfig::new(&host, port, &link.topic_prefix);
+    let mut c = SimConfig::new(&host, port);
+    c.mountpoint = link.mountpoint.clone();
     c.heartbeat_interval = Duration::from_millis(500);
     c.eject_delay = Duration::from_millis(50);
     c
@@ -87,9 +89,6 @@ pub fn sim_config(s: &TestServer) -> SimConfig {
 /// Starts a simulated station with the slots the database has for it, using
 /// the credentials the admin API hands out.
 pub async fn start_sim(s: &TestServer, admin: &Session, sn: &str, config: SimConfig) -> SimStation {
-    let creds = s.get(&format!("/api/admin/stations/{sn}/mqtt-credentials"), Some(&admin.access)).await;
-    // External brokers manage their own accounts; the test broker accepts any.
-    let password = creds.body["password"].as_str().unwrap_or("unused").to_string();
     let detail = s.get(&format!("/api/stations/{sn}"), None).await;
     let slots = detail.body["slots"]
         .as_array()
@@ -102,7 +101,27 @@ pub async fn start_sim(s: &TestServer, admin: &Session, sn: &str, config: SimCon
                 .map(|b| (b.to_string(), slot["battery_level"].as_u64().unwrap_or(50).min(100) as u8)),
         })
         .collect();
-    SimStation::start(config, sn, &password, slots).await.expect("simulated station starts")
+    start_sim_with_slots(s, admin, sn, config, slots).await
+}
+
+/// Starts a simulated station holding `slots` (whatever the database says),
+/// speaking the protocol its station record names.
+pub async fn start_sim_with_slots(
+    s: &TestServer,
+    admin: &Session,
+    sn: &str,
+    mut config: SimConfig,
+    slots: Vec<SimSlot>,
+) -> SimStation {
+    let creds = s.get(&format!("/api/admin/stations/{sn}/mqtt-credentials"), Some(&admin.access)).await;
+    assert_eq!(creds.status, reqwest::StatusCode::OK, "{}", creds.body);
+    // External brokers manage their own accounts; the test broker accepts any.
+    let password = creds.body["password"].as_str().unwrap_or("unused").to_string();
+    let device_id = creds.body["device_id"].as_str().expect("device id").to_string();
+    if creds.body["protocol"] == "volinks-v1" {
+        config.protocol = SimProtocol::Volinks;
+    }
+    SimStation::start(config, &device_id, &password, slots).await.expect("simulated station starts")
 }
 
 /// Polls `check` every 50 ms until it holds or `timeout` passes.

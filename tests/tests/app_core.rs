@@ -76,11 +76,11 @@ async fn stations_page_with_cursors_and_show_slots() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), 7);
     assert_eq!(pages, 2);
 
     let lalitpur = s.get("/api/stations?city=lalitpur", None).await;
-    assert_eq!(lalitpur.body["results"].as_array().unwrap().len(), 1);
+    assert_eq!(lalitpur.body["results"].as_array().unwrap().len(), 2);
     let bad = s.get("/api/stations?status=exploded", None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let bad = s.get("/api/stations?cursor=nonsense", None).await;

@@ -141,7 +141,7 @@ async fn rent_return_late_at_another_station_overdue_and_points() {
     assert_eq!(stats.body["favourite_stations"][0]["serial_number"], SN);
 
     // The same return reported again closes nothing and charges nothing.
-    away.publish_event(&powerbank::stations::link::protocol::StationEvent::Returned {
+    away.publish_event(&station_codecs::native::StationEvent::Returned {
         slot: 7,
         power_bank: bank.clone(),
         battery: Some(55),

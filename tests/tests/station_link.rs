@@ -3,13 +3,14 @@
 
 use std::{process::Stdio, time::Duration};
 
-use powerbank::stations::link::{LinkConfig, MqttMode, protocol::StationEvent};
+use powerbank::stations::link::{LinkConfig, MqttMode};
 use powerbank_tests::{
     TestServer,
     mqtt::{Broker, external_broker_url, free_port, link_config, linked_server, sim_config, start_sim, wait_for},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use station_codecs::native::StationEvent;
 
 const SN: &str = "KTM-THAMEL-01";
 const WAIT: Duration = Duration::from_secs(10);
@@ -132,6 +133,12 @@ async fn garbage_and_oversized_payloads_are_counted_and_ignored(broker: Broker) 
         "{}",
         link_status(&s, &admin.access).await
     );
+    // Counted against the station that sent them, with the reason.
+    let traffic = s.get(&format!("/api/admin/stations/{SN}/link"), Some(&admin.access)).await.body;
+    assert_eq!(traffic["protocol"], "native");
+    assert_eq!(traffic["protocol_loaded"], true);
+    assert!(traffic["traffic"]["decode_failures"].as_u64() >= Some(4), "{traffic}");
+    assert!(traffic["traffic"]["last_decode_error"].is_string(), "{traffic}");
     // Nothing broke: the link is up and the station still answers commands.
     assert_eq!(link_status(&s, &admin.access).await["state"], "connected");
     let r = s.post(&format!("/api/admin/stations/{SN}/eject"), Some(&admin.access), json!({"slot": 3})).await;

@@ -21,6 +21,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "rentals", include_str!("../rentals/lifecycle.sql")),
     (12, "payment_gateways", include_str!("../payments/gateways.sql")),
     (13, "rental_reminders", include_str!("../rentals/reminders.sql")),
+    (
+        14,
+        "promotions_rental_gateway",
+        concat!(include_str!("../promotions/schema.sql"), include_str!("../rentals/gateway.sql")),
+    ),
+    (15, "station_protocols", include_str!("../stations/link/protocols.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

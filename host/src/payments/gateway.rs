@@ -10,6 +10,11 @@
 //! nothing to update and credits nothing. An intent that ended unpaid
 //! (expired, cancelled, failed) is still credited if its gateway later
 //! confirms the money arrived: money received is never left uncredited.
+//!
+//! Intents have a purpose. A `topup` credits the wallet; a `rental` (opened
+//! by `rentals::gateway`) is recorded as a `rental` transaction through the
+//! gateway and handed to the rentals domain, which also hears when such an
+//! intent ends unpaid ([`finish_unpaid`]).
 
 use std::collections::BTreeMap;
 
@@ -384,6 +389,66 @@ pub fn credit_topup(
     Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded }))
 }
 
+/// Credits a paid intent, whatever it pays for: a top-up goes to the wallet
+/// ([`credit_topup`]); a rental payment becomes a `rental` transaction the
+/// rentals domain takes over ([`credit_rental`]). Same guarantees for both:
+/// at most once per intent, only for the intent's amount.
+pub fn credit_intent(
+    tx: &Transaction<'_>,
+    intent_id: &str,
+    amount_paisa: i64,
+    planned: Option<&TopupPoints>,
+) -> Result<Option<Credited>, ApiError> {
+    let purpose: Option<String> =
+        tx.query_row("SELECT purpose FROM payment_intents WHERE id = ?1", [intent_id], |r| r.get(0)).optional()?;
+    match purpose.as_deref() {
+        Some("rental") => credit_rental(tx, intent_id, amount_paisa),
+        _ => credit_topup(tx, intent_id, amount_paisa, planned),
+    }
+}
+
+/// Records a paid rental intent inside the caller's transaction: intent
+/// completed, a `rental` transaction paid through the gateway (nothing moves
+/// in the wallet), then the rental order is marked paid, or, if the order
+/// ended unpaid meanwhile, the money goes to the wallet. Returns `None` when
+/// the intent was recorded before or the amount differs.
+fn credit_rental(tx: &Transaction<'_>, intent_id: &str, amount_paisa: i64) -> Result<Option<Credited>, ApiError> {
+    let now = now_ts();
+    let claimed: Option<(i64, String)> = tx
+        .query_row(
+            "UPDATE payment_intents SET status = 'completed', completed_at = ?2, updated_at = ?2, last_error = NULL
+             WHERE id = ?1 AND status IN ('pending', 'expired', 'cancelled', 'failed')
+               AND purpose = 'rental' AND amount_paisa = ?3
+             RETURNING user_id, gateway",
+            params![intent_id, now, amount_paisa],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((user_id, gateway)) = claimed else { return Ok(None) };
+    let description = format!("Rental payment via {gateway}");
+    let (transaction_id, reference) = ledger::record_transaction(
+        tx,
+        NewTransaction {
+            user_id,
+            kind: "rental",
+            status: "success",
+            amount_paisa,
+            wallet_paisa: 0,
+            points_used: 0,
+            points_value_paisa: 0,
+            gateway: Some(&gateway),
+            payment_intent_id: Some(intent_id),
+            rental_id: None,
+            description: &description,
+        },
+    )?;
+    tx.execute("UPDATE payment_intents SET transaction_id = ?2 WHERE id = ?1", params![intent_id, transaction_id])?;
+    crate::rentals::gateway::payment_received(tx, intent_id, transaction_id, amount_paisa)?;
+    let balance_paisa = super::wallet::load_balance(tx, user_id)?.balance_paisa;
+    tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "rental payment received");
+    Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded: 0 }))
+}
+
 /// Grants a top-up's points later (see [`TOPUP_POINTS_JOB`]).
 pub async fn topup_points_job(state: AppState, payload: Value) -> Result<(), String> {
     let user_id = payload["user_id"].as_i64().ok_or("payload without user_id")?;
@@ -404,13 +469,21 @@ pub fn note_error(tx: &Transaction<'_>, intent_id: &str, error: &str) -> Result<
 }
 
 /// Ends a pending intent without crediting it (`failed`, `cancelled`,
-/// `expired`). Returns whether it was still pending.
+/// `expired`). Returns whether it was still pending. A rental payment's order
+/// ends with it, in the same transaction.
 pub fn finish_unpaid(tx: &Transaction<'_>, intent_id: &str, status: &str, why: &str) -> Result<bool, ApiError> {
-    let n = tx.execute(
-        "UPDATE payment_intents SET status = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1 AND status = 'pending'",
-        params![intent_id, status, why, now_ts()],
-    )?;
-    Ok(n == 1)
+    let purpose: Option<String> = tx
+        .query_row(
+            "UPDATE payment_intents SET status = ?2, last_error = ?3, updated_at = ?4
+             WHERE id = ?1 AND status = 'pending' RETURNING purpose",
+            params![intent_id, status, why, now_ts()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if purpose.as_deref() == Some("rental") {
+        crate::rentals::gateway::payment_ended(tx, intent_id, status)?;
+    }
+    Ok(purpose.is_some())
 }
 
 /// What one verification did to an intent.
@@ -442,7 +515,7 @@ where
 {
     let paid = verified.status == PaymentStatus::Succeeded;
     let amount_ok = verified.amount_paisa == intent.amount_paisa;
-    let planned = if paid && amount_ok && intent.status != "completed" {
+    let planned = if paid && amount_ok && intent.status != "completed" && intent.purpose == "topup" {
         plan_topup_points(state, intent.user_id, intent.amount_paisa).await
     } else {
         None
@@ -458,7 +531,7 @@ where
                     note_error(tx, &id, &format!("amount_mismatch: gateway reports {amount} paisa"))?;
                     Settled::AmountMismatch
                 }
-                PaymentStatus::Succeeded => match credit_topup(tx, &id, amount, planned.as_ref())? {
+                PaymentStatus::Succeeded => match credit_intent(tx, &id, amount, planned.as_ref())? {
                     Some(c) => Settled::Credited(c),
                     None => Settled::AlreadySettled,
                 },

@@ -128,35 +128,17 @@ pub async fn topup_intent(
             format!("`{}` is not an available gateway (available: {})", body.gateway, gateways.join(", ")),
         ));
     }
-    if let Some(url) = &body.return_url
-        && (url.len() > 500 || !(url.starts_with("https://") || url.starts_with("http://")))
-    {
-        return Err(ApiError::invalid_field("return_url", "must be an http(s) URL of at most 500 characters"));
-    }
+    check_return_url(body.return_url.as_deref())?;
     let key = idempotency::key_from(&headers)?;
     let hash = idempotency::request_hash(&body);
     if let Some((status, out)) = replayed::<IntentOut>(&state, user.id, &key, ENDPOINT, &hash).await? {
         return Ok((status, Json(out)));
     }
 
-    let intent_id = uuid::Uuid::new_v4().to_string();
-    let now = now_ts();
-    let request = CreateIntentRequest {
-        order_id: intent_id.clone(),
-        amount_paisa: body.amount_paisa,
-        description: format!("powerbank wallet top-up NPR {}", crate::core::money::format_npr(body.amount_paisa)),
-        return_url: body.return_url.clone(),
-        context: CallContext { user_id: Some(user.id.to_string()), station_sn: None, now_unix_ms: now * 1000 },
-    };
-    let created = gateway_result(&body.gateway, state.plugins.gateway(&body.gateway).create_intent(request).await)?;
-    if created.gateway_ref.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", "the gateway returned no reference"));
-    }
-    let payload: Option<Value> = created.client_payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
-    let client_secret = payload.as_ref().and_then(|p| p["client_secret"].as_str()).map(str::to_owned);
-
-    let gateway = body.gateway.clone();
-    let amount = body.amount_paisa;
+    let description = format!("powerbank wallet top-up NPR {}", crate::core::money::format_npr(body.amount_paisa));
+    let opened =
+        open_at_gateway(&state, user.id, &body.gateway, body.amount_paisa, description, body.return_url.clone())
+            .await?;
     let (status, out) = state
         .db
         .write(move |tx| {
@@ -166,29 +148,101 @@ pub async fn topup_intent(
             {
                 return Ok(stored);
             }
-            tx.execute(
-                "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
-                    gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
-                 VALUES (?1, ?2, 'topup', ?3, ?4, 'NPR', 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    intent_id,
-                    user.id,
-                    gateway,
-                    amount,
-                    created.gateway_ref,
-                    created.redirect_url,
-                    client_secret,
-                    payload.as_ref().map(Value::to_string),
-                    now + INTENT_TTL_SECS,
-                    now
-                ],
-            )?;
-            schedule_check(tx, &intent_id, 1, now + FIRST_CHECK_SECS)?;
-            let intent = find_intent(tx, &intent_id)?.ok_or_else(|| ApiError::internal("intent vanished"))?;
+            let intent = store_intent(tx, user.id, "topup", &opened)?;
             remember_once(tx, user.id, key.as_deref(), ENDPOINT, &hash, StatusCode::CREATED, IntentOut::from(intent))
         })
         .await?;
     Ok((status, Json(out)))
+}
+
+/// A `return_url` the gateway may send the user back to.
+pub(crate) fn check_return_url(url: Option<&str>) -> Result<(), ApiError> {
+    if let Some(url) = url
+        && (url.len() > 500 || !(url.starts_with("https://") || url.starts_with("http://")))
+    {
+        return Err(ApiError::invalid_field("return_url", "must be an http(s) URL of at most 500 characters"));
+    }
+    Ok(())
+}
+
+/// A payment the gateway has opened and we have not stored yet.
+#[derive(Debug, Clone)]
+pub struct OpenedIntent {
+    pub id: String,
+    pub gateway: String,
+    pub amount_paisa: i64,
+    pub gateway_ref: String,
+    pub redirect_url: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_payload: Option<Value>,
+}
+
+/// Opens a payment of `amount_paisa` at `gateway` (a loaded gateway plugin's
+/// name; the caller checks it). Nothing is stored: [`store_intent`] does that
+/// in the caller's transaction.
+pub async fn open_at_gateway(
+    state: &AppState,
+    user_id: i64,
+    gateway: &str,
+    amount_paisa: i64,
+    description: String,
+    return_url: Option<String>,
+) -> Result<OpenedIntent, ApiError> {
+    let intent_id = uuid::Uuid::new_v4().to_string();
+    let request = CreateIntentRequest {
+        order_id: intent_id.clone(),
+        amount_paisa,
+        description,
+        return_url,
+        context: CallContext { user_id: Some(user_id.to_string()), station_sn: None, now_unix_ms: now_ts() * 1000 },
+    };
+    let created = gateway_result(gateway, state.plugins.gateway(gateway).create_intent(request).await)?;
+    if created.gateway_ref.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", "the gateway returned no reference"));
+    }
+    let payload: Option<Value> = created.client_payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
+    let client_secret = payload.as_ref().and_then(|p| p["client_secret"].as_str()).map(str::to_owned);
+    Ok(OpenedIntent {
+        id: intent_id,
+        gateway: gateway.to_string(),
+        amount_paisa,
+        gateway_ref: created.gateway_ref,
+        redirect_url: created.redirect_url,
+        client_secret,
+        client_payload: payload,
+    })
+}
+
+/// Stores an opened intent as `pending` for `purpose` (`topup` or `rental`)
+/// and schedules its background checks, which verify it and expire it once
+/// [`INTENT_TTL_SECS`] have passed unpaid.
+pub fn store_intent(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    purpose: &str,
+    opened: &OpenedIntent,
+) -> Result<Intent, ApiError> {
+    let now = now_ts();
+    tx.execute(
+        "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
+            gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        params![
+            opened.id,
+            user_id,
+            purpose,
+            opened.gateway,
+            opened.amount_paisa,
+            opened.gateway_ref,
+            opened.redirect_url,
+            opened.client_secret,
+            opened.client_payload.as_ref().map(Value::to_string),
+            now + INTENT_TTL_SECS,
+            now
+        ],
+    )?;
+    schedule_check(tx, &opened.id, 1, now + FIRST_CHECK_SECS)?;
+    find_intent(tx, &opened.id)?.ok_or_else(|| ApiError::internal("intent vanished"))
 }
 
 fn schedule_check(tx: &Transaction<'_>, intent_id: &str, attempt: i64, at: i64) -> Result<(), ApiError> {
@@ -303,14 +357,7 @@ pub async fn verify_topup(
     if intent.status == "completed" {
         return Ok(Json(state.db.write(move |tx| respond(tx, None)).await?));
     }
-    let mut callback: Vec<(String, String)> = Vec::new();
-    if let Some(pidx) = body.pidx.clone() {
-        callback.push(("pidx".into(), pidx));
-    }
-    if let Some(data) = body.data.clone() {
-        callback.push(("data".into(), data));
-    }
-    callback.extend(body.params.clone().unwrap_or_default());
+    let callback = callback_params(body.pidx.clone(), body.data.clone(), body.params.clone());
 
     let verified = match ask_gateway(&state, &intent, callback).await {
         Ok(v) => v,
@@ -333,8 +380,25 @@ pub async fn verify_topup(
     }
 }
 
+/// What the gateway sent back with the user, as the plugin's `verify` takes it.
+pub(crate) fn callback_params(
+    pidx: Option<String>,
+    data: Option<String>,
+    params: Option<BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    let mut callback: Vec<(String, String)> = Vec::new();
+    if let Some(pidx) = pidx {
+        callback.push(("pidx".into(), pidx));
+    }
+    if let Some(data) = data {
+        callback.push(("data".into(), data));
+    }
+    callback.extend(params.unwrap_or_default());
+    callback
+}
+
 /// Notes on the intent why a verification failed, for the app and support.
-async fn record_failure(state: &AppState, intent: &Intent, e: &ApiError) {
+pub(crate) async fn record_failure(state: &AppState, intent: &Intent, e: &ApiError) {
     let id = intent.id.clone();
     let message = format!("{}: {}", e.code, e.message);
     if let Err(err) = state.db.write(move |tx| note_error(tx, &id, &message)).await {

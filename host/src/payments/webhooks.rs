@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::gateway::{
-    credit_topup, finish_unpaid, gateway_failure, intent_for_event, note_error, plan_topup_points, plugin_failure,
+    credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error, plan_topup_points, plugin_failure,
 };
 use crate::core::{ApiError, AppState, error::ErrorBody, now_ts};
 
@@ -73,7 +73,10 @@ async fn handle(
         state.db.read(move |c| intent_for_event(c, gateway, &gateway_ref, order_id.as_deref())).await?
     };
     let creditable = found.as_ref().filter(|i| {
-        event.status == PaymentStatus::Succeeded && i.status != "completed" && i.amount_paisa == event.amount_paisa
+        event.status == PaymentStatus::Succeeded
+            && i.status != "completed"
+            && i.amount_paisa == event.amount_paisa
+            && i.purpose == "topup"
     });
     let planned = match creditable {
         Some(i) => plan_topup_points(&state, i.user_id, i.amount_paisa).await,
@@ -101,7 +104,7 @@ async fn handle(
                     "amount_mismatch"
                 }
                 (Some(i), PaymentStatus::Succeeded) => {
-                    match credit_topup(tx, &i.id, event.amount_paisa, planned.as_ref())? {
+                    match credit_intent(tx, &i.id, event.amount_paisa, planned.as_ref())? {
                         Some(_) => "credited",
                         None => "already_completed",
                     }

@@ -24,6 +24,8 @@ use crate::{
 pub struct ActiveRental {
     /// The rental in progress, or null.
     pub rental: Option<RentalOut>,
+    /// A gateway payment for a rental waiting to be paid or started, or null.
+    pub payment: Option<super::gateway::RentalOrderOut>,
 }
 
 /// The caller's rental in progress, if any.
@@ -36,16 +38,17 @@ pub struct ActiveRental {
     )
 )]
 pub async fn active(State(state): State<AppState>, user: AuthUser) -> Result<Json<ActiveRental>, ApiError> {
-    let rental = state
+    let (rental, payment) = state
         .db
         .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{RENTAL_SELECT} WHERE r.user_id = ?1 AND r.status IN ('pending_eject', 'active') LIMIT 1"
             ))?;
-            Ok(stmt.query_map([user.id], rental_from_row)?.next().transpose()?)
+            let rental = stmt.query_map([user.id], rental_from_row)?.next().transpose()?;
+            Ok((rental, super::gateway::open_order_of(c, user.id)?))
         })
         .await?;
-    Ok(Json(ActiveRental { rental }))
+    Ok(Json(ActiveRental { rental, payment }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,24 +1,36 @@
-//! `POST /api/rentals/initiate`: price, pay, reserve a slot, eject, and wait
-//! for the station's answer.
+//! `POST /api/rentals/initiate`: price (pricing plugin, then any coupon
+//! through the promotions plugin), pay, reserve a slot, eject, and wait for
+//! the station's answer.
 //!
-//! Money and the slot reservation commit in one transaction before the eject
-//! command goes out, so a crash never ejects an unpaid bank. If the station
-//! refuses or stays silent, a second transaction refunds everything and
-//! frees the slot.
+//! Paid from the balance (wallet, points): money, the coupon redemption and
+//! the slot reservation commit in one transaction before the eject command
+//! goes out, so a crash never ejects an unpaid bank. If the station refuses
+//! or stays silent, a second transaction refunds everything and frees the
+//! slot. Paid through a gateway: nothing is charged or ejected here; the
+//! answer is the gateway payment to make (see [`super::gateway`]).
 
-use axum::{Json, extract::State, http::StatusCode};
-use powerbank_plugin_runtime::types::{CallContext, QuoteRequest};
-use rusqlite::{OptionalExtension, params};
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use powerbank_plugin_runtime::types::{CallContext, PackageInfo, Quote, QuoteRequest};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::{
     charge::{self, PaymentMethod},
-    model::RentalOut,
+    gateway::RentalOrderOut,
+    lifecycle,
+    model::{self, RentalOut},
 };
 use crate::{
     core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts},
     payments::ledger::WalletKind,
+    promotions::coupons::{self, AppliedCoupon},
     stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
 };
 
@@ -27,16 +39,50 @@ use crate::{
 pub struct InitiateRequest {
     pub station_sn: String,
     pub package_id: i64,
-    /// `wallet`, `points` or `wallet_points` (points first, then wallet).
-    pub payment_method: PaymentMethod,
+    /// `wallet`, `points` or `wallet_points` (points first, then wallet) to
+    /// pay from the balance now; or a gateway from `GET /api/payment/methods`
+    /// (`khalti`, `esewa`, `stripe`) to pay there first (answer 202).
+    pub payment_method: String,
+    /// A coupon to take off the package price (promotions plugin).
     pub coupon_code: Option<String>,
+    /// Gateway payments: where the gateway sends the user back (the app's
+    /// deep link); the plugin's configured URL when absent.
+    pub return_url: Option<String>,
+}
+
+/// How a rental is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Payment {
+    Balance(PaymentMethod),
+    Gateway(String),
+}
+
+fn payment(state: &AppState, raw: &str) -> Result<Payment, ApiError> {
+    let raw = raw.trim();
+    match raw {
+        "wallet" => return Ok(Payment::Balance(PaymentMethod::Wallet)),
+        "points" => return Ok(Payment::Balance(PaymentMethod::Points)),
+        "wallet_points" => return Ok(Payment::Balance(PaymentMethod::WalletPoints)),
+        _ => {}
+    }
+    let gateways = state.plugins.gateway_names();
+    if gateways.iter().any(|g| g == raw) {
+        return Ok(Payment::Gateway(raw.to_string()));
+    }
+    Err(ApiError::invalid_field(
+        "payment_method",
+        format!(
+            "`{raw}` is not a payment method (wallet, points, wallet_points, or a gateway: {})",
+            gateways.join(", ")
+        ),
+    ))
 }
 
 /// Checks that do not need a lock: the user may rent at all.
-fn check_user(c: &rusqlite::Connection, user_id: i64) -> Result<(), ApiError> {
+fn check_user(c: &Connection, user_id: i64) -> Result<(), ApiError> {
     if !crate::kyc::kyc_approved(c, user_id)? {
         return Err(ApiError::forbidden("KYC approval is needed before renting")
-            .with_details(serde_json::json!({"reason": "kyc_not_approved"})));
+            .with_details(json!({"reason": "kyc_not_approved"})));
     }
     let complete: bool = c.query_row(
         "SELECT full_name IS NOT NULL AND date_of_birth IS NOT NULL AND address IS NOT NULL
@@ -46,13 +92,14 @@ fn check_user(c: &rusqlite::Connection, user_id: i64) -> Result<(), ApiError> {
     )?;
     if !complete {
         return Err(ApiError::forbidden("complete your profile (name, date of birth, address) before renting")
-            .with_details(serde_json::json!({"reason": "profile_incomplete"})));
+            .with_details(json!({"reason": "profile_incomplete"})));
     }
     Ok(())
 }
 
-fn check_can_start(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), ApiError> {
-    let open: bool = tx.query_row(
+/// No rental in progress and no unpaid dues.
+pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiError> {
+    let open: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN ('pending_eject', 'active'))",
         [user_id],
         |r| r.get(0),
@@ -60,65 +107,211 @@ fn check_can_start(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), A
     if open {
         return Err(ApiError::conflict("rental_in_progress", "you already have a rental in progress"));
     }
-    let dues: i64 = tx.query_row(
+    let dues: i64 = c.query_row(
         "SELECT COALESCE(SUM(unpaid_due_paisa), 0) FROM rentals WHERE user_id = ?1 AND unpaid_due_paisa > 0",
         [user_id],
         |r| r.get(0),
     )?;
     if dues > 0 {
         return Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "unpaid_dues", "pay your outstanding dues first")
-            .with_details(serde_json::json!({"unpaid_due_paisa": dues})));
+            .with_details(json!({"unpaid_due_paisa": dues})));
     }
     Ok(())
 }
 
-struct Reserved {
-    rental_id: i64,
-    station_sn: String,
-    slot: u16,
-    request_id: String,
+/// No gateway payment for a rental waiting to be paid or started.
+pub(super) fn check_no_open_order(c: &Connection, user_id: i64) -> Result<(), ApiError> {
+    let open: Option<(i64, String, String)> = c
+        .query_row(
+            "SELECT id, status, payment_intent_id FROM rental_orders
+             WHERE user_id = ?1 AND status IN ('awaiting_payment', 'paid')",
+            [user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match open {
+        None => Ok(()),
+        Some((id, status, intent)) => {
+            let message = if status == "paid" {
+                "you have paid for a rental that has not started: start it with POST /api/rentals/start"
+            } else {
+                "a rental payment is in progress: finish it, or cancel it with POST /api/payment/cancel/{intent_id}"
+            };
+            Err(ApiError::conflict("rental_payment_in_progress", message)
+                .with_details(json!({"order_id": id, "status": status, "intent_id": intent})))
+        }
+    }
 }
 
-/// Rents a power bank from a station.
-#[utoipa::path(
-    post, path = "/api/rentals/initiate", tag = "rentals",
-    security(("bearer" = [])),
-    request_body = InitiateRequest,
-    responses(
-        (status = 201, description = "The station ejected a power bank; the rental is active", body = RentalOut),
-        (status = 400, description = "Invalid request", body = ErrorBody),
-        (status = 402, description = "Not enough balance, or unpaid dues", body = ErrorBody),
-        (status = 403, description = "KYC not approved or profile incomplete", body = ErrorBody),
-        (status = 404, description = "Unknown station or package", body = ErrorBody),
-        (status = 409, description = "A rental in progress, station offline or no charged power bank", body = ErrorBody),
-        (status = 502, description = "The station could not eject (refunded) or a plugin failed", body = ErrorBody),
-        (status = 504, description = "The station did not answer in time (refunded)", body = ErrorBody),
-    )
-)]
-pub async fn initiate(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiJson(req): ApiJson<InitiateRequest>,
-) -> Result<(StatusCode, Json<RentalOut>), ApiError> {
-    if let Some(code) = req.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        // No coupon campaigns exist yet; an unknown code must not be ignored silently.
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "coupon_invalid",
-            format!("unknown coupon {code}"),
-        ));
+/// A registered station that takes rentals now: (id, serial number).
+pub(super) fn online_station(c: &Connection, by: StationRef<'_>) -> Result<(i64, String), ApiError> {
+    let station: Option<(i64, String, String)> = match by {
+        StationRef::Serial(sn) => c.query_row(
+            "SELECT id, serial_number, status FROM stations WHERE serial_number = ?1 AND status != 'retired'",
+            [sn],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        StationRef::Id(id) => c.query_row(
+            "SELECT id, serial_number, status FROM stations WHERE id = ?1 AND status != 'retired'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
     }
-    let user_id = user.id;
-    let (sn, package_id) = (req.station_sn.trim().to_string(), req.package_id);
+    .optional()?;
+    let (id, sn, status) = station.ok_or_else(|| ApiError::not_found("station"))?;
+    if status != "online" {
+        return Err(ApiError::conflict("station_offline", format!("the station is {status}")));
+    }
+    Ok((id, sn))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum StationRef<'a> {
+    Serial(&'a str),
+    Id(i64),
+}
+
+/// The fullest charged bank of the station: (slot index, bank id).
+pub(super) fn rentable_bank(c: &Connection, station_id: i64) -> Result<(i64, i64), ApiError> {
+    c.query_row(
+        "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
+         WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?2
+         ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
+        params![station_id, RENTABLE_BATTERY],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::conflict("no_power_bank", "no charged power bank at this station"))
+}
+
+/// A rental about to be ejected, before it is paid for.
+pub(super) struct NewRental<'a> {
+    pub user_id: i64,
+    pub package_id: i64,
+    pub payment_method: &'a str,
+    pub station_id: i64,
+    pub amount_paisa: i64,
+    pub due_minutes: i64,
+    pub discount_paisa: i64,
+    pub coupon_id: Option<i64>,
+}
+
+/// A `pending_eject` rental with its slot reserved, ready for the command.
+pub(super) struct Reserved {
+    pub rental_id: i64,
+    /// The rental's public code, `R-...`.
+    pub code: String,
+    pub user_id: i64,
+    pub station_sn: String,
+    pub slot: u16,
+    pub request_id: String,
+}
+
+/// Reserves the fullest charged bank's slot and inserts the `pending_eject`
+/// rental, in the caller's transaction.
+pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>) -> Result<Reserved, ApiError> {
+    let now = now_ts();
+    let (slot, bank_id) = rentable_bank(tx, r.station_id)?;
+    tx.execute(
+        "UPDATE station_slots SET status = 'reserved', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
+        params![r.station_id, slot, now],
+    )?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let code = format!("R-{}", &uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase());
+    tx.execute(
+        "INSERT INTO rentals (code, user_id, package_id, status, payment_method, station_id, slot_index,
+            power_bank_id, eject_request_id, amount_paisa, due_minutes, discount_paisa, coupon_id, created_at,
+            updated_at)
+         VALUES (?1, ?2, ?3, 'pending_eject', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+        params![
+            code,
+            r.user_id,
+            r.package_id,
+            r.payment_method,
+            r.station_id,
+            slot,
+            bank_id,
+            request_id,
+            r.amount_paisa,
+            r.due_minutes,
+            r.discount_paisa,
+            r.coupon_id,
+            now
+        ],
+    )?;
+    Ok(Reserved {
+        rental_id: tx.last_insert_rowid(),
+        code,
+        user_id: r.user_id,
+        station_sn,
+        slot: u16::try_from(slot).unwrap_or(0),
+        request_id,
+    })
+}
+
+/// What a failed eject gives back, for the error the client gets.
+pub(super) struct RefundNote {
+    pub message: String,
+    pub details: Value,
+}
+
+/// Sends the eject and waits (bounded) for the station: the rental becomes
+/// active, or fails with everything paid given back (see
+/// [`lifecycle::fail`]).
+pub(super) async fn eject_and_settle(
+    state: &AppState,
+    reserved: Reserved,
+    refund: RefundNote,
+) -> Result<RentalOut, ApiError> {
+    let outcome = state
+        .station_link
+        .eject_with_id(&reserved.station_sn, reserved.slot, &reserved.request_id, state.config.rentals.eject_timeout)
+        .await;
+    let (rental_id, user_id) = (reserved.rental_id, reserved.user_id);
+    let (status, code, reason) = match outcome {
+        Ok(Some(EjectOutcome::Ejected { power_bank })) => {
+            let rental = state.db.write(move |tx| lifecycle::activate(tx, rental_id, &power_bank)).await?;
+            state.jobs.wake();
+            return Ok(rental);
+        }
+        Ok(Some(EjectOutcome::Failed { reason })) => {
+            (StatusCode::BAD_GATEWAY, "eject_failed", format!("the station could not eject: {reason}"))
+        }
+        Ok(None) => (StatusCode::GATEWAY_TIMEOUT, "eject_timeout", "the station did not answer in time".to_string()),
+        Err(e) => (StatusCode::BAD_GATEWAY, "eject_failed", format!("the command could not be sent: {}", e.message)),
+    };
+    let why = reason.clone();
+    let failed = state.db.write(move |tx| lifecycle::fail(tx, rental_id, code, &why)).await?;
+    if !failed {
+        // The station's answer arrived just after the wait ended and the
+        // link applied it first: the bank is out and the rental is active.
+        let rental = state.db.read(move |c| model::load_own(c, user_id, rental_id)).await?;
+        if rental.status == "active" {
+            return Ok(rental);
+        }
+    }
+    let mut details = json!({ "rental_id": rental_id });
+    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), refund.details) {
+        d.extend(extra);
+    }
+    Err(ApiError::new(status, code, format!("{reason}; {}", refund.message)).with_details(details))
+}
+
+/// An active package and its price by the pricing plugin.
+pub async fn quote_package(
+    state: &AppState,
+    user_id: i64,
+    package_id: i64,
+    station_sn: Option<String>,
+) -> Result<(PackageInfo, Quote), ApiError> {
     let package = state
         .db
         .read(move |c| {
-            check_user(c, user_id)?;
             Ok(c.query_row(
                 "SELECT id, code, price_paisa, duration_minutes FROM rental_packages WHERE id = ?1 AND is_active = 1",
                 [package_id],
                 |r| {
-                    Ok(powerbank_plugin_runtime::types::PackageInfo {
+                    Ok(PackageInfo {
                         id: r.get::<_, i64>(0)?.to_string(),
                         code: r.get(1)?,
                         price_paisa: r.get(2)?,
@@ -132,101 +325,170 @@ pub async fn initiate(
         .ok_or_else(|| ApiError::not_found("package"))?;
     let context = CallContext {
         user_id: Some(user_id.to_string()),
-        station_sn: Some(sn.clone()),
+        station_sn,
         now_unix_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let quote = state.plugins.pricing().quote(QuoteRequest { package, requested_minutes: None, context }).await?;
-    let method = req.payment_method;
-    let split = charge::plan_split(&state, user_id, quote.amount_paisa, method).await?;
+    let request = QuoteRequest { package: package.clone(), requested_minutes: None, context };
+    let quote = state.plugins.pricing().quote(request).await?;
+    Ok((package, quote))
+}
 
+/// A rental's price: the package's quote, less any coupon.
+pub(super) struct Priced {
+    pub package_code: String,
+    pub list_amount_paisa: i64,
+    pub amount_paisa: i64,
+    pub due_minutes: i64,
+    pub coupon: Option<AppliedCoupon>,
+}
+
+impl Priced {
+    pub fn discount_paisa(&self) -> i64 {
+        self.coupon.as_ref().map_or(0, |c| c.discount_paisa)
+    }
+
+    pub fn coupon_id(&self) -> Option<i64> {
+        self.coupon.as_ref().map(|c| c.coupon_id)
+    }
+}
+
+async fn price(
+    state: &AppState,
+    user_id: i64,
+    package_id: i64,
+    station_sn: &str,
+    coupon_code: Option<&str>,
+) -> Result<Priced, ApiError> {
+    let (package, quote) = quote_package(state, user_id, package_id, Some(station_sn.to_string())).await?;
+    let coupon = match coupon_code {
+        Some(code) => Some(
+            coupons::apply(
+                state,
+                user_id,
+                code,
+                quote.amount_paisa,
+                Some(package.code.clone()),
+                Some(station_sn.to_string()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    Ok(Priced {
+        package_code: package.code,
+        list_amount_paisa: quote.amount_paisa,
+        amount_paisa: coupon.as_ref().map_or(quote.amount_paisa, |c| c.final_amount_paisa),
+        due_minutes: i64::from(quote.due_minutes),
+        coupon,
+    })
+}
+
+/// Rents a power bank from a station.
+#[utoipa::path(
+    post, path = "/api/rentals/initiate", tag = "rentals",
+    security(("bearer" = [])),
+    request_body = InitiateRequest,
+    responses(
+        (status = 201, description = "Paid from the balance: the station ejected a power bank and the rental is active", body = RentalOut),
+        (status = 202, description = "Paid through a gateway: pay `intent`, confirm with POST /api/rentals/verify-payment, then POST /api/rentals/start", body = RentalOrderOut),
+        (status = 400, description = "Invalid request or unknown payment method", body = ErrorBody),
+        (status = 402, description = "Not enough balance, or unpaid dues", body = ErrorBody),
+        (status = 403, description = "KYC not approved or profile incomplete", body = ErrorBody),
+        (status = 404, description = "Unknown station or package", body = ErrorBody),
+        (status = 409, description = "A rental or rental payment in progress, station offline or no charged power bank", body = ErrorBody),
+        (status = 422, description = "The coupon does not apply (`coupon_invalid`, `coupon_expired`, `coupon_not_yet_valid`, `coupon_below_minimum`, `coupon_usage_limit_reached`, `coupon_user_limit_reached`), or the gateway refused", body = ErrorBody),
+        (status = 502, description = "The station could not eject (refunded), or a plugin or gateway failed", body = ErrorBody),
+        (status = 504, description = "The station did not answer in time (refunded), or the gateway did not", body = ErrorBody),
+    )
+)]
+pub async fn initiate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<InitiateRequest>,
+) -> Result<Response, ApiError> {
+    let user_id = user.id;
+    let sn = req.station_sn.trim().to_string();
+    let method = payment(&state, &req.payment_method)?;
+    crate::payments::topup::check_return_url(req.return_url.as_deref())?;
+    state.db.read(move |c| check_user(c, user_id)).await?;
+    let coupon = req.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let priced = price(&state, user_id, req.package_id, &sn, coupon).await?;
+    let method = match method {
+        // Nothing left to pay at a gateway: a free rental needs no payment step.
+        Payment::Gateway(_) if priced.amount_paisa == 0 => PaymentMethod::Wallet,
+        Payment::Gateway(gateway) => {
+            let order =
+                super::gateway::open_order(&state, user_id, sn, req.package_id, gateway, priced, req.return_url)
+                    .await?;
+            return Ok((StatusCode::ACCEPTED, Json(order)).into_response());
+        }
+        Payment::Balance(m) => m,
+    };
+    let split = charge::plan_split(&state, user_id, priced.amount_paisa, method).await?;
+    let package_id = req.package_id;
     let reserved = state
         .db
         .write(move |tx| {
-            let now = now_ts();
             check_can_start(tx, user_id)?;
-            let station: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT id, status FROM stations WHERE serial_number = ?1 AND status != 'retired'",
-                    [&sn],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (station_id, status) = station.ok_or_else(|| ApiError::not_found("station"))?;
-            if status != "online" {
-                return Err(ApiError::conflict("station_offline", format!("the station is {status}")));
-            }
-            // The fullest charged bank; its slot is reserved until the eject settles.
-            let slot: Option<(i64, i64)> = tx
-                .query_row(
-                    "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
-                     WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = 'in_slot'
-                       AND pb.battery_level >= ?2
-                     ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
-                    params![station_id, RENTABLE_BATTERY],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (slot, bank_id) =
-                slot.ok_or_else(|| ApiError::conflict("no_power_bank", "no charged power bank at this station"))?;
-            tx.execute(
-                "UPDATE station_slots SET status = 'reserved', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
-                params![station_id, slot, now],
-            )?;
-            let request_id = uuid::Uuid::new_v4().to_string();
-            let code = format!("R-{}", &uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase());
-            tx.execute(
-                "INSERT INTO rentals (code, user_id, package_id, status, payment_method, station_id, slot_index,
-                    power_bank_id, eject_request_id, amount_paisa, due_minutes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending_eject', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                params![
-                    code,
+            check_no_open_order(tx, user_id)?;
+            let (station_id, sn) = online_station(tx, StationRef::Serial(&sn))?;
+            let reserved = reserve(
+                tx,
+                sn,
+                NewRental {
                     user_id,
                     package_id,
-                    method.as_str(),
+                    payment_method: method.as_str(),
                     station_id,
-                    slot,
-                    bank_id,
-                    request_id,
-                    quote.amount_paisa,
-                    quote.due_minutes,
-                    now
-                ],
+                    amount_paisa: priced.amount_paisa,
+                    due_minutes: priced.due_minutes,
+                    discount_paisa: priced.discount_paisa(),
+                    coupon_id: priced.coupon_id(),
+                },
             )?;
-            let rental_id = tx.last_insert_rowid();
+            let rental_id = reserved.rental_id;
             let paid = charge::charge(
                 tx,
                 user_id,
-                quote.amount_paisa,
+                priced.amount_paisa,
                 split,
-                charge::ChargeFor { kind: "rental", wallet_kind: WalletKind::RentalCharge, rental_id: Some(rental_id), description: &format!("Rental {code}") },
+                charge::ChargeFor {
+                    kind: "rental",
+                    wallet_kind: WalletKind::RentalCharge,
+                    rental_id: Some(rental_id),
+                    description: &format!("Rental {}", reserved.code),
+                },
             )?;
             tx.execute(
                 "UPDATE rentals SET wallet_paisa = ?2, points_used = ?3, transaction_id = ?4 WHERE id = ?1",
                 params![rental_id, paid.split.wallet_paisa, paid.split.points, paid.transaction_id],
             )?;
-            Ok(Reserved { rental_id, station_sn: sn, slot: u16::try_from(slot).unwrap_or(0), request_id })
+            if let Some(c) = &priced.coupon {
+                coupons::redeem(tx, user_id, c, Some(rental_id), None)?;
+            }
+            Ok(reserved)
         })
         .await?;
+    let refund = RefundNote { message: "your payment was refunded".into(), details: json!({}) };
+    let rental = eject_and_settle(&state, reserved, refund).await?;
+    Ok((StatusCode::CREATED, Json(rental)).into_response())
+}
 
-    let outcome = state
-        .station_link
-        .eject_with_id(&reserved.station_sn, reserved.slot, &reserved.request_id, state.config.rentals.eject_timeout)
-        .await;
-    let rental_id = reserved.rental_id;
-    let (status, code, reason) = match outcome {
-        Ok(Some(EjectOutcome::Ejected { power_bank })) => {
-            let rental = state.db.write(move |tx| super::lifecycle::activate(tx, rental_id, &power_bank)).await?;
-            state.jobs.wake();
-            return Ok((StatusCode::CREATED, Json(rental)));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[tokio::test]
+    async fn payment_methods_are_the_balance_or_a_loaded_gateway() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::server::build_state(Config::for_tests(dir.path())).await.unwrap();
+        assert_eq!(payment(&state, "wallet").unwrap(), Payment::Balance(PaymentMethod::Wallet));
+        assert_eq!(payment(&state, " wallet_points ").unwrap(), Payment::Balance(PaymentMethod::WalletPoints));
+        let e = payment(&state, "cash").unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "validation_failed"));
+        for gateway in state.plugins.gateway_names() {
+            assert_eq!(payment(&state, &gateway).unwrap(), Payment::Gateway(gateway.clone()));
         }
-        Ok(Some(EjectOutcome::Failed { reason })) => {
-            (StatusCode::BAD_GATEWAY, "eject_failed", format!("the station could not eject: {reason}"))
-        }
-        Ok(None) => (StatusCode::GATEWAY_TIMEOUT, "eject_timeout", "the station did not answer in time".to_string()),
-        Err(e) => (StatusCode::BAD_GATEWAY, "eject_failed", format!("the command could not be sent: {}", e.message)),
-    };
-    let why = reason.clone();
-    state.db.write(move |tx| super::lifecycle::fail(tx, rental_id, &why)).await?;
-    Err(ApiError::new(status, code, format!("{reason}; your payment was refunded"))
-        .with_details(serde_json::json!({"rental_id": rental_id})))
+    }
 }

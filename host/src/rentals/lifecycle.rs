@@ -30,7 +30,10 @@ const SWEEP_EVERY_SECS: i64 = 60;
 /// "Ending soon" goes out this long before the due time.
 const ENDING_SOON_SECS: i64 = 15 * 60;
 
-/// pending_eject → active, when the station confirms the eject.
+/// pending_eject → active, when the station confirms the eject. Whoever
+/// learns of the eject first (the waiting request, or the station link
+/// applying the event) activates; for the other one the rental is already
+/// active and this returns it unchanged.
 pub fn activate(tx: &Transaction<'_>, rental_id: i64, power_bank: &str) -> Result<RentalOut, ApiError> {
     let now = now_ts();
     let changed = tx.execute(
@@ -41,6 +44,9 @@ pub fn activate(tx: &Transaction<'_>, rental_id: i64, power_bank: &str) -> Resul
     )?;
     let core = model::load_core(tx, rental_id)?.ok_or_else(|| ApiError::not_found("rental"))?;
     if changed == 0 {
+        if core.status == "active" {
+            return model::load_own(tx, core.user_id, rental_id);
+        }
         return Err(model::illegal(&core.status, "activate"));
     }
     let (bank, station): (String, String) = tx.query_row(
@@ -58,28 +64,192 @@ pub fn activate(tx: &Transaction<'_>, rental_id: i64, power_bank: &str) -> Resul
     model::load_own(tx, core.user_id, rental_id)
 }
 
-/// pending_eject → failed: refund in full and free the reserved slot.
-pub fn fail(tx: &Transaction<'_>, rental_id: i64, reason: &str) -> Result<(), ApiError> {
+/// pending_eject → failed: refund in full (wallet and points back; a
+/// gateway payment to the wallet), release the coupon redemption and free
+/// the reserved slot. `code` is `eject_timeout` when the station never
+/// answered (a late `ejected` can still revive the rental, see
+/// [`on_ejected`]) or `eject_failed`. Returns whether this call failed it
+/// (false: it was settled already, e.g. activated by a late answer).
+pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> Result<bool, ApiError> {
     let now = now_ts();
-    let row: Option<(i64, Option<i64>, i64, i64, i64, i64)> = tx
+    /// What a failed rental gives back, and the slot it frees.
+    struct Failed {
+        user_id: i64,
+        transaction_id: Option<i64>,
+        to_wallet: i64,
+        points: i64,
+        via_gateway: i64,
+        station_id: i64,
+        slot: i64,
+    }
+    let row = tx
         .query_row(
-            "UPDATE rentals SET status = 'failed', failure_reason = ?2, updated_at = ?3
+            "UPDATE rentals SET status = 'failed', failure_code = ?2, failure_reason = ?3, updated_at = ?4
              WHERE id = ?1 AND status = 'pending_eject'
-             RETURNING user_id, transaction_id, wallet_paisa, points_used, station_id, slot_index",
-            params![rental_id, reason, now],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+             RETURNING user_id, transaction_id, wallet_paisa + gateway_paisa, points_used, gateway_paisa,
+                station_id, slot_index",
+            params![rental_id, code, reason, now],
+            |r| {
+                Ok(Failed {
+                    user_id: r.get(0)?,
+                    transaction_id: r.get(1)?,
+                    to_wallet: r.get(2)?,
+                    points: r.get(3)?,
+                    via_gateway: r.get(4)?,
+                    station_id: r.get(5)?,
+                    slot: r.get(6)?,
+                })
+            },
         )
         .optional()?;
-    let Some((user_id, transaction_id, wallet_paisa, points, station_id, slot)) = row else {
-        return Ok(()); // already settled
+    let Some(Failed { user_id, transaction_id, to_wallet, points, via_gateway, station_id, slot }) = row else {
+        return Ok(false); // already settled
     };
-    charge::refund(tx, user_id, transaction_id, wallet_paisa, points, "Rental refund: eject failed")?;
+    let description = if via_gateway > 0 {
+        "Rental refund: eject failed; the gateway payment was credited to the wallet"
+    } else {
+        "Rental refund: eject failed"
+    };
+    charge::refund(tx, user_id, transaction_id, to_wallet, points, description)?;
+    crate::promotions::coupons::release_for_rental(tx, rental_id)?;
     tx.execute(
         "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
             updated_at = ?3
          WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
         params![station_id, slot, now],
     )?;
+    Ok(true)
+}
+
+/// How long after an eject timed out a station's `ejected` without a request
+/// id is still matched to that rental (by station and bank or slot).
+const LATE_EJECT_WINDOW_SECS: i64 = 60 * 60;
+
+/// Reconciles a station's `ejected` with the rentals, inside the transaction
+/// that applies the event (the station link calls it for every `ejected`):
+///
+/// - the eject of a rental still `pending_eject`: it becomes active (the
+///   request waiting for it finds it so, even if its wait just ended);
+/// - the eject of a rental that failed because the station did not answer in
+///   time (matched by the rental's eject request id, or without one by
+///   station and bank or slot within the last hour): the user holds the bank
+///   after all, so the rental is active again and charged again from the
+///   wallet, or, when the wallet cannot cover it, the price is recorded as a
+///   due (as an unpaid overdue charge is); the user is told;
+/// - anything else (an operator's eject, a repeat): nothing.
+pub fn on_ejected(
+    tx: &Transaction<'_>,
+    station_id: i64,
+    request_id: Option<&str>,
+    slot: u16,
+    power_bank: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let request_id = request_id.map(str::trim).filter(|r| !r.is_empty());
+    let found: Option<(i64, String, Option<String>)> = match request_id {
+        Some(id) => tx
+            .query_row(
+                "SELECT id, status, failure_code FROM rentals WHERE eject_request_id = ?1 AND station_id = ?2",
+                params![id, station_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?,
+        None => tx
+            .query_row(
+                "SELECT id, status, failure_code FROM rentals
+                 WHERE station_id = ?1 AND failure_code = 'eject_timeout' AND status = 'failed' AND updated_at >= ?2
+                   AND (power_bank_id = (SELECT id FROM power_banks WHERE serial_number = ?3) OR slot_index = ?4)
+                 ORDER BY id DESC LIMIT 1",
+                params![station_id, now - LATE_EJECT_WINDOW_SECS, power_bank, slot],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?,
+    };
+    match found {
+        Some((id, status, _)) if status == "pending_eject" => {
+            activate(tx, id, power_bank)?;
+        }
+        Some((id, status, code)) if status == "failed" && code.as_deref() == Some("eject_timeout") => {
+            resume(tx, id, power_bank, now)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// failed (eject timeout) → active: the bank came out after all.
+fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> Result<(), ApiError> {
+    let user_id: i64 = tx.query_row("SELECT user_id FROM rentals WHERE id = ?1", [rental_id], |r| r.get(0))?;
+    let open: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN ('pending_eject', 'active'))",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    if open {
+        // One rental at a time: the user started another one since. The bank
+        // shows as rented; an operator sorts it out.
+        tracing::warn!(rental_id, user_id, power_bank, "late eject of a timed-out rental while another is open");
+        return Ok(());
+    }
+    let resumed: Option<(i64, String, Option<i64>)> = tx
+        .query_row(
+            "UPDATE rentals SET status = 'active', started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
+                failure_code = NULL, failure_reason = NULL, reminded_at = NULL, ending_soon_notified_at = NULL,
+                wallet_paisa = 0, points_used = 0, gateway_paisa = 0, transaction_id = NULL,
+                power_bank_id = COALESCE((SELECT id FROM power_banks WHERE serial_number = ?3), power_bank_id)
+             WHERE id = ?1 AND status = 'failed' AND failure_code = 'eject_timeout'
+             RETURNING amount_paisa, code, coupon_id",
+            params![rental_id, now, power_bank],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((amount, code, coupon)) = resumed else { return Ok(()) };
+    let balance: i64 = tx
+        .query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let payment = if amount == 0 {
+        "Nothing to pay.".to_string()
+    } else if balance >= amount {
+        let paid = charge::charge(
+            tx,
+            user_id,
+            amount,
+            charge::Split::wallet(amount),
+            charge::ChargeFor {
+                kind: "rental",
+                wallet_kind: WalletKind::RentalCharge,
+                rental_id: Some(rental_id),
+                description: &format!("Rental {code} (the power bank came out after the eject timed out)"),
+            },
+        )?;
+        tx.execute(
+            "UPDATE rentals SET wallet_paisa = ?2, transaction_id = ?3 WHERE id = ?1",
+            params![rental_id, amount, paid.transaction_id],
+        )?;
+        format!("NPR {} was charged to your wallet.", format_npr(amount))
+    } else {
+        tx.execute(
+            "UPDATE rentals SET unpaid_due_paisa = unpaid_due_paisa + ?2 WHERE id = ?1",
+            params![rental_id, amount],
+        )?;
+        format!("NPR {} is due: pay it in the app.", format_npr(amount))
+    };
+    if coupon.is_some() {
+        crate::promotions::coupons::restore_for_rental(tx, rental_id)?;
+    }
+    let station: String = tx.query_row(
+        "SELECT s.name FROM rentals r JOIN stations s ON s.id = r.station_id WHERE r.id = ?1",
+        [rental_id],
+        |r| r.get(0),
+    )?;
+    crate::notifications::notify(
+        tx,
+        user_id,
+        "rental_resumed",
+        json!({"power_bank": power_bank, "station_name": station, "payment": payment}),
+    )?;
+    tracing::info!(rental_id, user_id, amount, power_bank, "timed-out rental resumed by a late eject");
     Ok(())
 }
 
@@ -165,12 +335,17 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
             }
             let user = rental.user_id;
             if in_grace {
-                let (tid, wallet, points): (Option<i64>, i64, i64) = tx.query_row(
-                    "SELECT transaction_id, wallet_paisa, points_used FROM rentals WHERE id = ?1",
+                // Everything paid comes back (a gateway payment to the
+                // wallet), the price still owed is forgiven, and the coupon
+                // counts as unused.
+                let (tid, to_wallet, points): (Option<i64>, i64, i64) = tx.query_row(
+                    "SELECT transaction_id, wallet_paisa + gateway_paisa, points_used FROM rentals WHERE id = ?1",
                     [rental.id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?;
-                charge::refund(tx, user, tid, wallet, points, "Rental cancelled: returned within the grace window")?;
+                charge::refund(tx, user, tid, to_wallet, points, "Rental cancelled: returned within the grace window")?;
+                tx.execute("UPDATE rentals SET unpaid_due_paisa = 0 WHERE id = ?1", [rental.id])?;
+                crate::promotions::coupons::release_for_rental(tx, rental.id)?;
             }
             if overdue > 0 {
                 let balance: i64 =
@@ -189,7 +364,10 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                         },
                     )?;
                 } else {
-                    tx.execute("UPDATE rentals SET unpaid_due_paisa = ?2 WHERE id = ?1", params![rental.id, overdue])?;
+                    tx.execute(
+                        "UPDATE rentals SET unpaid_due_paisa = unpaid_due_paisa + ?2 WHERE id = ?1",
+                        params![rental.id, overdue],
+                    )?;
                 }
             }
             crate::points::grant(tx, &awards, expiry_days, now)?;
@@ -227,7 +405,8 @@ pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
 }
 
 /// Fails ejects that never settled (a crash between paying and the
-/// station's answer) and reminds users whose rentals end soon or are overdue.
+/// station's answer), gives back gateway payments of rentals never started,
+/// and reminds users whose rentals end soon or are overdue.
 pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
     let stale_after = i64::try_from(state.config.rentals.eject_timeout.as_secs()).unwrap_or(15) + 60;
     state
@@ -238,8 +417,9 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
             let stale: Vec<i64> = stmt.query_map([now - stale_after], |r| r.get(0))?.collect::<Result<_, _>>()?;
             drop(stmt);
             for id in stale {
-                fail(tx, id, "no answer from the station")?;
+                fail(tx, id, "eject_timeout", "no answer from the station")?;
             }
+            super::gateway::refund_stale_paid_orders(tx, now)?;
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.user_id, pb.serial_number, (?1 - r.due_at) / 60 FROM rentals r
                  JOIN power_banks pb ON pb.id = r.power_bank_id

@@ -1,9 +1,11 @@
 //! Rentals (seed §4): the package catalogue, starting a rental with an eject
-//! over the station link, returns at any station, extensions, dues and
-//! history.
+//! over the station link (paid from the balance, or first through a payment
+//! gateway: [`gateway`]), coupons on the price, returns at any station,
+//! extensions, dues and history.
 
 pub mod actions;
 pub mod charge;
+pub mod gateway;
 pub mod initiate;
 pub mod lifecycle;
 pub mod model;
@@ -17,6 +19,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(packages::list_packages))
         .routes(routes!(initiate::initiate))
+        .routes(routes!(gateway::verify_payment))
+        .routes(routes!(gateway::start))
         .routes(routes!(actions::active))
         .routes(routes!(actions::history))
         .routes(routes!(actions::extend))

@@ -18,10 +18,17 @@ pub struct RentalOut {
     pub power_bank: Option<String>,
     pub package_code: String,
     pub package_name: String,
+    /// `wallet`, `points`, `wallet_points`, or the gateway that took the payment (`khalti`, ...).
     pub payment_method: String,
+    /// What the rental cost, after any coupon.
     pub amount_paisa: i64,
     pub wallet_paisa: i64,
     pub points_used: i64,
+    /// Paid through the gateway (given back to the wallet if the rental fails).
+    pub gateway_paisa: i64,
+    /// Taken off the package price by `coupon_code`.
+    pub discount_paisa: i64,
+    pub coupon_code: Option<String>,
     pub started_at: Option<String>,
     pub due_at: Option<String>,
     pub returned_at: Option<String>,
@@ -36,12 +43,14 @@ pub struct RentalOut {
 pub const RENTAL_SELECT: &str = "
     SELECT r.id, r.code, r.status, s.serial_number, s.name, r.slot_index, pb.serial_number, p.code, p.name,
            r.payment_method, r.amount_paisa, r.wallet_paisa, r.points_used, r.started_at, r.due_at,
-           r.returned_at, rs.serial_number, r.overdue_paisa, r.unpaid_due_paisa, r.failure_reason, r.created_at
+           r.returned_at, rs.serial_number, r.overdue_paisa, r.unpaid_due_paisa, r.failure_reason, r.created_at,
+           r.gateway_paisa, r.discount_paisa, cp.code
     FROM rentals r
     JOIN stations s ON s.id = r.station_id
     JOIN rental_packages p ON p.id = r.package_id
     LEFT JOIN power_banks pb ON pb.id = r.power_bank_id
-    LEFT JOIN stations rs ON rs.id = r.return_station_id";
+    LEFT JOIN stations rs ON rs.id = r.return_station_id
+    LEFT JOIN coupons cp ON cp.id = r.coupon_id";
 
 pub fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalOut> {
     Ok(RentalOut {
@@ -58,6 +67,9 @@ pub fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalOut> {
         amount_paisa: r.get(10)?,
         wallet_paisa: r.get(11)?,
         points_used: r.get(12)?,
+        gateway_paisa: r.get(21)?,
+        discount_paisa: r.get(22)?,
+        coupon_code: r.get(23)?,
         started_at: opt_ts(r.get(13)?),
         due_at: opt_ts(r.get(14)?),
         returned_at: opt_ts(r.get(15)?),

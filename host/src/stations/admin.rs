@@ -35,6 +35,12 @@ pub struct StationCreate {
     /// Amenity codes.
     #[serde(default)]
     pub amenities: Vec<String>,
+    /// The station-protocol plugin (a name in plugins.toml) the station
+    /// speaks; default `native`.
+    pub protocol: Option<String>,
+    /// How the station names itself on the wire, e.g. a volinks cabinet's
+    /// IMEI; default: its serial number.
+    pub device_id: Option<String>,
 }
 
 /// Fields to change; omitted fields keep their value.
@@ -51,6 +57,10 @@ pub struct StationUpdate {
     pub firmware_version: Option<String>,
     /// `HH:MM-HH:MM`, local time.
     pub opening_hours: Option<String>,
+    /// The station-protocol plugin the station speaks.
+    pub protocol: Option<String>,
+    /// How the station names itself on the wire.
+    pub device_id: Option<String>,
 }
 
 /// Give exactly one of the two.
@@ -136,6 +146,38 @@ fn serial(field: &str, raw: &str) -> Result<String, ApiError> {
         return Err(ApiError::invalid_field(field, "3 to 64 characters: letters, digits, - and _"));
     }
     Ok(s.to_string())
+}
+
+/// A protocol must be a station-protocol plugin in plugins.toml (loaded or
+/// not: an operator may register stations before their plugin is deployed).
+fn protocol(state: &AppState, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(name) = raw.map(str::trim) else { return Ok(None) };
+    let configured = state
+        .plugins
+        .status()
+        .iter()
+        .any(|p| p.kind == powerbank_plugin_runtime::PluginKind::StationProtocol && p.name == name);
+    if !configured {
+        return Err(ApiError::invalid_field(
+            "protocol",
+            format!("no station-protocol plugin named `{name}` in plugins.toml"),
+        ));
+    }
+    Ok(Some(name.to_string()))
+}
+
+/// A device id must not name another station, by its device id or its serial.
+fn ensure_device_id_free(tx: &Transaction<'_>, device_id: &str, own_serial: &str) -> Result<(), ApiError> {
+    let taken: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM stations
+            WHERE serial_number != ?2 AND (device_id = ?1 OR (device_id IS NULL AND serial_number = ?1)))",
+        params![device_id, own_serial],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(ApiError::conflict("duplicate_device_id", "another station uses this device id"));
+    }
+    Ok(())
 }
 
 fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
@@ -319,7 +361,7 @@ fn resize_slots(tx: &Transaction<'_>, station: i64, target: i64, now: i64) -> Re
         (status = 400, description = "Invalid fields or unknown amenity code", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 409, description = "Serial number already used", body = ErrorBody),
+        (status = 409, description = "Serial number or device id already used", body = ErrorBody),
     )
 )]
 pub async fn create_station(
@@ -340,6 +382,8 @@ pub async fn create_station(
         return Err(ApiError::invalid_field("total_slots", format!("must be 0 to {MAX_SLOTS}")));
     }
     let amenities = amenity_codes(&body.amenities)?;
+    let protocol = protocol(&state, body.protocol.as_deref())?.unwrap_or_else(|| "native".into());
+    let device_id = body.device_id.as_deref().map(|d| serial("device_id", d)).transpose()?;
     let detail = state
         .db
         .write(move |tx| {
@@ -349,11 +393,12 @@ pub async fn create_station(
             if taken {
                 return Err(ApiError::conflict("duplicate_serial", "a station with this serial number exists"));
             }
+            ensure_device_id_free(tx, device_id.as_deref().unwrap_or(&sn), &sn)?;
             tx.execute(
                 "INSERT INTO stations (serial_number, name, address, city, latitude, longitude, status,
-                                       firmware_version, opening_hours, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![sn, name, address, city, lat, lng, status, firmware, hours, now],
+                                       firmware_version, opening_hours, protocol, device_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                params![sn, name, address, city, lat, lng, status, firmware, hours, protocol, device_id, now],
             )?;
             let id = tx.last_insert_rowid();
             resize_slots(tx, id, slots, now)?;
@@ -376,7 +421,7 @@ pub async fn create_station(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
-        (status = 409, description = "The station is retired", body = ErrorBody),
+        (status = 409, description = "The station is retired, or the device id is taken", body = ErrorBody),
     )
 )]
 pub async fn update_station(
@@ -393,7 +438,11 @@ pub async fn update_station(
     let status = status(body.status.as_deref())?;
     let firmware = opt_text("firmware_version", body.firmware_version.as_deref(), 50)?;
     let hours = opening_hours(body.opening_hours.as_deref())?;
-    let nothing = name.is_none()
+    let protocol = protocol(&state, body.protocol.as_deref())?;
+    let device_id = body.device_id.as_deref().map(|d| serial("device_id", d)).transpose()?;
+    let nothing = protocol.is_none()
+        && device_id.is_none()
+        && name.is_none()
         && address.is_none()
         && city.is_none()
         && lat.is_none()
@@ -408,14 +457,18 @@ pub async fn update_station(
         .db
         .write(move |tx| {
             let id = find_live_station(tx, &sn)?;
+            if let Some(device_id) = &device_id {
+                ensure_device_id_free(tx, device_id, &sn)?;
+            }
             tx.execute(
                 "UPDATE stations SET
                     name = COALESCE(?2, name), address = COALESCE(?3, address), city = COALESCE(?4, city),
                     latitude = COALESCE(?5, latitude), longitude = COALESCE(?6, longitude),
                     status = COALESCE(?7, status), firmware_version = COALESCE(?8, firmware_version),
-                    opening_hours = COALESCE(?9, opening_hours), updated_at = ?10
+                    opening_hours = COALESCE(?9, opening_hours), protocol = COALESCE(?11, protocol),
+                    device_id = COALESCE(?12, device_id), updated_at = ?10
                  WHERE id = ?1",
-                params![id, name, address, city, lat, lng, status, firmware, hours, now_ts()],
+                params![id, name, address, city, lat, lng, status, firmware, hours, now_ts(), protocol, device_id],
             )?;
             detail(tx, &sn)
         })

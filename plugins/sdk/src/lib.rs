@@ -120,6 +120,30 @@ pub mod payment_gateway {
     pub use bindings::powerbank::plugins::payment_types::*;
 }
 
+/// Bindings of the `station-protocol` world.
+pub mod station_protocol {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "station-protocol",
+            path: "../../wit",
+            pub_export_macro: true,
+            export_macro_name: "export_station_protocol",
+            default_bindings_module: "powerbank_plugin_sdk::station_protocol::bindings",
+            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+            with: {
+                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
+                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
+            },
+            generate_all,
+        });
+    }
+    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+    pub use bindings::Guest;
+    pub use bindings::powerbank::plugins::station_types::*;
+}
+
 /// Types shared by all worlds.
 pub mod types {
     pub use crate::pricing::bindings::powerbank::plugins::types::{CallContext, LogLevel, PluginInfo, PluginKind};
@@ -160,3 +184,5 @@ pub use points::bindings::export_points_rules;
 pub use pricing::bindings::export_pricing;
 #[doc(inline)]
 pub use promotions::bindings::export_promotions;
+#[doc(inline)]
+pub use station_protocol::bindings::export_station_protocol;

@@ -1,23 +1,111 @@
 //! Applies what stations report to `stations`, `station_slots` and
-//! `power_banks`, one transaction per message.
+//! `power_banks`: all events of one message in one transaction.
 
+use powerbank_plugin_runtime::types::{
+    EjectFailedEvent, EjectedEvent, HeartbeatReport, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState,
+    StationEvent, StatusReport,
+};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::protocol::{Heartbeat, SlotReport, SlotState, StationEvent, StatusMessage};
 use crate::core::ApiError;
 
-/// Why a well-formed message changed nothing.
-#[derive(Debug, PartialEq, Eq)]
+/// What applying one decoded message did.
+#[derive(Debug, PartialEq)]
 pub enum Applied {
-    Done,
+    /// Applied to this station. `events` are the message's events with what
+    /// the station left out filled in from the database (the bank of an
+    /// `ejected` that named only its slot).
+    Done { station_id: i64, station_sn: String, events: Vec<StationEvent> },
+    /// No registered (non-retired) station has this device id.
     UnknownStation,
+    /// The station is registered with another protocol; nothing was applied.
+    WrongProtocol { station_sn: String, expected: String },
 }
 
-/// The station's id if it is registered and not retired.
-fn station_id(tx: &Transaction<'_>, sn: &str) -> Result<Option<i64>, ApiError> {
-    Ok(tx
-        .query_row("SELECT id FROM stations WHERE serial_number = ?1 AND status != 'retired'", [sn], |r| r.get(0))
-        .optional()?)
+/// A registered station as the link sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationRef {
+    pub id: i64,
+    pub serial: String,
+    pub device_id: String,
+    pub protocol: String,
+}
+
+/// The station a device id names: its `device_id`, or its serial number when
+/// it has none. Retired stations are not looked up.
+pub fn station_by_device(c: &rusqlite::Connection, device_id: &str) -> Result<Option<StationRef>, ApiError> {
+    Ok(c.query_row(
+        "SELECT id, serial_number, COALESCE(device_id, serial_number), protocol FROM stations
+          WHERE device_id = ?1 AND status != 'retired'
+         UNION ALL
+         SELECT id, serial_number, serial_number, protocol FROM stations
+          WHERE device_id IS NULL AND serial_number = ?1 AND status != 'retired'
+         LIMIT 1",
+        [device_id],
+        |r| Ok(StationRef { id: r.get(0)?, serial: r.get(1)?, device_id: r.get(2)?, protocol: r.get(3)? }),
+    )
+    .optional()?)
+}
+
+/// The same by serial number, for commands the host starts.
+pub fn station_by_serial(c: &rusqlite::Connection, serial: &str) -> Result<Option<StationRef>, ApiError> {
+    Ok(c.query_row(
+        "SELECT id, serial_number, COALESCE(device_id, serial_number), protocol FROM stations
+          WHERE serial_number = ?1 AND status != 'retired'",
+        [serial],
+        |r| Ok(StationRef { id: r.get(0)?, serial: r.get(1)?, device_id: r.get(2)?, protocol: r.get(3)? }),
+    )
+    .optional()?)
+}
+
+/// The serial of the bank recorded in a slot, if any.
+pub fn bank_in_slot(c: &rusqlite::Connection, station: i64, slot: u16) -> Result<Option<String>, ApiError> {
+    Ok(c.query_row(
+        "SELECT b.serial_number FROM station_slots s JOIN power_banks b ON b.id = s.power_bank_id
+          WHERE s.station_id = ?1 AND s.slot_index = ?2",
+        params![station, slot],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// Applies every event of one message from `device_id`, decoded by the
+/// `protocol` plugin, in the caller's transaction.
+pub fn message(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    protocol: &str,
+    events: &[StationEvent],
+    now: i64,
+) -> Result<Applied, ApiError> {
+    let Some(station) = station_by_device(tx, device_id)? else { return Ok(Applied::UnknownStation) };
+    if station.protocol != protocol {
+        return Ok(Applied::WrongProtocol { station_sn: station.serial, expected: station.protocol });
+    }
+    let mut applied = Vec::with_capacity(events.len());
+    for event in events {
+        applied.push(match event {
+            StationEvent::Status(s) => {
+                status(tx, station.id, s, now)?;
+                event.clone()
+            }
+            StationEvent::Heartbeat(h) => {
+                heartbeat(tx, station.id, h, now)?;
+                event.clone()
+            }
+            StationEvent::Ejected(e) => StationEvent::Ejected(ejected(tx, station.id, e, now)?),
+            StationEvent::EjectFailed(e) => StationEvent::EjectFailed(eject_failed(tx, station.id, e, now)?),
+            StationEvent::Returned(e) => {
+                returned(tx, station.id, e, now)?;
+                event.clone()
+            }
+            StationEvent::SlotFault(e) => {
+                slot_fault(tx, station.id, e, now)?;
+                event.clone()
+            }
+        });
+    }
+    Ok(Applied::Done { station_id: station.id, station_sn: station.serial, events: applied })
 }
 
 /// Marks the station seen now; online unless an operator put it in maintenance.
@@ -90,14 +178,13 @@ fn set_slot(tx: &Transaction<'_>, station: i64, index: u16, status: &str, now: i
     Ok(())
 }
 
-pub fn status(tx: &Transaction<'_>, sn: &str, msg: &StatusMessage, now: i64) -> Result<Applied, ApiError> {
-    let Some(id) = station_id(tx, sn)? else { return Ok(Applied::UnknownStation) };
+fn status(tx: &Transaction<'_>, id: i64, msg: &StatusReport, now: i64) -> Result<(), ApiError> {
     if !msg.online {
         tx.execute(
             "UPDATE stations SET status = 'offline', updated_at = ?2 WHERE id = ?1 AND status = 'online'",
             params![id, now],
         )?;
-        return Ok(Applied::Done);
+        return Ok(());
     }
     mark_seen(tx, id, now)?;
     if let Some(fw) = &msg.firmware {
@@ -125,56 +212,83 @@ pub fn status(tx: &Transaction<'_>, sn: &str, msg: &StatusMessage, now: i64) -> 
             _ => set_slot(tx, id, *index, "empty", now)?,
         }
     }
-    Ok(Applied::Done)
+    Ok(())
 }
 
-pub fn heartbeat(tx: &Transaction<'_>, sn: &str, _hb: &Heartbeat, now: i64) -> Result<Applied, ApiError> {
-    let Some(id) = station_id(tx, sn)? else { return Ok(Applied::UnknownStation) };
-    mark_seen(tx, id, now)?;
-    Ok(Applied::Done)
+fn heartbeat(tx: &Transaction<'_>, id: i64, _hb: &HeartbeatReport, now: i64) -> Result<(), ApiError> {
+    mark_seen(tx, id, now)
 }
 
-pub fn event(tx: &Transaction<'_>, sn: &str, event: &StationEvent, now: i64) -> Result<Applied, ApiError> {
-    let Some(id) = station_id(tx, sn)? else { return Ok(Applied::UnknownStation) };
+/// The bank left its slot. Returns the event with the bank filled in when the
+/// station named only the slot.
+fn ejected(tx: &Transaction<'_>, id: i64, e: &EjectedEvent, now: i64) -> Result<EjectedEvent, ApiError> {
     mark_seen(tx, id, now)?;
-    match event {
-        StationEvent::Ejected { slot, power_bank, .. } => {
-            set_slot(tx, id, *slot, "empty", now)?;
-            let bank = power_bank_id(tx, power_bank, now)?;
-            tx.execute(
-                "UPDATE power_banks SET status = 'rented', station_id = NULL, updated_at = ?2 WHERE id = ?1",
-                params![bank, now],
-            )?;
-        }
-        StationEvent::EjectFailed { slot, .. } => {
-            // The bank stayed in: release a reservation so the slot shows occupied again.
-            tx.execute(
-                "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
-                    updated_at = ?3
-                 WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
-                params![id, slot, now],
-            )?;
-        }
-        StationEvent::Returned { slot, power_bank, battery } => {
-            seat_bank(tx, id, *slot, power_bank, *battery, now)?;
-            // Closing the rental (pricing, charging, points) runs as a durable
-            // job enqueued with this change, so a crash cannot lose a return.
-            crate::core::jobs::enqueue(
-                tx,
-                crate::core::jobs::NewJob::new(
-                    crate::rentals::lifecycle::RETURNED_JOB,
-                    serde_json::json!({ "station_id": id, "power_bank": power_bank, "returned_at": now }),
-                ),
-            )?;
-        }
-        StationEvent::SlotFault { slot, .. } => {
-            tx.execute(
-                "UPDATE station_slots SET status = 'fault', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
-                params![id, slot, now],
-            )?;
-        }
+    let power_bank = match &e.power_bank {
+        Some(bank) => Some(bank.clone()),
+        None => bank_in_slot(tx, id, e.slot)?,
+    };
+    set_slot(tx, id, e.slot, "empty", now)?;
+    if let Some(serial) = &power_bank {
+        let bank = power_bank_id(tx, serial, now)?;
+        tx.execute(
+            "UPDATE power_banks SET status = 'rented', station_id = NULL, updated_at = ?2 WHERE id = ?1",
+            params![bank, now],
+        )?;
+        crate::rentals::lifecycle::on_ejected(tx, id, e.request_id.as_deref(), e.slot, serial, now)?;
     }
-    Ok(Applied::Done)
+    Ok(EjectedEvent { request_id: e.request_id.clone(), slot: e.slot, power_bank })
+}
+
+/// The eject did not happen: the bank stayed in, so a reservation is released
+/// and the slot shows occupied again.
+fn eject_failed(tx: &Transaction<'_>, id: i64, e: &EjectFailedEvent, now: i64) -> Result<EjectFailedEvent, ApiError> {
+    mark_seen(tx, id, now)?;
+    // A station that named only the bank: find its slot.
+    let slot = match (e.slot, &e.power_bank) {
+        (Some(slot), _) => Some(slot),
+        (None, Some(bank)) => tx
+            .query_row(
+                "SELECT s.slot_index FROM station_slots s JOIN power_banks b ON b.id = s.power_bank_id
+                  WHERE s.station_id = ?1 AND b.serial_number = ?2",
+                params![id, bank],
+                |r| r.get::<_, u16>(0),
+            )
+            .optional()?,
+        (None, None) => None,
+    };
+    if let Some(slot) = slot {
+        tx.execute(
+            "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
+                updated_at = ?3
+             WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
+            params![id, slot, now],
+        )?;
+    }
+    Ok(EjectFailedEvent { slot, ..e.clone() })
+}
+
+fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64) -> Result<(), ApiError> {
+    mark_seen(tx, id, now)?;
+    seat_bank(tx, id, e.slot, &e.power_bank, e.battery, now)?;
+    // Closing the rental (pricing, charging, points) runs as a durable job
+    // enqueued with this change, so a crash cannot lose a return.
+    crate::core::jobs::enqueue(
+        tx,
+        crate::core::jobs::NewJob::new(
+            crate::rentals::lifecycle::RETURNED_JOB,
+            serde_json::json!({ "station_id": id, "power_bank": e.power_bank, "returned_at": now }),
+        ),
+    )?;
+    Ok(())
+}
+
+fn slot_fault(tx: &Transaction<'_>, id: i64, e: &SlotFaultEvent, now: i64) -> Result<(), ApiError> {
+    mark_seen(tx, id, now)?;
+    tx.execute(
+        "UPDATE station_slots SET status = 'fault', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
+        params![id, e.slot, now],
+    )?;
+    Ok(())
 }
 
 /// Stations whose heartbeats stopped more than `timeout_secs` ago go offline.

@@ -46,11 +46,13 @@ impl BrokerCredentials {
     }
 
     /// Whether a connection may log in: the host, or a station using its own
-    /// serial as username (and as client id, so one station cannot pose as another).
+    /// device id (its serial unless set otherwise) as username and as client
+    /// id (`station-{id}`, or the bare id as volinks firmware uses), so one
+    /// station cannot pose as another.
     pub fn allows(&self, client_id: &str, username: &str, password: &str) -> bool {
         let expected = if username == HOST_USERNAME {
             self.host_password()
-        } else if valid_serial(username) && client_id == format!("station-{username}") {
+        } else if valid_serial(username) && (client_id == format!("station-{username}") || client_id == username) {
             self.station_password(username)
         } else {
             return false;
@@ -123,5 +125,7 @@ mod tests {
         assert!(!c.allows("x", HOST_USERNAME, &pw));
         assert!(c.allows("anything", HOST_USERNAME, &c.host_password()));
         assert!(!c.allows("station-a+b", "a+b", &c.station_password("a+b")));
+        let imei = "864601068412899";
+        assert!(c.allows(imei, imei, &c.station_password(imei)), "volinks firmware logs in with its IMEI");
     }
 }

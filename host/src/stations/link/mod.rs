@@ -5,16 +5,21 @@
 //! subscriptions of a clean session). Incoming publishes go through a
 //! bounded queue to one applier task, so messages of a station are applied in
 //! the order they arrived and a slow database never stalls keep-alives.
-//! Nothing a station sends can stop either task: bad payloads are logged and
-//! counted.
+//!
+//! The host speaks no station protocol itself: every message goes through the
+//! station-protocol plugin whose topic filter matched it, and every command
+//! through the plugin the station record names (`stations.protocol`). Nothing
+//! a station sends can stop either task: undecodable payloads and failing
+//! plugins are logged and counted, per station where it is known.
 
 pub mod apply;
 pub mod broker;
 pub mod protocol;
 pub mod routes;
+pub mod routing;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     net::SocketAddr,
     sync::{
         Arc, Mutex,
@@ -23,17 +28,22 @@ use std::{
     time::Duration,
 };
 
+use powerbank_plugin_runtime::{
+    PluginHost,
+    types::{DecodeError, EjectCommand, StationCommand, StationEvent},
+};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use utoipa::ToSchema;
 
 use self::{
-    apply::Applied,
+    apply::{Applied, StationRef},
     broker::{BrokerCredentials, HOST_USERNAME},
-    protocol::{Channel, Command, Heartbeat, MAX_PAYLOAD_BYTES, StationEvent, StatusMessage, Topics},
+    protocol::MAX_PAYLOAD_BYTES,
+    routing::ProtocolRoute,
 };
-use crate::core::{ApiError, AppState, now_ts};
+use crate::core::{ApiError, AppState, Db, now_ts};
 
 /// How the host reaches a broker.
 #[derive(Debug, Clone)]
@@ -49,20 +59,27 @@ pub enum MqttMode {
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub mode: MqttMode,
-    pub topic_prefix: String,
+    /// Prepended verbatim to every topic, like a broker mountpoint, so several
+    /// deployments (or test runs) can share one broker. Empty in production.
+    pub mountpoint: String,
     /// A station with no message for this long is marked offline.
     pub heartbeat_timeout_secs: i64,
     /// How often the heartbeat expiry runs.
     pub sweep_interval: Duration,
+    /// How long an eject command stays valid at the station (protocols with a
+    /// TTL refuse it afterwards, so a command stuck in a queue cannot pop a
+    /// bank out minutes later).
+    pub eject_ttl_secs: u32,
 }
 
 impl Default for LinkConfig {
     fn default() -> Self {
         Self {
             mode: MqttMode::Embedded { listen: SocketAddr::from(([127, 0, 0, 1], 1884)) },
-            topic_prefix: "powerbank".into(),
+            mountpoint: String::new(),
             heartbeat_timeout_secs: 90,
             sweep_interval: Duration::from_secs(15),
+            eject_ttl_secs: 30,
         }
     }
 }
@@ -74,7 +91,10 @@ struct Counters {
     applied: AtomicU64,
     malformed: AtomicU64,
     oversized: AtomicU64,
+    unknown_topic: AtomicU64,
     unknown_station: AtomicU64,
+    wrong_protocol: AtomicU64,
+    plugin_failures: AtomicU64,
     commands_sent: AtomicU64,
     connects: AtomicU64,
 }
@@ -84,14 +104,35 @@ pub struct LinkStatus {
     /// `connected`, `connecting` or `disabled`.
     pub state: &'static str,
     pub broker: String,
+    pub mountpoint: String,
     pub last_error: Option<String>,
+    /// The loaded station protocols and the topics each listens on.
+    pub protocols: Vec<ProtocolRoute>,
     pub messages_received: u64,
     pub messages_applied: u64,
+    /// Payloads a protocol plugin could not decode.
     pub malformed: u64,
     pub oversized: u64,
+    /// On a topic no loaded protocol reads.
+    pub unknown_topic: u64,
     pub unknown_station: u64,
+    /// From a station registered with another protocol.
+    pub wrong_protocol: u64,
+    /// Protocol plugin calls that failed (trap, timeout, bad answer).
+    pub plugin_failures: u64,
     pub commands_sent: u64,
     pub connects: u64,
+}
+
+/// What the link has seen of one station since the host started.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct StationTraffic {
+    pub messages_applied: u64,
+    /// Messages from this station that could not be decoded or applied.
+    pub decode_failures: u64,
+    pub last_decode_error: Option<String>,
+    pub last_decode_error_at: Option<i64>,
+    pub last_message_at: Option<i64>,
 }
 
 /// The outcome of an eject command, as the station reported it.
@@ -101,23 +142,38 @@ pub enum EjectOutcome {
     Failed { reason: String },
 }
 
-/// What the link reports after applying a station event, for other domains
-/// (rentals close on `Returned`).
+/// What the link reports after applying a station event, for other domains.
 #[derive(Debug, Clone)]
 pub struct AppliedEvent {
     pub station_sn: String,
     pub event: StationEvent,
 }
 
+/// An eject waiting for the station's answer. Protocols that echo the
+/// request id are matched by it; the others by the bank or slot.
+struct Waiter {
+    request_id: String,
+    device_id: String,
+    slot: u16,
+    power_bank: Option<String>,
+    tx: oneshot::Sender<EjectOutcome>,
+}
+
 pub struct StationLink {
     config: LinkConfig,
-    topics: Topics,
     credentials: BrokerCredentials,
+    plugins: PluginHost,
+    db: Db,
     client: Mutex<Option<AsyncClient>>,
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
     counters: Counters,
-    waiters: Mutex<HashMap<String, oneshot::Sender<EjectOutcome>>>,
+    routes: Mutex<Arc<Vec<ProtocolRoute>>>,
+    subscribed: Mutex<BTreeSet<String>>,
+    subscription_lock: tokio::sync::Mutex<()>,
+    /// Per registered station, by device id.
+    traffic: Mutex<HashMap<String, StationTraffic>>,
+    waiters: Mutex<Vec<Waiter>>,
     events: broadcast::Sender<AppliedEvent>,
 }
 
@@ -127,22 +183,23 @@ struct Incoming {
 }
 
 impl StationLink {
-    pub fn new(config: LinkConfig, credentials: BrokerCredentials) -> Self {
+    pub fn new(config: LinkConfig, credentials: BrokerCredentials, plugins: PluginHost, db: Db) -> Self {
         Self {
-            topics: Topics::new(&config.topic_prefix),
             config,
             credentials,
+            plugins,
+            db,
             client: Mutex::new(None),
             connected: AtomicBool::new(false),
             last_error: Mutex::new(None),
             counters: Counters::default(),
-            waiters: Mutex::new(HashMap::new()),
+            routes: Mutex::new(Arc::new(Vec::new())),
+            subscribed: Mutex::new(BTreeSet::new()),
+            subscription_lock: tokio::sync::Mutex::new(()),
+            traffic: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(Vec::new()),
             events: broadcast::channel(1024).0,
         }
-    }
-
-    pub fn topics(&self) -> &Topics {
-        &self.topics
     }
 
     pub fn credentials(&self) -> &BrokerCredentials {
@@ -185,14 +242,56 @@ impl StationLink {
                 "connecting"
             },
             broker: self.broker_description(),
+            mountpoint: self.config.mountpoint.clone(),
             last_error: self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            protocols: self.routes().as_ref().clone(),
             messages_received: c.received.load(Ordering::Relaxed),
             messages_applied: c.applied.load(Ordering::Relaxed),
             malformed: c.malformed.load(Ordering::Relaxed),
             oversized: c.oversized.load(Ordering::Relaxed),
+            unknown_topic: c.unknown_topic.load(Ordering::Relaxed),
             unknown_station: c.unknown_station.load(Ordering::Relaxed),
+            wrong_protocol: c.wrong_protocol.load(Ordering::Relaxed),
+            plugin_failures: c.plugin_failures.load(Ordering::Relaxed),
             commands_sent: c.commands_sent.load(Ordering::Relaxed),
             connects: c.connects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What the link has seen of the station with this device id.
+    pub fn traffic(&self, device_id: &str) -> StationTraffic {
+        self.traffic.lock().unwrap_or_else(|p| p.into_inner()).get(device_id).cloned().unwrap_or_default()
+    }
+
+    fn record_traffic(&self, device_id: &str, update: impl FnOnce(&mut StationTraffic)) {
+        let mut traffic = self.traffic.lock().unwrap_or_else(|p| p.into_inner());
+        update(traffic.entry(device_id.to_string()).or_default());
+    }
+
+    /// Counts a message that could not be decoded against its station, when
+    /// the device id names a registered one (a random topic must not grow
+    /// the table).
+    async fn record_decode_failure(&self, device_id: Option<String>, protocol: &str, reason: String) {
+        self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+        let station = match device_id.clone() {
+            Some(id) => self.db.read(move |c| apply::station_by_device(c, &id)).await.ok().flatten(),
+            None => None,
+        };
+        tracing::warn!(
+            protocol,
+            device = device_id.as_deref().unwrap_or("?"),
+            station = station.as_ref().map(|s| s.serial.as_str()).unwrap_or("?"),
+            reason = %reason,
+            "undecodable station message ignored"
+        );
+        if let Some(station) = station {
+            let now = now_ts();
+            self.record_traffic(&station.device_id, |t| {
+                t.decode_failures += 1;
+                t.last_decode_error = Some(reason.chars().take(300).collect());
+                t.last_decode_error_at = Some(now);
+                t.last_message_at = Some(now);
+            });
         }
     }
 
@@ -211,32 +310,77 @@ impl StationLink {
         request_id: &str,
         timeout: Duration,
     ) -> Result<Option<EjectOutcome>, ApiError> {
-        let request_id = request_id.to_string();
+        let serial = sn.to_string();
+        let (station, power_bank) = self
+            .db
+            .read(move |c| {
+                let Some(station) = apply::station_by_serial(c, &serial)? else { return Ok(None) };
+                let bank = apply::bank_in_slot(c, station.id, slot)?;
+                Ok(Some((station, bank)))
+            })
+            .await?
+            .ok_or_else(|| ApiError::not_found("station"))?;
+        let command = StationCommand::Eject(EjectCommand {
+            request_id: request_id.to_string(),
+            slot,
+            power_bank: power_bank.clone(),
+            issued_at_unix_ms: chrono::Utc::now().timestamp_millis(),
+            ttl_secs: self.config.eject_ttl_secs,
+        });
         let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(request_id.clone(), tx);
-        let sent = self.send(sn, &Command::Eject { request_id: request_id.clone(), slot }).await;
-        if let Err(e) = sent {
-            self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&request_id);
+        self.waiters_lock().push(Waiter {
+            request_id: request_id.to_string(),
+            device_id: station.device_id.clone(),
+            slot,
+            power_bank,
+            tx,
+        });
+        if let Err(e) = self.send(&station, command).await {
+            self.waiters_lock().retain(|w| w.request_id != request_id);
             return Err(e);
         }
         let outcome = tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok);
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&request_id);
+        self.waiters_lock().retain(|w| w.request_id != request_id);
         Ok(outcome)
     }
 
-    /// Publishes a command to one station (QoS 1).
-    pub async fn send(&self, sn: &str, command: &Command) -> Result<(), ApiError> {
+    /// Asks a station for a full status report.
+    pub async fn query_status(&self, sn: &str) -> Result<(), ApiError> {
+        let serial = sn.to_string();
+        let station = self
+            .db
+            .read(move |c| apply::station_by_serial(c, &serial))
+            .await?
+            .ok_or_else(|| ApiError::not_found("station"))?;
+        self.send(&station, StationCommand::QueryStatus).await
+    }
+
+    fn waiters_lock(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Encodes `command` with the station's protocol plugin and publishes
+    /// the messages it produced.
+    async fn send(&self, station: &StationRef, command: StationCommand) -> Result<(), ApiError> {
         let client = self.client.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let client = client.ok_or_else(|| ApiError::unavailable("station link is not running"))?;
         if !self.is_connected() {
             return Err(ApiError::unavailable("station link is not connected to the broker"));
         }
-        let payload = serde_json::to_vec(command).map_err(|e| ApiError::internal(e.to_string()))?;
-        client
-            .publish(self.topics.commands(sn), QoS::AtLeastOnce, false, payload)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("station link: {e}")))?;
-        self.counters.commands_sent.fetch_add(1, Ordering::Relaxed);
+        let messages =
+            self.plugins.station_protocol(&station.protocol).encode(station.device_id.clone(), command).await?;
+        for m in messages {
+            let qos = match m.qos {
+                0 => QoS::AtMostOnce,
+                1 => QoS::AtLeastOnce,
+                _ => QoS::ExactlyOnce,
+            };
+            client
+                .publish(format!("{}{}", self.config.mountpoint, m.topic), qos, m.retain, m.payload)
+                .await
+                .map_err(|e| ApiError::unavailable(format!("station link: {e}")))?;
+            self.counters.commands_sent.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -271,8 +415,9 @@ impl StationLink {
         Ok(options)
     }
 
-    /// Starts the broker (when embedded), the connection, the applier and the
-    /// heartbeat sweep. Returns at once; the tasks run until shutdown.
+    /// Starts the broker (when embedded), the connection, the applier, the
+    /// protocol routes (refreshed on every plugin reload) and the heartbeat
+    /// sweep. Returns at once; the tasks run until shutdown.
     pub fn start(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
         let link = state.station_link.clone();
         if !link.is_enabled() {
@@ -287,8 +432,22 @@ impl StationLink {
         let (incoming_tx, incoming_rx) = mpsc::channel::<Incoming>(1024);
         tokio::spawn(connection_task(link.clone(), client, eventloop, incoming_tx, shutdown.clone()));
         tokio::spawn(applier_task(state.clone(), incoming_rx));
+        tokio::spawn(routes_task(link.clone(), shutdown.clone()));
         tokio::spawn(sweep_task(state.clone(), shutdown));
         Ok(())
+    }
+}
+
+/// Keeps the routes and subscriptions in step with the loaded plugins.
+async fn routes_task(link: Arc<StationLink>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut reloads = link.plugins.reloads();
+    loop {
+        link.refresh_routes().await;
+        link.sync_subscriptions().await;
+        tokio::select! {
+            changed = reloads.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
@@ -351,12 +510,12 @@ async fn connection_task(
                 link.set_error(None);
                 backoff = Duration::from_millis(200);
                 tracing::info!(code = ?ack.code, "station link connected");
-                let filters = link.topics.host_filters().map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
-                // try_: the request queue is drained by this very loop, so
-                // awaiting here could deadlock.
-                if let Err(e) = client.try_subscribe_many(filters) {
-                    tracing::error!(error = %e, "station link cannot subscribe");
-                }
+                // A clean session starts with no subscriptions. Subscribe from
+                // another task: this loop drains the request queue, so
+                // awaiting a subscribe here could deadlock.
+                link.subscribed.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                let link = link.clone();
+                tokio::spawn(async move { link.sync_subscriptions().await });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 link.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -386,77 +545,116 @@ async fn applier_task(state: AppState, mut incoming: mpsc::Receiver<Incoming>) {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(link: &StationLink, sn: &str, payload: &[u8]) -> Option<T> {
-    match serde_json::from_slice(payload) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            link.counters.malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(station = sn, error = %e, "malformed station message ignored");
-            None
-        }
-    }
-}
-
+/// Decodes one message with the protocol plugin whose filter matches its
+/// topic, applies its events in one transaction, then answers waiting ejects.
 async fn handle_message(state: &AppState, message: Incoming) {
     let link = state.station_link.clone();
-    let Some((sn, channel)) = link.topics.parse(&message.topic) else {
-        link.counters.malformed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(topic = %message.topic, "message on an unexpected topic ignored");
+    let Some(topic) = message.topic.strip_prefix(link.config.mountpoint.as_str()) else {
+        link.counters.unknown_topic.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(topic = %message.topic, "message outside the mountpoint ignored");
         return;
     };
-    let sn = sn.to_string();
     if message.payload.len() > MAX_PAYLOAD_BYTES {
         link.counters.oversized.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(station = %sn, bytes = message.payload.len(), "oversized station message ignored");
+        tracing::warn!(topic, bytes = message.payload.len(), "oversized station message ignored");
         return;
     }
-    let now = now_ts();
-    let s = sn.clone();
-    let result = match channel {
-        Channel::Status => {
-            let Some(msg) = parse::<StatusMessage>(&link, &sn, &message.payload) else { return };
-            state.db.write(move |tx| apply::status(tx, &s, &msg, now)).await.map(|a| (a, None))
-        }
-        Channel::Heartbeat => {
-            let Some(hb) = parse::<Heartbeat>(&link, &sn, &message.payload) else { return };
-            state.db.write(move |tx| apply::heartbeat(tx, &s, &hb, now)).await.map(|a| (a, None))
-        }
-        Channel::Events => {
-            let Some(event) = parse::<StationEvent>(&link, &sn, &message.payload) else { return };
-            let applied = event.clone();
-            state.db.write(move |tx| apply::event(tx, &s, &applied, now)).await.map(|a| (a, Some(event)))
-        }
-    };
-    match result {
-        Ok((Applied::Done, event)) => {
-            link.counters.applied.fetch_add(1, Ordering::Relaxed);
-            if let Some(event) = event {
-                link.settle_waiter(&event);
-                let _ = link.events.send(AppliedEvent { station_sn: sn, event });
+    let mut decoded = None;
+    for protocol in link.protocols_for(topic) {
+        let plugin = state.plugins.station_protocol(&protocol);
+        match plugin.decode(topic.to_string(), message.payload.to_vec()).await {
+            Ok(Ok(msg)) => {
+                decoded = Some((protocol, msg));
+                break;
+            }
+            // Filters overlap: let the next protocol try.
+            Ok(Err(DecodeError::UnknownTopic(_))) => continue,
+            Ok(Err(DecodeError::Malformed(m))) => {
+                link.record_decode_failure(m.device_id, &protocol, m.reason).await;
+                return;
+            }
+            Err(e) => {
+                // The plugin failed (trap, timeout, answer out of bounds): the
+                // message is lost, the link goes on. Counted against nobody
+                // in particular: the plugin could not say whose it was.
+                link.counters.plugin_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(topic, protocol = %protocol, error = %e, "station protocol plugin failed");
+                return;
             }
         }
-        Ok((Applied::UnknownStation, _)) => {
-            link.counters.unknown_station.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(station = %sn, "message from an unregistered station ignored");
+    }
+    let Some((protocol, msg)) = decoded else {
+        link.counters.unknown_topic.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(topic, "message on a topic no station protocol reads ignored");
+        return;
+    };
+    let now = now_ts();
+    let device = msg.device_id.clone();
+    let events = msg.events;
+    let (p, d) = (protocol.clone(), device.clone());
+    match state.db.write(move |tx| apply::message(tx, &d, &p, &events, now)).await {
+        Ok(Applied::Done { station_sn, events, .. }) => {
+            link.counters.applied.fetch_add(1, Ordering::Relaxed);
+            link.record_traffic(&device, |t| {
+                t.messages_applied += 1;
+                t.last_message_at = Some(now);
+            });
+            for event in events {
+                link.settle_waiter(&device, &event);
+                let _ = link.events.send(AppliedEvent { station_sn: station_sn.clone(), event });
+            }
         }
-        Err(e) => tracing::error!(station = %sn, error = %e, "applying station message failed"),
+        Ok(Applied::UnknownStation) => {
+            link.counters.unknown_station.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(device = %device, protocol = %protocol, "message from an unregistered station ignored");
+        }
+        Ok(Applied::WrongProtocol { station_sn, expected }) => {
+            link.counters.wrong_protocol.fetch_add(1, Ordering::Relaxed);
+            link.record_traffic(&device, |t| {
+                t.decode_failures += 1;
+                t.last_decode_error = Some(format!("message in protocol {protocol}, station speaks {expected}"));
+                t.last_decode_error_at = Some(now);
+            });
+            tracing::warn!(station = %station_sn, protocol = %protocol, expected = %expected,
+                "message in another protocol than the station's ignored");
+        }
+        Err(e) => tracing::error!(device = %device, error = %e, "applying station message failed"),
     }
 }
 
 impl StationLink {
-    fn settle_waiter(&self, event: &StationEvent) {
-        let (request_id, outcome) = match event {
-            StationEvent::Ejected { request_id, power_bank, .. } => {
-                (request_id, EjectOutcome::Ejected { power_bank: power_bank.clone() })
-            }
-            StationEvent::EjectFailed { request_id, reason, .. } => {
-                (request_id, EjectOutcome::Failed { reason: reason.clone() })
-            }
+    /// Hands an eject answer to the command waiting for it: by request id
+    /// when the protocol echoes it, else by the station and its bank or slot.
+    fn settle_waiter(&self, device_id: &str, event: &StationEvent) {
+        let (request_id, slot, bank) = match event {
+            StationEvent::Ejected(e) => (&e.request_id, Some(e.slot), &e.power_bank),
+            StationEvent::EjectFailed(e) => (&e.request_id, e.slot, &e.power_bank),
             _ => return,
         };
-        if let Some(tx) = self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(request_id) {
-            let _ = tx.send(outcome);
-        }
+        let mut waiters = self.waiters_lock();
+        let found = match request_id {
+            Some(id) => waiters.iter().position(|w| &w.request_id == id),
+            None => waiters.iter().position(|w| {
+                w.device_id == device_id
+                    && match (bank, &w.power_bank, slot) {
+                        (Some(bank), Some(expected), _) => bank == expected,
+                        (_, _, Some(slot)) => slot == w.slot,
+                        // Neither bank nor slot: only an unambiguous waiter.
+                        _ => waiters.iter().filter(|o| o.device_id == device_id).count() == 1,
+                    }
+            }),
+        };
+        let Some(index) = found else { return };
+        let waiter = waiters.swap_remove(index);
+        let outcome = match event {
+            StationEvent::Ejected(e) => match e.power_bank.clone().or(waiter.power_bank) {
+                Some(power_bank) => EjectOutcome::Ejected { power_bank },
+                None => EjectOutcome::Failed { reason: "the station ejected from a slot with no known bank".into() },
+            },
+            StationEvent::EjectFailed(e) => EjectOutcome::Failed { reason: e.reason.clone() },
+            _ => return,
+        };
+        let _ = waiter.tx.send(outcome);
     }
 }
 

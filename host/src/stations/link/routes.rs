@@ -7,7 +7,11 @@ use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{EjectOutcome, LinkStatus, MqttMode, broker::HOST_USERNAME};
+use super::{
+    EjectOutcome, LinkStatus, MqttMode, StationTraffic,
+    apply::{self, StationRef},
+    broker::HOST_USERNAME,
+};
 use crate::core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -34,10 +38,25 @@ pub struct StationCredentials {
     pub client_id: String,
     pub username: String,
     pub password: Option<String>,
-    pub status_topic: String,
-    pub events_topic: String,
-    pub heartbeat_topic: String,
-    pub commands_topic: String,
+    /// The station-protocol plugin the station speaks.
+    pub protocol: String,
+    /// How the station names itself on the wire (its serial unless set).
+    pub device_id: String,
+    /// Prepended to every topic below.
+    pub mountpoint: String,
+    /// Where the station's protocol listens; empty if that plugin is not loaded.
+    pub topic_filters: Vec<String>,
+}
+
+/// How one station talks to the host, and what the link has seen of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StationLinkInfo {
+    pub serial_number: String,
+    pub device_id: String,
+    pub protocol: String,
+    /// Whether that protocol plugin is loaded and routing messages.
+    pub protocol_loaded: bool,
+    pub traffic: StationTraffic,
 }
 
 /// Connection state and counters of the MQTT station link.
@@ -63,6 +82,10 @@ async fn station_exists(state: &AppState, sn: String) -> Result<String, ApiError
         })
         .await?
         .ok_or_else(|| ApiError::not_found("station"))
+}
+
+async fn station_ref(state: &AppState, sn: String) -> Result<StationRef, ApiError> {
+    state.db.read(move |c| apply::station_by_serial(c, &sn)).await?.ok_or_else(|| ApiError::not_found("station"))
 }
 
 /// Ejects the power bank in a slot (maintenance, stock collection) and waits
@@ -123,25 +146,59 @@ pub async fn credentials(
     _admin: AdminUser,
     ApiPath(sn): ApiPath<String>,
 ) -> Result<Json<StationCredentials>, ApiError> {
-    station_exists(&state, sn.clone()).await?;
+    let station = station_ref(&state, sn).await?;
     let link = &state.station_link;
     let (broker, password) = match &link.config().mode {
         MqttMode::Embedded { listen } => {
-            (Some(format!("mqtt://{listen}")), Some(link.credentials().station_password(&sn)))
+            (Some(format!("mqtt://{listen}")), Some(link.credentials().station_password(&station.device_id)))
         }
         _ => (None, None),
     };
-    debug_assert_ne!(sn, HOST_USERNAME);
-    let topics = link.topics();
+    debug_assert_ne!(station.device_id, HOST_USERNAME);
+    let topic_filters = link
+        .routes()
+        .iter()
+        .find(|r| r.protocol == station.protocol)
+        .map(|r| r.topic_filters.clone())
+        .unwrap_or_default();
     Ok(Json(StationCredentials {
         broker,
-        client_id: format!("station-{sn}"),
-        username: sn.clone(),
+        client_id: format!("station-{}", station.device_id),
+        username: station.device_id.clone(),
         password,
-        status_topic: topics.status(&sn),
-        events_topic: topics.events(&sn),
-        heartbeat_topic: topics.heartbeat(&sn),
-        commands_topic: topics.commands(&sn),
+        protocol: station.protocol,
+        device_id: station.device_id,
+        mountpoint: link.config().mountpoint.clone(),
+        topic_filters,
+    }))
+}
+
+/// The station's protocol and what the link has seen of it since the host
+/// started: messages applied, undecodable ones and the last decode error.
+#[utoipa::path(
+    get, path = "/api/admin/stations/{sn}/link", tag = "admin",
+    security(("bearer" = [])),
+    params(("sn" = String, Path, description = "Station serial number")),
+    responses(
+        (status = 200, description = "Protocol and traffic", body = StationLinkInfo),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such station", body = ErrorBody),
+    )
+)]
+pub async fn station_link(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(sn): ApiPath<String>,
+) -> Result<Json<StationLinkInfo>, ApiError> {
+    let station = station_ref(&state, sn).await?;
+    let link = &state.station_link;
+    Ok(Json(StationLinkInfo {
+        protocol_loaded: link.routes().iter().any(|r| r.protocol == station.protocol),
+        traffic: link.traffic(&station.device_id),
+        serial_number: station.serial,
+        device_id: station.device_id,
+        protocol: station.protocol,
     }))
 }
 
@@ -151,4 +208,5 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(link_status))
         .routes(routes!(eject))
         .routes(routes!(credentials))
+        .routes(routes!(station_link))
 }

@@ -1,0 +1,54 @@
+//! Station protocol for stations that speak the native powerbank JSON
+//! contract (`docs/mqtt.md`): status, heartbeat and events on
+//! `{prefix}/stations/{sn}/...`, eject commands on `.../commands`.
+//!
+//! Config (optional): `topic_prefix`, default `powerbank`.
+//!
+//! `query-status` is refused with an error: native stations keep their full
+//! status retained on the broker (published on every connection and change),
+//! so there is nothing to ask for.
+
+use powerbank_plugin_sdk::station_protocol::{
+    DecodeError, DecodedMessage, Guest, MalformedMessage, OutboundMessage, PluginInfo, PluginKind, StationCommand,
+};
+use powerbank_plugin_sdk::{config, plugin_info};
+use station_codecs::native;
+
+fn topics() -> Result<native::Topics, String> {
+    let prefix = config::get("topic_prefix");
+    let prefix = prefix.as_deref().map_or(native::DEFAULT_PREFIX, str::trim);
+    if !native::valid_prefix(prefix) {
+        return Err(format!("config `topic_prefix`: `{prefix}` must be at most 128 bytes without `+`, `#` or NUL"));
+    }
+    Ok(native::Topics::new(prefix))
+}
+
+struct NativeProtocol;
+
+impl Guest for NativeProtocol {
+    fn info() -> PluginInfo {
+        plugin_info!(PluginKind::StationProtocol)
+    }
+
+    fn self_check() -> Result<(), String> {
+        topics().map(|_| ())
+    }
+
+    fn topic_filters() -> Vec<String> {
+        // A bad prefix gives no filters, which the host reports; self-check
+        // keeps such a config from loading in the first place.
+        topics().map(|t| t.host_filters().to_vec()).unwrap_or_default()
+    }
+
+    fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError> {
+        let topics = topics().map_err(|reason| DecodeError::Malformed(MalformedMessage { device_id: None, reason }))?;
+        station_common::decoded(native::decode(&topics, &topic, &payload))
+    }
+
+    fn encode(device_id: String, command: StationCommand) -> Result<Vec<OutboundMessage>, String> {
+        let topics = topics()?;
+        native::encode(&topics, &device_id, &station_common::command(command)).map(station_common::outbound)
+    }
+}
+
+powerbank_plugin_sdk::export_station_protocol!(NativeProtocol);

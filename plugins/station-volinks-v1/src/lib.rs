@@ -1,0 +1,65 @@
+//! Station protocol for volinks Powerbank Protocol V1 cabinets (Besiter):
+//! binary frames on `{root}/{imei}/user/update` and `.../heart`, JSON
+//! commands on `.../get`. The mapping is described in
+//! `docs/station-protocols.md`; the codec is `station_codecs::volinks`.
+//!
+//! Config (optional):
+//! - `topic_root`, default `/powerbank`;
+//! - `ttl_secs`, default 30: the `ttl` sent with an eject whose command
+//!   carries none (1-86400).
+
+use powerbank_plugin_sdk::station_protocol::{
+    DecodeError, DecodedMessage, Guest, MalformedMessage, OutboundMessage, PluginInfo, PluginKind, StationCommand,
+};
+use powerbank_plugin_sdk::{config, plugin_info};
+use station_codecs::volinks;
+
+struct Settings {
+    topics: volinks::Topics,
+    ttl_secs: u32,
+}
+
+fn settings() -> Result<Settings, String> {
+    let root = config::get("topic_root");
+    let root = root.as_deref().map_or(volinks::DEFAULT_ROOT, str::trim);
+    if !volinks::topics::valid_root(root) {
+        return Err(format!("config `topic_root`: `{root}` must be at most 128 bytes without `+`, `#` or NUL"));
+    }
+    let ttl_secs: u32 = config::parse_or("ttl_secs", volinks::DEFAULT_TTL_SECS)?;
+    if !(1..=86_400).contains(&ttl_secs) {
+        return Err(format!("config `ttl_secs`: {ttl_secs} is outside 1-86400"));
+    }
+    Ok(Settings { topics: volinks::Topics::new(root), ttl_secs })
+}
+
+struct VolinksV1;
+
+impl Guest for VolinksV1 {
+    fn info() -> PluginInfo {
+        plugin_info!(PluginKind::StationProtocol)
+    }
+
+    fn self_check() -> Result<(), String> {
+        settings().map(|_| ())
+    }
+
+    fn topic_filters() -> Vec<String> {
+        // A bad config gives no filters, which the host reports; self-check
+        // keeps such a config from loading in the first place.
+        settings().map(|s| s.topics.host_filters().to_vec()).unwrap_or_default()
+    }
+
+    fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError> {
+        let settings =
+            settings().map_err(|reason| DecodeError::Malformed(MalformedMessage { device_id: None, reason }))?;
+        station_common::decoded(volinks::decode(&settings.topics, &topic, &payload))
+    }
+
+    fn encode(device_id: String, command: StationCommand) -> Result<Vec<OutboundMessage>, String> {
+        let settings = settings()?;
+        volinks::encode(&settings.topics, &device_id, &station_common::command(command), settings.ttl_secs)
+            .map(station_common::outbound)
+    }
+}
+
+powerbank_plugin_sdk::export_station_protocol!(VolinksV1);
