@@ -30,6 +30,30 @@ pub fn external_broker_url() -> Option<String> {
     std::env::var("POWERBANK_TEST_MQTT_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// Runs an `async fn scenario(broker: Broker)` as two tests: over the
+/// embedded broker, and over the external one (Mosquitto in CI) when
+/// `POWERBANK_TEST_MQTT_URL` names it.
+#[macro_export]
+macro_rules! both_brokers {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn embedded() {
+                super::$scenario($crate::mqtt::Broker::Embedded).await;
+            }
+
+            #[tokio::test]
+            async fn mosquitto() {
+                if $crate::mqtt::external_broker_url().is_none() {
+                    eprintln!("POWERBANK_TEST_MQTT_URL not set: no external broker to test against");
+                    return;
+                }
+                super::$scenario($crate::mqtt::Broker::External).await;
+            }
+        }
+    };
+}
+
 /// A link configuration with its own mountpoint, so tests sharing one
 /// external broker never see each other's stations.
 pub fn link_config(broker: Broker, heartbeat_timeout_secs: i64) -> LinkConfig {

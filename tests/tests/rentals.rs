@@ -1,6 +1,8 @@
 //! Rentals end to end over HTTP and a real MQTT broker with simulated
 //! stations: eject, return anywhere, overdue, refunds, races.
 
+#[path = "support/renting.rs"]
+mod renting;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -11,11 +13,12 @@ use powerbank::{
     payments::ledger::{WalletKind, wallet_change},
 };
 use powerbank_tests::{
-    Session, TestServer,
+    TestServer,
     mqtt::{Broker, link_config, sim_config, start_sim, wait_for},
 };
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use renting::{balance, customer, initiate, rental};
+use reqwest::StatusCode;
+use serde_json::json;
 
 const SN: &str = "KTM-THAMEL-01";
 const OTHER_SN: &str = "KTM-DURBAR-01";
@@ -40,47 +43,6 @@ async fn server() -> TestServer {
     s
 }
 
-/// A customer who may rent: KYC approved, profile complete, `paisa` in the wallet.
-async fn customer(s: &TestServer, phone: &str, paisa: i64) -> Session {
-    let user = s.register(phone).await;
-    let admin = s.admin().await;
-    support::submit_and_approve(s, &user.access, &admin.access).await;
-    let r = s
-        .call(
-            Method::PUT,
-            "/api/profile",
-            Some(&user.access),
-            Some(json!({"full_name": "Asha Gurung", "date_of_birth": "1994-02-11", "address": "Jhamsikhel, Lalitpur"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    if paisa > 0 {
-        // Top-ups have their own tests; here the wallet is credited through the ledger.
-        let id = user.user["id"].as_i64().unwrap();
-        let db = Db::open(&s.db_path(), 1).unwrap();
-        db.write(move |tx| wallet_change(tx, id, paisa, WalletKind::Topup, None, "test top-up")).await.unwrap();
-    }
-    user
-}
-
-async fn balance(s: &TestServer, user: &Session) -> i64 {
-    s.get("/api/wallet/balance", Some(&user.access)).await.body["balance_paisa"].as_i64().unwrap()
-}
-
-async fn initiate(s: &TestServer, user: &Session, sn: &str) -> powerbank_tests::Reply {
-    s.post(
-        "/api/rentals/initiate",
-        Some(&user.access),
-        json!({"station_sn": sn, "package_id": 1, "payment_method": "wallet"}),
-    )
-    .await
-}
-
-async fn rental(s: &TestServer, user: &Session, id: i64) -> Value {
-    let h = s.get("/api/rentals/history?limit=100", Some(&user.access)).await;
-    h.body["results"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap_or(Value::Null)
-}
-
 #[tokio::test]
 async fn rent_return_late_at_another_station_overdue_and_points() {
     let s = server().await;
@@ -90,7 +52,7 @@ async fn rent_return_late_at_another_station_overdue_and_points() {
     let user = customer(&s, "9841400001", 20_000).await;
     let points_before = s.get("/api/wallet/balance", Some(&user.access)).await.body["points"].as_i64().unwrap();
 
-    let r = initiate(&s, &user, SN).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["status"], "active");
     let id = r.body["id"].as_i64().unwrap();
@@ -168,7 +130,7 @@ async fn eject_failure_and_timeout_refund_everything_and_free_the_slot() {
     let _away = start_sim(&s, &admin, OTHER_SN, silent).await;
     let user = customer(&s, "9841400002", 10_000).await;
 
-    let r = initiate(&s, &user, SN).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     assert_eq!(r.error_code(), "eject_failed");
     let id = r.body["error"]["details"]["rental_id"].as_i64().unwrap();
@@ -177,7 +139,7 @@ async fn eject_failure_and_timeout_refund_everything_and_free_the_slot() {
     let station = s.get(&format!("/api/stations/{SN}"), None).await.body;
     assert!(station["slots"].as_array().unwrap().iter().all(|slot| slot["status"] != "reserved"), "{station}");
 
-    let r = initiate(&s, &user, OTHER_SN).await;
+    let r = initiate(&s, &user, OTHER_SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.body);
     assert_eq!(r.error_code(), "eject_timeout");
     assert_eq!(balance(&s, &user).await, 10_000);
@@ -191,7 +153,7 @@ async fn one_user_initiating_twice_at_once_gets_one_rental() {
     let admin = s.admin().await;
     let _home = start_sim(&s, &admin, SN, sim_config(&s)).await;
     let user = customer(&s, "9841400003", 50_000).await;
-    let (a, b) = tokio::join!(initiate(&s, &user, SN), initiate(&s, &user, SN));
+    let (a, b) = tokio::join!(initiate(&s, &user, SN, "wallet", None), initiate(&s, &user, SN, "wallet", None));
     let mut codes = [a.status, b.status];
     codes.sort();
     assert_eq!(codes, [StatusCode::CREATED, StatusCode::CONFLICT], "{} / {}", a.body, b.body);
@@ -205,20 +167,20 @@ async fn preconditions_and_unpaid_dues() {
     let home = start_sim(&s, &admin, SN, sim_config(&s)).await;
     // No KYC yet.
     let fresh = s.register("9841400004").await;
-    let r = initiate(&s, &fresh, SN).await;
+    let r = initiate(&s, &fresh, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // KYC and profile, but an empty wallet.
     let poor = customer(&s, "9841400005", 0).await;
-    let r = initiate(&s, &poor, SN).await;
+    let r = initiate(&s, &poor, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.error_code(), "insufficient_balance");
     // An offline station.
-    let r = initiate(&s, &poor, "KTM-BOUDHA-01").await;
+    let r = initiate(&s, &poor, "KTM-BOUDHA-01", "wallet", None).await;
     assert!(r.status == StatusCode::CONFLICT || r.status == StatusCode::PAYMENT_REQUIRED, "{}", r.body);
 
     // A late return with too little in the wallet leaves a due that blocks the next rental.
     let user = customer(&s, "9841400006", 5_000).await;
-    let r = initiate(&s, &user, SN).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_i64().unwrap();
     let bank = r.body["power_bank"].as_str().unwrap().to_string();
@@ -236,7 +198,7 @@ async fn preconditions_and_unpaid_dues() {
     home.return_bank(free_slot, &bank, 40).await.unwrap();
     assert!(wait_for(WAIT, || async { rental(&s, &user, id).await["status"] == "completed" }).await);
     assert_eq!(rental(&s, &user, id).await["unpaid_due_paisa"], 500);
-    let r = initiate(&s, &user, SN).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(r.error_code(), "unpaid_dues");
     let uid = user.user["id"].as_i64().unwrap();
@@ -256,7 +218,7 @@ async fn a_return_within_the_grace_window_is_free_and_extensions_are_charged() {
     let admin = s.admin().await;
     let home = start_sim(&s, &admin, SN, sim_config(&s)).await;
     let user = customer(&s, "9841400007", 30_000).await;
-    let r = initiate(&s, &user, SN).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_i64().unwrap();
     let bank = r.body["power_bank"].as_str().unwrap().to_string();

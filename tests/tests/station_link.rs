@@ -5,8 +5,8 @@ use std::{process::Stdio, time::Duration};
 
 use powerbank::stations::link::{LinkConfig, MqttMode};
 use powerbank_tests::{
-    TestServer,
-    mqtt::{Broker, external_broker_url, free_port, link_config, linked_server, sim_config, start_sim, wait_for},
+    TestServer, both_brokers,
+    mqtt::{Broker, free_port, link_config, linked_server, sim_config, start_sim, wait_for},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,28 +14,6 @@ use station_codecs::native::StationEvent;
 
 const SN: &str = "KTM-THAMEL-01";
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Runs a scenario once over the embedded broker and once over the external
-/// one (Mosquitto in CI).
-macro_rules! both_brokers {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn embedded() {
-                super::$scenario(super::Broker::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn mosquitto() {
-                if super::external_broker_url().is_none() {
-                    eprintln!("POWERBANK_TEST_MQTT_URL not set: no external broker to test against");
-                    return;
-                }
-                super::$scenario(super::Broker::External).await;
-            }
-        }
-    };
-}
 
 async fn station(s: &TestServer, sn: &str) -> Value {
     s.get(&format!("/api/stations/{sn}"), None).await.body

@@ -4,19 +4,19 @@
 //! end; frames it cannot decode are counted against it without stopping the
 //! link; protocol plugins are swapped without a restart.
 
+#[path = "support/renting.rs"]
+mod renting;
 #[path = "support/mod.rs"]
 mod support;
 
 use std::{path::PathBuf, time::Duration};
 
-use powerbank::{
-    core::{Db, now_ts},
-    payments::ledger::{WalletKind, wallet_change},
-};
+use powerbank::core::{Db, now_ts};
 use powerbank_tests::{
-    Session, TestServer,
-    mqtt::{Broker, broker_address, external_broker_url, link_config, sim_config, start_sim_with_slots, wait_for},
+    Session, TestServer, both_brokers,
+    mqtt::{Broker, broker_address, link_config, sim_config, start_sim_with_slots, wait_for},
 };
+use renting::{balance, customer, initiate, rental};
 use reqwest::{Method, StatusCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
@@ -26,27 +26,6 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Two volinks cabinets, known to the host by serial and on the wire by IMEI.
 const HOME: (&str, &str) = ("LTP-JAWALAKHEL-VL1", "864601068419001");
 const AWAY: (&str, &str) = ("KTM-BAGBAZAR-VL2", "864601068419002");
-
-/// Runs a scenario over the embedded broker and over Mosquitto (CI).
-macro_rules! both_brokers {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn embedded() {
-                super::$scenario(super::Broker::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn mosquitto() {
-                if super::external_broker_url().is_none() {
-                    eprintln!("POWERBANK_TEST_MQTT_URL not set: no external broker to test against");
-                    return;
-                }
-                super::$scenario(super::Broker::External).await;
-            }
-        }
-    };
-}
 
 async fn server_with(
     broker: Broker,
@@ -118,44 +97,6 @@ async fn start_cabinet(s: &TestServer, admin: &Session, (sn, _): (&str, &str), f
     cabinet
 }
 
-/// A customer who may rent, with `paisa` in the wallet.
-async fn customer(s: &TestServer, phone: &str, paisa: i64) -> Session {
-    let user = s.register(phone).await;
-    let admin = s.admin().await;
-    support::submit_and_approve(s, &user.access, &admin.access).await;
-    let r = s
-        .call(
-            Method::PUT,
-            "/api/profile",
-            Some(&user.access),
-            Some(json!({"full_name": "Bikash Shrestha", "date_of_birth": "1990-05-01", "address": "Patan, Lalitpur"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let id = user.user["id"].as_i64().unwrap();
-    let db = Db::open(&s.db_path(), 1).unwrap();
-    db.write(move |tx| wallet_change(tx, id, paisa, WalletKind::Topup, None, "test top-up")).await.unwrap();
-    user
-}
-
-async fn initiate(s: &TestServer, user: &Session, sn: &str) -> powerbank_tests::Reply {
-    s.post(
-        "/api/rentals/initiate",
-        Some(&user.access),
-        json!({"station_sn": sn, "package_id": 1, "payment_method": "wallet"}),
-    )
-    .await
-}
-
-async fn rental(s: &TestServer, user: &Session, id: i64) -> Value {
-    let h = s.get("/api/rentals/history?limit=100", Some(&user.access)).await;
-    h.body["results"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap_or(Value::Null)
-}
-
-async fn balance(s: &TestServer, user: &Session) -> i64 {
-    s.get("/api/wallet/balance", Some(&user.access)).await.body["balance_paisa"].as_i64().unwrap()
-}
-
 async fn station_link(s: &TestServer, admin: &Session, sn: &str) -> Value {
     s.get(&format!("/api/admin/stations/{sn}/link"), Some(&admin.access)).await.body
 }
@@ -209,7 +150,7 @@ async fn a_volinks_cabinet_rents_by_serial_and_takes_a_late_return_elsewhere(bro
     let mut commands = spy(&s, &admin, HOME).await;
     let user = customer(&s, "9841500001", 20_000).await;
 
-    let r = initiate(&s, &user, HOME.0).await;
+    let r = initiate(&s, &user, HOME.0, "wallet", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_i64().unwrap();
     let bank = r.body["power_bank"].as_str().unwrap().to_string();
@@ -275,7 +216,7 @@ async fn a_volinks_pop_up_failure_refunds_and_names_the_cabinets_reason(broker: 
     );
     let user = customer(&s, "9841500002", 10_000).await;
 
-    let r = initiate(&s, &user, HOME.0).await;
+    let r = initiate(&s, &user, HOME.0, "wallet", None).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     assert_eq!(r.error_code(), "eject_failed");
     let message = r.body["error"]["message"].as_str().unwrap();
@@ -327,7 +268,7 @@ async fn undecodable_frames_are_counted_against_the_cabinet_which_keeps_working(
 
     // The cabinet still works: a customer rents from it.
     let user = customer(&s, "9841500003", 10_000).await;
-    let r = initiate(&s, &user, HOME.0).await;
+    let r = initiate(&s, &user, HOME.0, "wallet", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 

@@ -154,7 +154,8 @@ const SYSTEM_BROKER: &str = "127.0.0.1:1883";
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let mut cmd = cargo();
-    cmd.current_dir(repo_root()).args(["test", "--workspace"]).args(extra);
+    // Every test binary runs even after one fails, so a CI log shows all failures at once.
+    cmd.current_dir(repo_root()).args(["test", "--workspace", "--no-fail-fast"]).args(extra);
     if env::var_os("POWERBANK_TEST_MQTT_URL").is_none() {
         let reachable = SYSTEM_BROKER.parse().ok().is_some_and(|addr| {
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)).is_ok()

@@ -321,35 +321,43 @@ pub struct Credited {
     pub points_awarded: i64,
 }
 
-/// Credits a paid top-up intent inside the caller's transaction: intent
-/// completed, a `topup` transaction, the wallet credit, the points and the
-/// notification, all or nothing. `amount_paisa` is what the gateway says was
-/// paid: anything but the intent's amount credits nothing. Returns `None`
-/// when the intent was credited before or the amount differs.
-pub fn credit_topup(
+/// A paid intent claimed once, with the transaction recording the payment.
+struct PaidIntent {
+    user_id: i64,
+    gateway: String,
+    transaction_id: i64,
+    reference: String,
+    description: String,
+}
+
+/// Marks a paid intent of `purpose` completed and records its `kind`
+/// transaction. `None` when the intent was claimed before or `amount_paisa`
+/// is not its amount: a payment is recorded at most once, and only in full.
+fn claim_paid_intent(
     tx: &Transaction<'_>,
     intent_id: &str,
     amount_paisa: i64,
-    planned: Option<&TopupPoints>,
-) -> Result<Option<Credited>, ApiError> {
-    let now = now_ts();
+    purpose: &str,
+    kind: &'static str,
+    what: &str,
+) -> Result<Option<PaidIntent>, ApiError> {
     let claimed: Option<(i64, String)> = tx
         .query_row(
             "UPDATE payment_intents SET status = 'completed', completed_at = ?2, updated_at = ?2, last_error = NULL
              WHERE id = ?1 AND status IN ('pending', 'expired', 'cancelled', 'failed')
-               AND purpose = 'topup' AND amount_paisa = ?3
+               AND purpose = ?4 AND amount_paisa = ?3
              RETURNING user_id, gateway",
-            params![intent_id, now, amount_paisa],
+            params![intent_id, now_ts(), amount_paisa, purpose],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let Some((user_id, gateway)) = claimed else { return Ok(None) };
-    let description = format!("Wallet top-up via {gateway}");
+    let description = format!("{what} via {gateway}");
     let (transaction_id, reference) = ledger::record_transaction(
         tx,
         NewTransaction {
             user_id,
-            kind: "topup",
+            kind,
             status: "success",
             amount_paisa,
             wallet_paisa: 0,
@@ -362,6 +370,26 @@ pub fn credit_topup(
         },
     )?;
     tx.execute("UPDATE payment_intents SET transaction_id = ?2 WHERE id = ?1", params![intent_id, transaction_id])?;
+    Ok(Some(PaidIntent { user_id, gateway, transaction_id, reference, description }))
+}
+
+/// Credits a paid top-up intent inside the caller's transaction: intent
+/// completed, a `topup` transaction, the wallet credit, the points and the
+/// notification, all or nothing. `amount_paisa` is what the gateway says was
+/// paid: anything but the intent's amount credits nothing. Returns `None`
+/// when the intent was credited before or the amount differs.
+pub fn credit_topup(
+    tx: &Transaction<'_>,
+    intent_id: &str,
+    amount_paisa: i64,
+    planned: Option<&TopupPoints>,
+) -> Result<Option<Credited>, ApiError> {
+    let now = now_ts();
+    let Some(PaidIntent { user_id, gateway, transaction_id, reference, description }) =
+        claim_paid_intent(tx, intent_id, amount_paisa, "topup", "topup", "Wallet top-up")?
+    else {
+        return Ok(None);
+    };
     let balance_paisa =
         ledger::wallet_change(tx, user_id, amount_paisa, WalletKind::Topup, Some(transaction_id), &description)?;
     let points_awarded = match planned {
@@ -413,36 +441,11 @@ pub fn credit_intent(
 /// ended unpaid meanwhile, the money goes to the wallet. Returns `None` when
 /// the intent was recorded before or the amount differs.
 fn credit_rental(tx: &Transaction<'_>, intent_id: &str, amount_paisa: i64) -> Result<Option<Credited>, ApiError> {
-    let now = now_ts();
-    let claimed: Option<(i64, String)> = tx
-        .query_row(
-            "UPDATE payment_intents SET status = 'completed', completed_at = ?2, updated_at = ?2, last_error = NULL
-             WHERE id = ?1 AND status IN ('pending', 'expired', 'cancelled', 'failed')
-               AND purpose = 'rental' AND amount_paisa = ?3
-             RETURNING user_id, gateway",
-            params![intent_id, now, amount_paisa],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((user_id, gateway)) = claimed else { return Ok(None) };
-    let description = format!("Rental payment via {gateway}");
-    let (transaction_id, reference) = ledger::record_transaction(
-        tx,
-        NewTransaction {
-            user_id,
-            kind: "rental",
-            status: "success",
-            amount_paisa,
-            wallet_paisa: 0,
-            points_used: 0,
-            points_value_paisa: 0,
-            gateway: Some(&gateway),
-            payment_intent_id: Some(intent_id),
-            rental_id: None,
-            description: &description,
-        },
-    )?;
-    tx.execute("UPDATE payment_intents SET transaction_id = ?2 WHERE id = ?1", params![intent_id, transaction_id])?;
+    let Some(PaidIntent { user_id, gateway, transaction_id, reference, .. }) =
+        claim_paid_intent(tx, intent_id, amount_paisa, "rental", "rental", "Rental payment")?
+    else {
+        return Ok(None);
+    };
     crate::rentals::gateway::payment_received(tx, intent_id, transaction_id, amount_paisa)?;
     let balance_paisa = super::wallet::load_balance(tx, user_id)?.balance_paisa;
     tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "rental payment received");
