@@ -134,7 +134,13 @@ impl Config {
         config
     }
 
+    /// Uploads anyone with the URL may fetch (served at `/media`).
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    /// Uploads only their owner and operators may fetch (identity documents).
+    pub fn private_media_dir(&self) -> PathBuf {
+        self.data_dir.join("private-media")
     }
 }

@@ -147,7 +147,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     }
     let station_link =
         StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret), plugins.clone(), db.clone());
-    let storage = LocalDisk::new(config.media_dir(), &config.public_base_url)?;
+    let base_url = config.public_base_url.trim_end_matches('/');
+    let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
+    let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
     let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
         db,
@@ -155,6 +157,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         otp_pepper: otp_pepper.into(),
         otp_delivery: Arc::new(otp_delivery),
         storage: Arc::new(storage),
+        private_storage: Arc::new(private_storage),
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(),

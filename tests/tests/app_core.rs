@@ -140,8 +140,40 @@ async fn uploads_are_typed_by_content_not_name() {
     assert_eq!(r.body["purpose"], "kyc");
     let url = r.body["url"].as_str().unwrap();
     assert!(url.ends_with(".png"));
-    let served = s.http.get(url).send().await.unwrap().bytes().await.unwrap();
-    assert_eq!(&served[..], PNG);
+    // An identity document: only its owner and operators can fetch it, and
+    // no static path serves it.
+    let key = url.rsplit('/').next().unwrap();
+    assert_eq!(url, s.url(&format!("/api/uploads/files/{key}")));
+    let fetch = |token: Option<String>| {
+        let mut req = s.http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let own = fetch(Some(user.access.clone())).await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_eq!(own.headers()["content-type"], "image/png");
+    assert_eq!(own.headers()["cache-control"], "private, no-store");
+    assert_eq!(&own.bytes().await.unwrap()[..], PNG);
+    let admin = s.admin().await;
+    assert_eq!(&fetch(Some(admin.access.clone())).await.unwrap().bytes().await.unwrap()[..], PNG);
+    assert_eq!(fetch(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let stranger = s.register("9841000999").await;
+    assert_eq!(fetch(Some(stranger.access.clone())).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.http.get(s.url(&format!("/media/{key}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    // Other purposes stay plain static files.
+    let part = reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("avatar.png");
+    let form = reqwest::multipart::Form::new().part("file", part).text("purpose", "avatar");
+    let r = TestServer::read(
+        s.http.post(s.url("/api/upload")).bearer_auth(&user.access).multipart(form).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let avatar = r.body["url"].as_str().unwrap();
+    assert!(avatar.contains("/media/"), "{avatar}");
+    assert_eq!(&s.http.get(avatar).send().await.unwrap().bytes().await.unwrap()[..], PNG);
 
     let mut big = PNG.to_vec();
     big.extend(std::iter::repeat_n(0u8, 70 * 1024));

@@ -289,11 +289,13 @@ async fn account_deletion_anonymises_and_keeps_the_row() {
     let upload = TestServer::read(resp).await;
     assert_eq!(upload.status, StatusCode::CREATED, "{}", upload.body);
     let file_url = upload.body["url"].as_str().unwrap().to_string();
-    assert_eq!(s.http.get(&file_url).send().await.unwrap().status(), StatusCode::OK);
+    let admin = s.admin().await;
+    let as_admin = || s.http.get(&file_url).bearer_auth(&admin.access).send();
+    assert_eq!(as_admin().await.unwrap().status(), StatusCode::OK);
 
     let r = s.call(Method::DELETE, "/api/auth/account", Some(&session.access), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(s.http.get(&file_url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(as_admin().await.unwrap().status(), StatusCode::NOT_FOUND, "the document itself is gone");
     assert_eq!(s.get("/api/auth/me", Some(&session.access)).await.status, StatusCode::UNAUTHORIZED);
     let r = s.post("/api/auth/refresh", None, json!({"refresh_token": session.refresh})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

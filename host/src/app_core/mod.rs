@@ -19,4 +19,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         // Uploads are bounded by the server-wide body limit and the handler's
         // own per-file cap, not by the small JSON limit.
         .merge(OpenApiRouter::new().routes(routes!(upload::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
+        .routes(routes!(upload::download))
 }

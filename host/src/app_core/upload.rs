@@ -1,21 +1,37 @@
-//! `POST /api/upload`: stores an image or PDF for the caller.
+//! `POST /api/upload`: stores an image or PDF for the caller, and
+//! `GET /api/uploads/files/{key}`: hands a private upload to its owner or an
+//! operator.
 //!
 //! The type is decided by the file's first bytes, never by its name or the
 //! client's Content-Type: an executable renamed `photo.png` is refused.
+//! Identity documents (purpose `kyc`) go to private storage: no static URL
+//! reaches them, only the authenticated download.
 
-use axum::{Json, extract::Multipart, extract::State, http::StatusCode};
-use rusqlite::params;
+use axum::{
+    Json,
+    extract::{Multipart, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::core::{ApiError, ApiPath, AppState, AuthUser, auth::Role, error::ErrorBody, now_ts, ts_to_rfc3339};
 
 /// Types a user may upload, by detected MIME type, with the stored extension.
 const ALLOWED: &[(&str, &str)] =
     &[("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("application/pdf", "pdf")];
 
 const PURPOSES: &[&str] = &["avatar", "kyc", "station_issue", "rental_issue", "other"];
+
+/// Purposes whose files are private: fetched only by their owner and operators.
+const PRIVATE_PURPOSES: &[&str] = &["kyc"];
+
+fn storage_for(state: &AppState, purpose: &str) -> std::sync::Arc<dyn crate::core::storage::StorageBackend> {
+    if PRIVATE_PURPOSES.contains(&purpose) { state.private_storage.clone() } else { state.storage.clone() }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadOut {
@@ -105,7 +121,7 @@ pub async fn upload(
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let key = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-    let storage = state.storage.clone();
+    let storage = storage_for(&state, &purpose);
     let stored_key = key.clone();
     tokio::task::spawn_blocking(move || storage.put(&stored_key, &bytes))
         .await
@@ -114,7 +130,7 @@ pub async fn upload(
             tracing::error!(error = %e, "storing upload");
             ApiError::internal("could not store the file")
         })?;
-    let url = state.storage.url(&key);
+    let url = storage_for(&state, &purpose).url(&key);
     let out = state
         .db
         .write(move |tx| {
@@ -136,4 +152,60 @@ pub async fn upload(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// An uploaded file, for its owner or an operator. Private uploads (identity
+/// documents) are reachable only here; anyone else gets 404, as if the file
+/// did not exist.
+#[utoipa::path(
+    get, path = "/api/uploads/files/{key}", tag = "app",
+    security(("bearer" = [])),
+    params(("key" = String, Path, description = "The file's storage key, the last part of its `url`")),
+    responses(
+        (status = 200, description = "The file, with its detected content type", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such file of yours", body = ErrorBody),
+    )
+)]
+pub async fn download(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let lookup = key.clone();
+    let row: Option<(i64, String, String)> = state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT user_id, content_type, purpose FROM media_uploads WHERE storage_key = ?1",
+                [&lookup],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+        })
+        .await?;
+    let Some((owner, content_type, purpose)) = row.filter(|(owner, ..)| *owner == user.id || user.role == Role::Admin)
+    else {
+        return Err(ApiError::not_found("file"));
+    };
+    let storage = storage_for(&state, &purpose);
+    let bytes = tokio::task::spawn_blocking(move || storage.get(&key))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading upload");
+            ApiError::internal("could not read the file")
+        })?
+        .ok_or_else(|| ApiError::not_found("file"))?;
+    tracing::debug!(owner, reader = user.id, "upload fetched");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Identity documents must not linger in shared caches.
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
 }

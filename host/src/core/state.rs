@@ -13,7 +13,10 @@ pub struct AppState {
     /// Server-side secret mixed into OTP hashes, so a leaked table is useless.
     pub otp_pepper: Arc<[u8]>,
     pub otp_delivery: Arc<OtpDelivery>,
+    /// Uploads served to anyone with the URL (avatars, issue photos).
     pub storage: Arc<dyn StorageBackend>,
+    /// Uploads served only to their owner and operators (KYC documents).
+    pub private_storage: Arc<dyn StorageBackend>,
     pub started_at: Instant,
     pub app_versions: crate::app_core::VersionCache,
     pub jobs: Jobs,

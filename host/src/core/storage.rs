@@ -9,31 +9,42 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// Stores `bytes` under `key` (a flat, server-chosen name). Blocking: call
     /// from a blocking task.
     fn put(&self, key: &str, bytes: &[u8]) -> anyhow::Result<()>;
-    /// The public URL of a stored key.
+    /// The URL a stored key is fetched from.
     fn url(&self, key: &str) -> String;
+    /// The bytes of a stored key, `None` if there is none. Blocking.
+    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// Removes a stored file; a missing file is not an error. Blocking.
     fn delete(&self, key: &str) -> anyhow::Result<()>;
 }
 
-/// Files under a directory, served by the host at `/media/{key}`.
+/// Files under a directory, fetched at `{url_prefix}/{key}`: the public one
+/// is served as static files at `/media`, the private one (identity
+/// documents) only through `GET /api/uploads/files/{key}`, which checks who asks.
 pub struct LocalDisk {
     dir: PathBuf,
-    base_url: String,
+    url_prefix: String,
 }
 
 impl LocalDisk {
-    pub fn new(dir: PathBuf, public_base_url: &str) -> anyhow::Result<Self> {
+    pub fn new(dir: PathBuf, url_prefix: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { dir, base_url: public_base_url.trim_end_matches('/').to_string() })
+        Ok(Self { dir, url_prefix: url_prefix.trim_end_matches('/').to_string() })
     }
+}
+
+fn flat_key(key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !key.contains(".."),
+        "storage key {key:?} is not a flat name"
+    );
+    Ok(())
 }
 
 impl StorageBackend for LocalDisk {
     fn put(&self, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
-            "storage key {key:?} is not a flat name"
-        );
+        flat_key(key)?;
         // Write to a temporary file and rename, so a reader never sees half a file.
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(bytes)?;
@@ -43,11 +54,20 @@ impl StorageBackend for LocalDisk {
     }
 
     fn url(&self, key: &str) -> String {
-        format!("{}/media/{key}", self.base_url)
+        format!("{}/{key}", self.url_prefix)
+    }
+
+    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        flat_key(key)?;
+        match std::fs::read(self.dir.join(key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn delete(&self, key: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(!key.contains('/') && !key.contains(".."), "storage key {key:?} is not a flat name");
+        flat_key(key)?;
         match std::fs::remove_file(self.dir.join(key)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),

@@ -223,11 +223,14 @@ pub async fn delete_account(State(state): State<AppState>, user: AuthUser) -> Re
         })
         .await?;
     // After the commit: a file that fails to go is logged, not a failed deletion.
-    let storage = state.storage.clone();
+    // A key lives in one of the two stores; deleting a missing file is a no-op.
+    let stores = [state.storage.clone(), state.private_storage.clone()];
     let _ = tokio::task::spawn_blocking(move || {
         for key in files {
-            if let Err(e) = storage.delete(&key) {
-                tracing::error!(key, error = %e, "could not delete a deleted user's file");
+            for store in &stores {
+                if let Err(e) = store.delete(&key) {
+                    tracing::error!(key, error = %e, "could not delete a deleted user's file");
+                }
             }
         }
     })
