@@ -42,6 +42,12 @@ async fn submit_review_reject_resubmit_approve() {
     assert_eq!(queued[0]["id"], first);
     assert_eq!(queued[0]["user_id"], user_id);
     assert_eq!(queued[0]["user_phone"], "+9779841100001");
+    // Operators were told in their inbox.
+    let alerts = support::notifications(&s, &admin.access, "").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["template"], "kyc_review_requested");
+    let body = alerts[0]["body"].as_str().unwrap();
+    assert!(body.contains("citizenship") && body.contains("1 submission"), "{body}");
 
     // Rejecting needs a reason.
     let path = format!("/api/admin/kyc/{first}/reject");

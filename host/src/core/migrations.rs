@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         concat!(include_str!("../promotions/schema.sql"), include_str!("../rentals/gateway.sql")),
     ),
     (15, "station_protocols", include_str!("../stations/link/protocols.sql")),
+    (16, "kyc_review_alerts", include_str!("../kyc/review_alerts.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

@@ -252,10 +252,29 @@ pub async fn submit_kyc(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
                 params![user.id, document_type.as_str(), number, front, back, now],
             )?;
-            load(tx, tx.last_insert_rowid())?.ok_or_else(|| ApiError::internal("KYC row vanished"))
+            let id = tx.last_insert_rowid();
+            alert_reviewers(tx, document_type.as_str())?;
+            load(tx, id)?.ok_or_else(|| ApiError::internal("KYC row vanished"))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out.kyc)))
+}
+
+/// Tells every active operator, in the same transaction as the submission,
+/// that the review queue grew.
+fn alert_reviewers(tx: &rusqlite::Transaction<'_>, document_type: &str) -> Result<(), ApiError> {
+    let pending: i64 = tx.query_row("SELECT COUNT(*) FROM user_kyc WHERE status = 'pending'", [], |r| r.get(0))?;
+    let mut stmt = tx.prepare("SELECT id FROM users WHERE role = 'admin' AND status = 'active'")?;
+    let admins = stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    for admin in admins {
+        notifications::notify(
+            tx,
+            admin,
+            "kyc_review_requested",
+            json!({ "document_type": document_type.replace('_', " "), "pending": pending }),
+        )?;
+    }
+    Ok(())
 }
 
 /// The caller's KYC status and latest submission.
