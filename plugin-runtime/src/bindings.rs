@@ -20,57 +20,28 @@ pub mod pricing {
     });
 }
 
-pub mod points {
-    wasmtime::component::bindgen!({
-        world: "points-rules",
-        path: "../wit",
-        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
-        exports: { default: async },
-        with: {
-            "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
-            "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
-        },
-    });
+/// A world that shares `types` and `host` with `pricing`.
+macro_rules! world_sharing_host {
+    ($module:ident, $world:literal) => {
+        pub mod $module {
+            wasmtime::component::bindgen!({
+                world: $world,
+                path: "../wit",
+                additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+                exports: { default: async },
+                with: {
+                    "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
+                    "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
+                },
+            });
+        }
+    };
 }
 
-pub mod promotions {
-    wasmtime::component::bindgen!({
-        world: "promotions",
-        path: "../wit",
-        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
-        exports: { default: async },
-        with: {
-            "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
-            "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
-        },
-    });
-}
-
-pub mod payment_gateway {
-    wasmtime::component::bindgen!({
-        world: "payment-gateway",
-        path: "../wit",
-        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
-        exports: { default: async },
-        with: {
-            "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
-            "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
-        },
-    });
-}
-
-pub mod station_protocol {
-    wasmtime::component::bindgen!({
-        world: "station-protocol",
-        path: "../wit",
-        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
-        exports: { default: async },
-        with: {
-            "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
-            "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
-        },
-    });
-}
+world_sharing_host!(points, "points-rules");
+world_sharing_host!(promotions, "promotions");
+world_sharing_host!(payment_gateway, "payment-gateway");
+world_sharing_host!(station_protocol, "station-protocol");
 
 pub use pricing::powerbank::plugins::host;
 pub use pricing::powerbank::plugins::types as shared;

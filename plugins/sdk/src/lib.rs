@@ -48,101 +48,59 @@ pub mod pricing {
     pub use bindings::powerbank::plugins::pricing_types::*;
 }
 
-/// Bindings of the `points-rules` world.
-pub mod points {
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // generated code
-    pub mod bindings {
-        wit_bindgen::generate!({
-            world: "points-rules",
-            path: "../../wit",
-            pub_export_macro: true,
-            export_macro_name: "export_points_rules",
-            default_bindings_module: "powerbank_plugin_sdk::points::bindings",
-            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
-            with: {
-                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
-                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
-            },
-            generate_all,
-        });
-    }
-    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
-    pub use bindings::Guest;
-    pub use bindings::powerbank::plugins::points_types::*;
+/// Bindings of a world that shares `types` and `host` with `pricing`.
+macro_rules! world_sharing_host {
+    ($(#[$doc:meta])* $module:ident, $world:literal, $export_macro:literal, $bindings:literal, $types:ident) => {
+        $(#[$doc])*
+        pub mod $module {
+            #[doc(hidden)]
+            #[allow(clippy::too_many_arguments)] // generated code
+            pub mod bindings {
+                wit_bindgen::generate!({
+                    world: $world,
+                    path: "../../wit",
+                    pub_export_macro: true,
+                    export_macro_name: $export_macro,
+                    default_bindings_module: $bindings,
+                    runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
+                    with: {
+                        "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
+                        "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
+                    },
+                    generate_all,
+                });
+            }
+            pub use crate::types::{LogLevel, PluginInfo, PluginKind};
+            pub use bindings::Guest;
+            pub use bindings::powerbank::plugins::$types::*;
+        }
+    };
 }
 
-/// Bindings of the `promotions` world.
-pub mod promotions {
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // generated code
-    pub mod bindings {
-        wit_bindgen::generate!({
-            world: "promotions",
-            path: "../../wit",
-            pub_export_macro: true,
-            export_macro_name: "export_promotions",
-            default_bindings_module: "powerbank_plugin_sdk::promotions::bindings",
-            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
-            with: {
-                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
-                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
-            },
-            generate_all,
-        });
-    }
-    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
-    pub use bindings::Guest;
-    pub use bindings::powerbank::plugins::promotion_types::*;
-}
-
-/// Bindings of the `payment-gateway` world.
-pub mod payment_gateway {
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // generated code
-    pub mod bindings {
-        wit_bindgen::generate!({
-            world: "payment-gateway",
-            path: "../../wit",
-            pub_export_macro: true,
-            export_macro_name: "export_payment_gateway",
-            default_bindings_module: "powerbank_plugin_sdk::payment_gateway::bindings",
-            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
-            with: {
-                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
-                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
-            },
-            generate_all,
-        });
-    }
-    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
-    pub use bindings::Guest;
-    pub use bindings::powerbank::plugins::payment_types::*;
-}
-
-/// Bindings of the `station-protocol` world.
-pub mod station_protocol {
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // generated code
-    pub mod bindings {
-        wit_bindgen::generate!({
-            world: "station-protocol",
-            path: "../../wit",
-            pub_export_macro: true,
-            export_macro_name: "export_station_protocol",
-            default_bindings_module: "powerbank_plugin_sdk::station_protocol::bindings",
-            runtime_path: "powerbank_plugin_sdk::__wit_bindgen::rt",
-            with: {
-                "powerbank:plugins/types@0.1.0": crate::pricing::bindings::powerbank::plugins::types,
-                "powerbank:plugins/host@0.1.0": crate::pricing::bindings::powerbank::plugins::host,
-            },
-            generate_all,
-        });
-    }
-    pub use crate::types::{LogLevel, PluginInfo, PluginKind};
-    pub use bindings::Guest;
-    pub use bindings::powerbank::plugins::station_types::*;
-}
+world_sharing_host!(
+    /// Bindings of the `points-rules` world.
+    points, "points-rules", "export_points_rules", "powerbank_plugin_sdk::points::bindings", points_types
+);
+world_sharing_host!(
+    /// Bindings of the `promotions` world.
+    promotions, "promotions", "export_promotions", "powerbank_plugin_sdk::promotions::bindings", promotion_types
+);
+world_sharing_host!(
+    /// Bindings of the `payment-gateway` world.
+    payment_gateway,
+    "payment-gateway",
+    "export_payment_gateway",
+    "powerbank_plugin_sdk::payment_gateway::bindings",
+    payment_types
+);
+world_sharing_host!(
+    /// Bindings of the `station-protocol` world.
+    station_protocol,
+    "station-protocol",
+    "export_station_protocol",
+    "powerbank_plugin_sdk::station_protocol::bindings",
+    station_types
+);
 
 /// Types shared by all worlds.
 pub mod types {
