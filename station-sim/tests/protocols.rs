@@ -1,6 +1,8 @@
 //! Both kinds of simulated station against a real broker (rumqttd on a free
 //! loopback port), seen from a client that plays the host.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};

@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `run`: build the plugins and the host, then serve the API with demo data.
-//! - `test`: build the plugins, then run every test of the workspace.
+//! - `test`: build the plugins, check formatting and clippy, then run every
+//!   test of the workspace.
 //! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
 
 use std::{
@@ -22,8 +23,9 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("build-plugins") => build_plugins().map(|_| ()),
+        Some("lint") => lint(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|build-plugins> [args...]");
+            eprintln!("usage: cargo xtask <run|test|lint|build-plugins> [args...]");
             return ExitCode::from(2);
         }
     };
@@ -148,11 +150,32 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
     served
 }
 
+/// Formatting and clippy (warnings are errors) over the host workspace and
+/// both guest workspaces, so CI refuses what review would.
+fn lint() -> anyhow::Result<()> {
+    let root = repo_root();
+    for dir in std::iter::once(root.clone()).chain(PLUGIN_WORKSPACES.iter().map(|ws| root.join(ws))) {
+        eprintln!("xtask: cargo fmt --check and clippy in {}", dir.display());
+        let mut fmt = cargo();
+        fmt.current_dir(&dir).args(["fmt", "--all", "--check"]);
+        status(fmt)?;
+        let mut clippy = cargo();
+        clippy.current_dir(&dir).args(["clippy", "--workspace", "--all-targets"]);
+        if dir != root {
+            clippy.args(["--release", "--target", WASM_TARGET]);
+        }
+        clippy.args(["--", "-D", "warnings"]);
+        status(clippy)?;
+    }
+    Ok(())
+}
+
 /// The MQTT broker the link tests also run against, when one answers.
 const SYSTEM_BROKER: &str = "127.0.0.1:1883";
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
+    lint()?;
     let mut cmd = cargo();
     // Every test binary runs even after one fails, so a CI log shows all failures at once.
     cmd.current_dir(repo_root()).args(["test", "--workspace", "--no-fail-fast"]).args(extra);

@@ -1,12 +1,10 @@
 //! Devices, in-app notifications and push delivery (FCM with SMS fallback)
 //! through the real HTTP API, with fake FCM and Sparrow servers.
 
-mod support;
-
+use crate::support::{JOB_TIMEOUT, deliveries, notifications, register_device, submit_and_approve, submit_and_reject};
 use powerbank_tests::{FakeFcm, TestServer, fake_fcm::eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{JOB_TIMEOUT, deliveries, notifications, register_device, submit_and_approve, submit_and_reject};
 
 const TOKEN_A: &str = "fcm-token-aaaaaaaaaaaaaaaaaaaa";
 const TOKEN_B: &str = "fcm-token-bbbbbbbbbbbbbbbbbbbb";

@@ -2,18 +2,13 @@
 //! fakes of those gateways), and late `ejected` answers after an eject timed
 //! out, end to end over HTTP and a real MQTT broker with simulated stations.
 
-#[path = "support/renting.rs"]
-mod renting;
-#[path = "support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
-use powerbank::core::now_ts;
-use powerbank_tests::{Reply, TestServer, fake_gateways::Gateways, mqtt::wait_for};
-use renting::{
+use crate::support::renting::{
     EJECT_TIMEOUT, OTHER_SN, SN, WAIT, balance, customer, initiate, rental, rows, server, sql, station, wallet_add,
 };
+use powerbank::core::now_ts;
+use powerbank_tests::{Reply, TestServer, fake_gateways::Gateways, mqtt::wait_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -1,15 +1,14 @@
 //! Payment gateways: several by name, each with its own config and secrets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use powerbank_plugin_runtime::types::*;
 use powerbank_plugin_runtime::{Failure, PluginHost};
 
 async fn two_gateways() -> (Scratch, PluginHost) {
-    // SAFETY of the test: the variable name is unique to this test binary.
-    // (set_var is unsafe in edition 2024 because other threads may read the
-    // environment; nothing else here reads this variable.)
+    // SAFETY of the test: the variable name is unique to this test. set_var is
+    // unsafe in edition 2024 because other threads may read the environment;
+    // the other tests of this binary read it only through std, which takes the
+    // same lock as set_var, and no C code here calls getenv.
     unsafe { std::env::set_var("POWERBANK_TEST_FAKE_B_SECRET", "from-env") };
     let scratch = Scratch::new();
     let config = [

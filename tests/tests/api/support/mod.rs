@@ -1,6 +1,8 @@
 //! Steps shared by the KYC and notification tests, all through HTTP.
 #![allow(dead_code)]
 
+pub mod renting;
+
 use std::time::Duration;
 
 use powerbank_tests::{Reply, TestServer};

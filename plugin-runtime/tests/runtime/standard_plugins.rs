@@ -1,8 +1,6 @@
 //! The seed rules of the three standard plugins, through the runtime.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use powerbank_plugin_runtime::types::*;
 use powerbank_plugin_runtime::{Failure, PluginHost, PluginHostOptions, PluginKind, PluginState};
 

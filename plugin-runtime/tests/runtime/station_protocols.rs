@@ -3,9 +3,7 @@
 //! protocol's layout tables, the native JSON contract, the commands each one
 //! encodes, and thousands of hostile inputs that must never trap.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use powerbank_plugin_runtime::types::*;
 use powerbank_plugin_runtime::{Failure, PluginHost, station_limits};
 

@@ -1,11 +1,9 @@
 //! Plugins that loop, hog memory, trap or reach for forbidden hosts get a
 //! clean error within their budget, while other calls keep succeeding.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use powerbank_plugin_runtime::types::*;
 use powerbank_plugin_runtime::{Failure, PluginError, PluginHost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

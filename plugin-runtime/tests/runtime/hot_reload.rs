@@ -1,12 +1,10 @@
 //! Swapping plugins under load, and refusing broken replacements.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use powerbank_plugin_runtime::{PluginHostOptions, PluginKind, PluginState};
 
 fn pricing_config(path: &std::path::Path, fee: i64) -> String {

@@ -1,11 +1,9 @@
 //! KYC submission and review through the real HTTP API.
 
-mod support;
-
+use crate::support::{submit_kyc, upload_png};
 use powerbank_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{submit_kyc, upload_png};
 
 #[tokio::test]
 async fn submit_review_reject_resubmit_approve() {
@@ -43,7 +41,7 @@ async fn submit_review_reject_resubmit_approve() {
     assert_eq!(queued[0]["user_id"], user_id);
     assert_eq!(queued[0]["user_phone"], "+9779841100001");
     // Operators were told in their inbox.
-    let alerts = support::notifications(&s, &admin.access, "").await;
+    let alerts = crate::support::notifications(&s, &admin.access, "").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["template"], "kyc_review_requested");
     let body = alerts[0]["body"].as_str().unwrap();
@@ -69,7 +67,7 @@ async fn submit_review_reject_resubmit_approve() {
     let r = s.get("/api/auth/kyc-status", Some(&user.access)).await;
     assert_eq!(r.body["status"], "rejected");
     assert_eq!(r.body["kyc"]["rejection_reason"], "the photo is blurred");
-    let inbox = support::notifications(&s, &user.access, "").await;
+    let inbox = crate::support::notifications(&s, &user.access, "").await;
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0]["template"], "kyc_rejected");
     assert!(inbox[0]["body"].as_str().unwrap().contains("the photo is blurred"), "{}", inbox[0]);
@@ -88,7 +86,7 @@ async fn submit_review_reject_resubmit_approve() {
     let r = s.get("/api/auth/kyc-status", Some(&user.access)).await;
     assert_eq!(r.body["status"], "approved");
     assert_eq!(r.body["kyc"]["id"], second);
-    let inbox = support::notifications(&s, &user.access, "").await;
+    let inbox = crate::support::notifications(&s, &user.access, "").await;
     assert_eq!(inbox.len(), 2);
     assert_eq!(inbox[0]["template"], "kyc_approved");
     assert_eq!(inbox[0]["title"], "KYC verified");

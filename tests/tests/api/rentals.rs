@@ -1,13 +1,9 @@
 //! Rentals end to end over HTTP and a real MQTT broker with simulated
 //! stations: eject, return anywhere, overdue, refunds, races.
 
-#[path = "support/renting.rs"]
-mod renting;
-#[path = "support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
+use crate::support::renting::{balance, customer, initiate, rental};
 use powerbank::{
     core::{Db, now_ts},
     payments::ledger::{WalletKind, wallet_change},
@@ -16,7 +12,6 @@ use powerbank_tests::{
     TestServer,
     mqtt::{Broker, link_config, sim_config, start_sim, wait_for},
 };
-use renting::{balance, customer, initiate, rental};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -3,9 +3,6 @@
 //! returned late at another station → overdue charged → points awarded →
 //! history and transactions show it all.
 
-#[path = "support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use powerbank::core::{Db, now_ts};
@@ -43,7 +40,7 @@ async fn register_kyc_topup_rent_return_late_elsewhere() {
     // Register, KYC, profile.
     let user = s.register("9841500001").await;
     let t = user.access.as_str();
-    support::submit_and_approve(&s, t, &admin.access).await;
+    crate::support::submit_and_approve(&s, t, &admin.access).await;
     let r = s
         .call(
             Method::PUT,

@@ -2,13 +2,8 @@
 //! them, and rentals redeem them through the promotions plugin, over HTTP
 //! with simulated stations on a real MQTT broker.
 
-#[path = "support/renting.rs"]
-mod renting;
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::renting::{SN, WAIT, at, balance, coupon, customer, initiate, rental, rows, server, sql, station};
 use powerbank_tests::{TestServer, fake_gateways::Gateways, mqtt::wait_for};
-use renting::{SN, WAIT, at, balance, coupon, customer, initiate, rental, rows, server, sql, station};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -207,8 +202,8 @@ async fn a_rental_redeems_its_coupon_once_and_a_failed_eject_releases_it() {
     // A station that cannot eject: refunded, and the coupon counts as unused again.
     let failing_user = customer(&s, "9841600004", 10_000).await;
     coupon(&s, json!({"code": "ONCE", "fixed_paisa": 1000, "valid_until": at(86_400), "max_uses_total": 1})).await;
-    let _failing = station(&s, renting::OTHER_SN, |c| c.eject_failure_rate = 1.0).await;
-    let r = initiate(&s, &failing_user, renting::OTHER_SN, "wallet", Some("ONCE")).await;
+    let _failing = station(&s, crate::support::renting::OTHER_SN, |c| c.eject_failure_rate = 1.0).await;
+    let r = initiate(&s, &failing_user, crate::support::renting::OTHER_SN, "wallet", Some("ONCE")).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::BAD_GATEWAY, "eject_failed"), "{}", r.body);
     assert_eq!(balance(&s, &failing_user).await, 10_000);
     assert_eq!(times_used(&s, "ONCE").await, 0);
@@ -229,13 +224,13 @@ async fn concurrent_redemptions_never_exceed_the_coupon_limit() {
     let gw = Gateways::start().await;
     let s = server(&gw).await;
     let _home = station(&s, SN, |_| {}).await;
-    let _other = station(&s, renting::OTHER_SN, |_| {}).await;
+    let _other = station(&s, crate::support::renting::OTHER_SN, |_| {}).await;
     coupon(&s, json!({"code": "FIRST", "fixed_paisa": 2000, "valid_until": at(86_400), "max_uses_total": 1})).await;
     let mut users = Vec::new();
     for i in 0..4 {
         users.push(customer(&s, &format!("98416001{i:02}"), 10_000).await);
     }
-    let sns = [SN, renting::OTHER_SN, SN, renting::OTHER_SN];
+    let sns = [SN, crate::support::renting::OTHER_SN, SN, crate::support::renting::OTHER_SN];
     let (a, b, c, d) = tokio::join!(
         initiate(&s, &users[0], sns[0], "wallet", Some("FIRST")),
         initiate(&s, &users[1], sns[1], "wallet", Some("FIRST")),

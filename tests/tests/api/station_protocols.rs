@@ -4,19 +4,14 @@
 //! end; frames it cannot decode are counted against it without stopping the
 //! link; protocol plugins are swapped without a restart.
 
-#[path = "support/renting.rs"]
-mod renting;
-#[path = "support/mod.rs"]
-mod support;
-
 use std::{path::PathBuf, time::Duration};
 
+use crate::support::renting::{balance, customer, initiate, rental};
 use powerbank::core::{Db, now_ts};
 use powerbank_tests::{
     Session, TestServer, both_brokers,
     mqtt::{Broker, broker_address, link_config, sim_config, start_sim_with_slots, wait_for},
 };
-use renting::{balance, customer, initiate, rental};
 use reqwest::{Method, StatusCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};

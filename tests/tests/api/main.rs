@@ -1,0 +1,23 @@
+//! The end-to-end suite in one test binary: the real server over real HTTP
+//! (and MQTT), one module per feature domain. One binary links once, where a
+//! binary per file linked wasmtime fourteen times.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod app_core;
+mod auth;
+mod kyc;
+mod notifications;
+mod payments;
+mod plugins_admin;
+mod points;
+mod promotions;
+mod rental_journey;
+mod rentals;
+mod rentals_gateway;
+mod station_link;
+mod station_protocols;
+mod stations;
