@@ -1,0 +1,4 @@
+//! Security hardening (issue 14), probed from outside the way an attacker
+//! would: station credentials used against other stations' topics.
+
+mod mqtt_acl;
