@@ -21,6 +21,7 @@ pub struct Config {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub otp: OtpConfig,
+    pub operator_signin: OperatorSigninConfig,
     pub sms: SmsConfig,
     pub email: EmailConfig,
     /// Firebase Cloud Messaging for push notifications; `None` sends none
@@ -50,6 +51,20 @@ pub struct OtpConfig {
     pub per_target_per_hour: u32,
     pub per_ip_per_hour: u32,
     pub verification_ttl_secs: i64,
+}
+
+/// Operator sign-in lockouts and password hashing (`users/operator_signin.rs`).
+#[derive(Debug, Clone)]
+pub struct OperatorSigninConfig {
+    /// Failures from one address on one account before it locks them out.
+    pub free_failures: u32,
+    /// The first lock; each further failure doubles it, up to `max_lock_secs`.
+    pub lock_secs: i64,
+    pub max_lock_secs: i64,
+    /// Failures one address may make over all accounts in an hour.
+    pub failures_per_ip_per_hour: u32,
+    /// How long a sign-in waits for a turn to hash before 503.
+    pub hash_queue_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +127,13 @@ impl Config {
                 per_target_per_hour: 5,
                 per_ip_per_hour: 30,
                 verification_ttl_secs: 10 * 60,
+            },
+            operator_signin: OperatorSigninConfig {
+                free_failures: 5,
+                lock_secs: 60,
+                max_lock_secs: 3600,
+                failures_per_ip_per_hour: 50,
+                hash_queue_wait: Duration::from_secs(3),
             },
             sms: SmsConfig::Log,
             email: EmailConfig::Log,

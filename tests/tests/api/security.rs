@@ -2,3 +2,4 @@
 //! would: station credentials used against other stations' topics.
 
 mod mqtt_acl;
+mod operator_signin;
