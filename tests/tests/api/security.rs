@@ -3,3 +3,4 @@
 
 mod mqtt_acl;
 mod operator_signin;
+mod otp_enumeration;
