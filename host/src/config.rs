@@ -28,6 +28,8 @@ pub struct Config {
     /// (notifications fall back to SMS where their rule allows).
     pub fcm: Option<FcmConfig>,
     pub upload_max_bytes: usize,
+    /// What one user may upload, per hour and in all.
+    pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
     /// Allowed CORS origins; empty allows any origin without credentials.
@@ -51,6 +53,15 @@ pub struct OtpConfig {
     pub per_target_per_hour: u32,
     pub per_ip_per_hour: u32,
     pub verification_ttl_secs: i64,
+}
+
+/// Per-user upload limits (`app_core/upload.rs`).
+#[derive(Debug, Clone)]
+pub struct UploadQuota {
+    pub files_per_hour: i64,
+    pub bytes_per_hour: i64,
+    pub total_files: i64,
+    pub total_bytes: i64,
 }
 
 /// Operator sign-in lockouts and password hashing (`users/operator_signin.rs`).
@@ -139,6 +150,12 @@ impl Config {
             email: EmailConfig::Log,
             fcm: None,
             upload_max_bytes: 5 * 1024 * 1024,
+            upload_quota: UploadQuota {
+                files_per_hour: 20,
+                bytes_per_hour: 30 * 1024 * 1024,
+                total_files: 200,
+                total_bytes: 200 * 1024 * 1024,
+            },
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),

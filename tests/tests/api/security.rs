@@ -4,3 +4,4 @@
 mod mqtt_acl;
 mod operator_signin;
 mod otp_enumeration;
+mod upload_quota;
