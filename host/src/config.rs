@@ -32,6 +32,8 @@ pub struct Config {
     pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Header read timeout and connection cap of the HTTP listener.
+    pub http: crate::http_listener::HttpLimits,
     /// Allowed CORS origins; empty allows any origin without credentials.
     pub cors_origins: Vec<String>,
     pub reader_connections: usize,
@@ -158,6 +160,7 @@ impl Config {
             },
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
+            http: Default::default(),
             cors_origins: Vec::new(),
             reader_connections: 4,
             rentals: RentalsConfig { eject_timeout: Duration::from_secs(15), grace_minutes: 5 },

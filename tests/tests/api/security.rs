@@ -4,4 +4,5 @@
 mod mqtt_acl;
 mod operator_signin;
 mod otp_enumeration;
+mod slow_clients;
 mod upload_quota;
