@@ -180,6 +180,7 @@ pub async fn register(
     {
         return Err(ApiError::invalid_field("full_name", "must be 2 to 100 characters"));
     }
+    crate::core::text::check_user_text("full_name", full_name.as_deref().unwrap_or_default(), false)?;
     let referral = req.referral_code.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_uppercase);
     if let Some(code) = &referral
         && (code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric()))

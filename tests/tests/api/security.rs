@@ -5,4 +5,5 @@ mod mqtt_acl;
 mod operator_signin;
 mod otp_enumeration;
 mod slow_clients;
+mod text_fields;
 mod upload_quota;
