@@ -340,7 +340,7 @@ pub fn create_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<i64>
     anyhow::ensure!(password.chars().count() >= 12, "the admin password must be at least 12 characters");
     let identifier = Identifier::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
     anyhow::ensure!(matches!(identifier, Identifier::Email(_)), "admins sign in with an email address");
-    let hash = auth::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = crate::users::operator_signin::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?;
     db.blocking_write(|tx| {
         auth::create_user(tx, &identifier, Role::Admin, None, Some("Operator"), Some(&hash), crate::core::now_ts())
             .map_err(|e| anyhow::anyhow!(e.message))

@@ -21,14 +21,19 @@ pub struct Config {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub otp: OtpConfig,
+    pub operator_signin: OperatorSigninConfig,
     pub sms: SmsConfig,
     pub email: EmailConfig,
     /// Firebase Cloud Messaging for push notifications; `None` sends none
     /// (notifications fall back to SMS where their rule allows).
     pub fcm: Option<FcmConfig>,
     pub upload_max_bytes: usize,
+    /// What one user may upload, per hour and in all.
+    pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Header read timeout and connection cap of the HTTP listener.
+    pub http: crate::http_listener::HttpLimits,
     /// Allowed CORS origins; empty allows any origin without credentials.
     pub cors_origins: Vec<String>,
     pub reader_connections: usize,
@@ -50,6 +55,29 @@ pub struct OtpConfig {
     pub per_target_per_hour: u32,
     pub per_ip_per_hour: u32,
     pub verification_ttl_secs: i64,
+}
+
+/// Per-user upload limits (`app_core/upload.rs`).
+#[derive(Debug, Clone)]
+pub struct UploadQuota {
+    pub files_per_hour: i64,
+    pub bytes_per_hour: i64,
+    pub total_files: i64,
+    pub total_bytes: i64,
+}
+
+/// Operator sign-in lockouts and password hashing (`users/operator_signin.rs`).
+#[derive(Debug, Clone)]
+pub struct OperatorSigninConfig {
+    /// Failures from one address on one account before it locks them out.
+    pub free_failures: u32,
+    /// The first lock; each further failure doubles it, up to `max_lock_secs`.
+    pub lock_secs: i64,
+    pub max_lock_secs: i64,
+    /// Failures one address may make over all accounts in an hour.
+    pub failures_per_ip_per_hour: u32,
+    /// How long a sign-in waits for a turn to hash before 503.
+    pub hash_queue_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -113,12 +141,26 @@ impl Config {
                 per_ip_per_hour: 30,
                 verification_ttl_secs: 10 * 60,
             },
+            operator_signin: OperatorSigninConfig {
+                free_failures: 5,
+                lock_secs: 60,
+                max_lock_secs: 3600,
+                failures_per_ip_per_hour: 50,
+                hash_queue_wait: Duration::from_secs(3),
+            },
             sms: SmsConfig::Log,
             email: EmailConfig::Log,
             fcm: None,
             upload_max_bytes: 5 * 1024 * 1024,
+            upload_quota: UploadQuota {
+                files_per_hour: 20,
+                bytes_per_hour: 30 * 1024 * 1024,
+                total_files: 200,
+                total_bytes: 200 * 1024 * 1024,
+            },
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
+            http: Default::default(),
             cors_origins: Vec::new(),
             reader_connections: 4,
             rentals: RentalsConfig { eject_timeout: Duration::from_secs(15), grace_minutes: 5 },

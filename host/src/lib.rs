@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod http_listener;
 pub mod kyc;
 pub mod notifications;
 pub mod payments;

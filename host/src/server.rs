@@ -1,7 +1,7 @@
 //! Assembles the HTTP service: domain routers, middleware, OpenAPI, and the
 //! listener with graceful shutdown.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+use std::{future::Future, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use axum::{
@@ -231,8 +231,9 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish and
-/// stops the background worker after its current job.
+/// Serves until `shutdown` resolves, then serves the connections waiting to
+/// be accepted, lets in-flight requests finish and stops the background
+/// worker after its current job.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -243,11 +244,8 @@ pub async fn serve(
     points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
-    let app = app(state);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server");
+    let limits = state.config.http.clone();
+    let served = crate::http_listener::serve(listener, app(state), limits, shutdown).await.context("HTTP server");
     let _ = stop_background.send(true);
     let _ = worker.await;
     served

@@ -6,6 +6,12 @@
 //! client's Content-Type: an executable renamed `photo.png` is refused.
 //! Identity documents (purpose `kyc`) go to private storage: no static URL
 //! reaches them, only the authenticated download.
+//!
+//! Each user has a quota (`Config::upload_quota`): files and bytes per hour
+//! (429 `upload_rate_exceeded`, with Retry-After) and in all (413
+//! `upload_quota_exceeded`). It is checked before the body is read and again
+//! in the transaction that records the upload, so parallel uploads cannot
+//! overshoot it.
 
 use axum::{
     Json,
@@ -63,8 +69,9 @@ pub struct UploadForm {
         (status = 201, description = "Stored", body = UploadOut),
         (status = 400, description = "No file part or bad purpose", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 413, description = "File too large", body = ErrorBody),
+        (status = 413, description = "File too large (`payload_too_large`), or the user's storage quota is used up (`upload_quota_exceeded`)", body = ErrorBody),
         (status = 415, description = "File type not allowed", body = ErrorBody),
+        (status = 429, description = "Too many files or bytes uploaded this hour (`upload_rate_exceeded`, Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn upload(
@@ -73,6 +80,12 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Result<(StatusCode, Json<UploadOut>), ApiError> {
     let max = state.config.upload_max_bytes;
+    let quota = state.config.upload_quota.clone();
+    // Refuse a user over quota before reading (and storing) the body.
+    {
+        let quota = quota.clone();
+        state.db.read(move |c| check_quota(c, user.id, 0, &quota, now_ts())).await?;
+    }
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut purpose = "other".to_string();
     while let Some(mut field) =
@@ -122,6 +135,7 @@ pub async fn upload(
     let key = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let storage = storage_for(&state, &purpose);
+    let purpose_of_refused = purpose.clone();
     let stored_key = key.clone();
     tokio::task::spawn_blocking(move || storage.put(&stored_key, &bytes))
         .await
@@ -131,27 +145,81 @@ pub async fn upload(
             ApiError::internal("could not store the file")
         })?;
     let url = storage_for(&state, &purpose).url(&key);
-    let out = state
+    let stored_key = key.clone();
+    let recorded = state
         .db
         .write(move |tx| {
             let now = now_ts();
+            if let Err(over) = check_quota(tx, user.id, size, &quota, now) {
+                return Ok(Err(over));
+            }
             tx.execute(
                 "INSERT INTO media_uploads (user_id, storage_key, url, original_name, content_type, size_bytes, sha256, purpose, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![user.id, key, url, original_name, content_type, size, sha256, purpose, now],
             )?;
-            Ok(UploadOut {
+            Ok(Ok(UploadOut {
                 id: tx.last_insert_rowid(),
                 url,
                 content_type: content_type.to_string(),
                 size_bytes: size,
                 sha256,
-                purpose,
+                purpose: purpose.clone(),
                 created_at: ts_to_rfc3339(now),
-            })
+            }))
         })
-        .await?;
+        .await;
+    let out = match recorded {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) | Err(e) => {
+            // Not recorded: the stored file must not linger.
+            let storage = storage_for(&state, &purpose_of_refused);
+            let _ = tokio::task::spawn_blocking(move || storage.delete(&stored_key)).await;
+            return Err(e);
+        }
+    };
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Refuses an upload of `size` more bytes that would take `user_id` past its
+/// quota: 429 for the hourly limits, 413 for the totals.
+fn check_quota(
+    conn: &rusqlite::Connection,
+    user_id: i64,
+    size: i64,
+    quota: &crate::config::UploadQuota,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (files, bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM media_uploads WHERE user_id = ?1",
+        [user_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if files >= quota.total_files || bytes + size > quota.total_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_quota_exceeded",
+            format!("your uploads are limited to {} files and {} bytes in all", quota.total_files, quota.total_bytes),
+        )
+        .with_details(serde_json::json!({ "files": files, "bytes": bytes })));
+    }
+    let (files, bytes, oldest): (i64, i64, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MIN(created_at) FROM media_uploads
+         WHERE user_id = ?1 AND created_at > ?2",
+        params![user_id, now - 3600],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if files >= quota.files_per_hour || bytes + size > quota.bytes_per_hour {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "upload_rate_exceeded",
+            format!("uploads are limited to {} files and {} bytes an hour", quota.files_per_hour, quota.bytes_per_hour),
+        )
+        .with_details(serde_json::json!({ "files_this_hour": files, "bytes_this_hour": bytes }));
+        e.retry_after = Some(u64::try_from(oldest.map_or(60, |t| t + 3600 - now)).unwrap_or(1).max(1));
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// An uploaded file, for its owner or an operator. Private uploads (identity

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (15, "station_protocols", include_str!("../stations/link/protocols.sql")),
     (16, "kyc_review_alerts", include_str!("../kyc/review_alerts.sql")),
+    (17, "operator_signin_failures", include_str!("../users/operator_signin.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {

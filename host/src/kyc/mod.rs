@@ -415,6 +415,7 @@ pub async fn admin_reject_kyc(
     ApiJson(req): ApiJson<KycRejection>,
 ) -> Result<Json<AdminKycOut>, ApiError> {
     let reason = req.reason.trim().to_string();
+    crate::core::text::check_user_text("reason", &reason, true)?;
     let n = reason.chars().count();
     if !(3..=500).contains(&n) || reason.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("reason", "must be 3 to 500 characters without control characters"));

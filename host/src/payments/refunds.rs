@@ -147,6 +147,7 @@ pub async fn request_refund(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
     }
+    crate::core::text::check_user_text("reason", &reason, true)?;
     let key = idempotency::key_from(&headers)?;
     let hash = idempotency::request_hash(&json!({ "transaction": transaction_key, "reason": reason }));
     if let Some((status, out)) = replayed::<RefundOut>(&state, user.id, &key, ENDPOINT, &hash).await? {
@@ -559,6 +560,7 @@ pub async fn reject(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
     }
+    crate::core::text::check_user_text("reason", &reason, true)?;
     let admin_id = admin.0.id;
     let out = state
         .db

@@ -88,6 +88,7 @@ fn timestamp(field: &str, raw: &str) -> Result<i64, ApiError> {
 
 fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
     let t = raw.trim();
+    crate::core::text::check_user_text(field, t, true)?;
     if t.chars().count() > max {
         return Err(ApiError::invalid_field(field, format!("must be at most {max} characters")));
     }

@@ -465,6 +465,7 @@ pub async fn report_issue(
     if !(10..=1000).contains(&description.chars().count()) {
         return Err(ApiError::invalid_field("description", "must be 10 to 1000 characters"));
     }
+    crate::core::text::check_user_text("description", &description, true)?;
     own_core(&state, user.id, id).await?;
     let out = state
         .db

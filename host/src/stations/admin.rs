@@ -186,9 +186,7 @@ fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
     if n < 2 || n > max {
         return Err(ApiError::invalid_field(field, format!("must be 2 to {max} characters")));
     }
-    if s.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "must not contain control characters"));
-    }
+    crate::core::text::check_user_text(field, s, false)?;
     Ok(s.to_string())
 }
 

@@ -92,6 +92,7 @@ pub struct PublicIssueOut {
 
 fn clean_description(raw: &str) -> Result<String, ApiError> {
     let text = raw.trim();
+    crate::core::text::check_user_text("description", text, true)?;
     let chars = text.chars().count();
     if !DESCRIPTION_CHARS.contains(&chars) {
         return Err(ApiError::invalid_field(

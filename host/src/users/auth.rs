@@ -1,6 +1,12 @@
 //! Register, log in, refresh, log out, and who am I.
 
-use axum::{Json, extract::State, http::StatusCode};
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -8,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::{
     identifier::Identifier,
+    operator_signin,
     otp::{OtpPurpose, spend_verification},
     profile::validate_username,
     sessions::{self, Rotation, TokenPair},
@@ -173,6 +180,7 @@ pub async fn register(
     {
         return Err(ApiError::invalid_field("full_name", "must be 2 to 100 characters"));
     }
+    crate::core::text::check_user_text("full_name", full_name.as_deref().unwrap_or_default(), false)?;
     let referral = req.referral_code.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_uppercase);
     if let Some(code) = &referral
         && (code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -291,25 +299,6 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
     Ok(Json(state.db.read(move |c| load_user(c, user.id)).await?))
 }
 
-/// Failed admin sign-ins allowed per email per 15 minutes.
-const ADMIN_LOGIN_FAILURES: u32 = 10;
-
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let mut salt = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(format!("salt: {e}")))?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(format!("hashing password: {e}")))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
-
 /// Operators sign in with email and password (created by `powerbank admin create`).
 #[utoipa::path(
     post, path = "/api/admin/login", tag = "admin",
@@ -317,62 +306,55 @@ fn verify_password(password: &str, hash: &str) -> bool {
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins at once (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn admin_login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<AdminLoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let email = req.email.trim().to_ascii_lowercase();
+    let email = req.email.trim().to_ascii_lowercase().chars().take(254).collect::<String>();
+    let ip = peer.ip().to_string();
+    let cfg = state.config.operator_signin.clone();
+    // The attempt counts as a failure before the password is checked, in the
+    // same transaction that reads the lock: parallel guesses count one each.
     let found = {
-        let email = email.clone();
+        let (email, ip) = (email.clone(), ip.clone());
         state
             .db
-            .read(move |c| {
-                crate::core::rate_limit::check(
-                    c,
-                    &format!("admin-login:{email}"),
-                    ADMIN_LOGIN_FAILURES,
-                    900,
-                    now_ts(),
-                )?;
-                Ok(c.query_row(
-                    "SELECT id, password_hash FROM users WHERE email = ?1 AND role = 'admin' AND status = 'active'",
-                    [&email],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
-                )
-                .optional()?)
+            .write(move |tx| {
+                operator_signin::count_attempt(tx, &ip, &email, now_ts(), &cfg)?;
+                Ok(tx
+                    .query_row(
+                        "SELECT id, password_hash FROM users WHERE email = ?1 AND role = 'admin' AND status = 'active'",
+                        [&email],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
+                    )
+                    .optional()?)
             })
             .await?
     };
-    // Argon2 is deliberately slow: run it off the async executor.
-    let password = req.password;
-    let checked = tokio::task::spawn_blocking(move || match found {
-        Some((id, Some(hash))) if verify_password(&password, &hash) => Some(id),
-        _ => None,
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (id, hash) = match found {
+        Some((id, Some(hash))) => (Some(id), Some(hash)),
+        // Unknown email or no password: a dummy hash takes the same time.
+        _ => (None, None),
+    };
+    let wait = state.config.operator_signin.hash_queue_wait;
+    let matches = operator_signin::verify_password(req.password, hash, wait).await?;
+    let Some(id) = id.filter(|_| matches) else {
+        return Err(ApiError::unauthorized("wrong email or password"));
+    };
     let st = state.clone();
-    let outcome = state
+    let response = state
         .db
         .write(move |tx| {
             let now = now_ts();
-            let Some(id) = checked else {
-                // Count failures so guessing is slow; the count must commit.
-                return Ok(crate::core::rate_limit::hit(
-                    tx,
-                    &format!("admin-login:{email}"),
-                    ADMIN_LOGIN_FAILURES,
-                    900,
-                    now,
-                )
-                .and(Err(ApiError::unauthorized("wrong email or password"))));
-            };
+            operator_signin::signed_in(tx, &ip, &email)?;
             let tokens = sessions::start(tx, &st, id, Role::Admin, now)?;
-            Ok(Ok(AuthResponse { tokens, user: load_user(tx, id)? }))
+            Ok(AuthResponse { tokens, user: load_user(tx, id)? })
         })
         .await?;
-    Ok(Json(outcome?))
+    Ok(Json(response))
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod delivery;
 pub mod identifier;
+pub mod operator_signin;
 pub mod otp;
 pub mod profile;
 pub mod sessions;

@@ -84,9 +84,9 @@ fn code_hash(pepper: &[u8], target: &str, purpose: OtpPurpose, code: &str) -> Re
     responses(
         (status = 200, description = "Code sent", body = OtpSent),
         (status = 400, description = "Invalid identifier", body = ErrorBody),
-        (status = 404, description = "Login for an unknown account", body = ErrorBody),
-        (status = 409, description = "Register for an existing account", body = ErrorBody),
-        (status = 429, description = "Too many codes requested", body = ErrorBody),
+        (status = 404, description = "Login for an unknown account (counted against the rate limits)", body = ErrorBody),
+        (status = 409, description = "Register for an existing account (counted against the rate limits)", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address or for this identifier (Retry-After)", body = ErrorBody),
         (status = 502, description = "SMS or email gateway failed", body = ErrorBody),
     )
 )]
@@ -103,10 +103,18 @@ pub async fn get_otp(
     let target = identifier.clone();
     let ip = peer.ip().to_string();
 
-    state
+    // Every request counts against the per-IP and per-identifier limits
+    // before anything else is looked at, so the register/login answers
+    // (which tell whether an account exists, as the app's flow needs) come
+    // no faster than codes do. Those answers must commit their counts, so
+    // they travel as a value.
+    let outcome: Result<(), ApiError> = state
         .db
         .write(move |tx| {
             let now = now_ts();
+            // A refused request rolls back and counts nowhere.
+            rate_limit::hit(tx, &format!("otp:ip:{ip}"), cfg.per_ip_per_hour, 3600, now)?;
+            rate_limit::hit(tx, &format!("otp:target:{}", target.as_str()), cfg.per_target_per_hour, 3600, now)?;
             let registered: bool = tx.query_row(
                 &format!("SELECT EXISTS (SELECT 1 FROM users WHERE {} = ?1 AND status != 'deleted')", target.column()),
                 [target.as_str()],
@@ -114,19 +122,20 @@ pub async fn get_otp(
             )?;
             match purpose {
                 OtpPurpose::Register if registered => {
-                    return Err(ApiError::conflict("already_registered", "an account with this identifier exists; log in instead"));
+                    return Ok(Err(ApiError::conflict(
+                        "already_registered",
+                        "an account with this identifier exists; log in instead",
+                    )));
                 }
                 OtpPurpose::Login if !registered => {
-                    return Err(ApiError::new(
+                    return Ok(Err(ApiError::new(
                         axum::http::StatusCode::NOT_FOUND,
                         "not_registered",
                         "no account with this identifier; register first",
-                    ));
+                    )));
                 }
                 _ => {}
             }
-            rate_limit::hit(tx, &format!("otp:ip:{ip}"), cfg.per_ip_per_hour, 3600, now)?;
-            rate_limit::hit(tx, &format!("otp:target:{}", target.as_str()), cfg.per_target_per_hour, 3600, now)?;
             // A new code supersedes any earlier one for the same purpose.
             tx.execute(
                 "UPDATE otp_codes SET consumed_at = ?3 WHERE target = ?1 AND purpose = ?2 AND consumed_at IS NULL",
@@ -136,9 +145,10 @@ pub async fn get_otp(
                 "INSERT INTO otp_codes (target, purpose, code_hash, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![target.as_str(), purpose.as_str(), hash, now + cfg.ttl_secs, now],
             )?;
-            Ok(())
+            Ok(Ok(()))
         })
         .await?;
+    outcome?;
 
     let text = format!("Your powerbank code is {code}. It expires in 5 minutes. Never share it.");
     let sent = match &identifier {

@@ -90,9 +90,7 @@ fn clean_text(field: &str, value: Option<String>, max: usize) -> Result<Option<S
     if v.chars().count() < 2 || v.chars().count() > max {
         return Err(ApiError::invalid_field(field, format!("must be 2 to {max} characters")));
     }
-    if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(field, "must not contain control characters"));
-    }
+    crate::core::text::check_user_text(field, &v, false)?;
     Ok(Some(v))
 }
 

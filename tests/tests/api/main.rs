@@ -18,6 +18,7 @@ mod promotions;
 mod rental_journey;
 mod rentals;
 mod rentals_gateway;
+mod security;
 mod station_link;
 mod station_protocols;
 mod stations;

@@ -4,6 +4,10 @@
 //! A station's password is an HMAC of its serial number under a server
 //! secret: the host can hand it to an installer (admin API) and check it at
 //! connect time without storing a password per station.
+//!
+//! Clients never reach rumqttd directly: it listens on a private loopback
+//! port behind the topic-authorising relay of `broker_acl`, which alone
+//! knows the relay passwords rumqttd accepts from stations.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
@@ -12,7 +16,7 @@ use hmac::{Hmac, Mac};
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 use sha2::Sha256;
 
-use super::protocol::valid_serial;
+use super::{broker_acl::StationAcl, protocol::valid_serial};
 
 /// The username the host itself connects with.
 pub const HOST_USERNAME: &str = "powerbank-host";
@@ -45,15 +49,37 @@ impl BrokerCredentials {
         self.derive("host")
     }
 
+    /// The password the relay presents to rumqttd for a station it checked;
+    /// a station's own password does not open rumqttd.
+    pub fn relay_password(&self, sn: &str) -> String {
+        self.derive(&format!("relayed-station:{sn}"))
+    }
+
     /// Whether a connection may log in: the host, or a station using its own
     /// device id (its serial unless set otherwise) as username and as client
     /// id (`station-{id}`, or the bare id as volinks firmware uses), so one
     /// station cannot pose as another.
     pub fn allows(&self, client_id: &str, username: &str, password: &str) -> bool {
+        self.check(client_id, username, password, Self::station_password)
+    }
+
+    /// Whether rumqttd lets a connection in: the host, or a station the relay
+    /// let through (with the relay password).
+    fn allows_relayed(&self, client_id: &str, username: &str, password: &str) -> bool {
+        self.check(client_id, username, password, Self::relay_password)
+    }
+
+    fn check(
+        &self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+        station_password: fn(&Self, &str) -> String,
+    ) -> bool {
         let expected = if username == HOST_USERNAME {
             self.host_password()
         } else if valid_serial(username) && (client_id == format!("station-{username}") || client_id == username) {
-            self.station_password(username)
+            station_password(self, username)
         } else {
             return false;
         };
@@ -64,8 +90,25 @@ impl BrokerCredentials {
     }
 }
 
-/// Starts rumqttd on `listen` in its own threads. It runs until the process exits.
-pub fn start_embedded(listen: SocketAddr, credentials: BrokerCredentials) -> anyhow::Result<()> {
+/// Starts the broker for clients on `listen`: rumqttd in its own threads on a
+/// private loopback port, behind the relay that authorises station topics.
+/// Both run until the process exits.
+pub fn start_embedded(listen: SocketAddr, credentials: BrokerCredentials, acl: StationAcl) -> anyhow::Result<()> {
+    // Bind first so a taken port is a clear start-up error, not a log line
+    // from a broker task.
+    let public = std::net::TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("embedded MQTT broker cannot listen on {listen}: {e}"))?;
+    public.set_nonblocking(true)?;
+    let public = tokio::net::TcpListener::from_std(public)?;
+    // rumqttd binds by itself: give it a port the kernel just handed out.
+    let private = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
+    start_rumqttd(private, credentials.clone())?;
+    tokio::spawn(super::broker_acl::relay(public, private, credentials, acl));
+    tracing::info!(%listen, "embedded MQTT broker started");
+    Ok(())
+}
+
+fn start_rumqttd(listen: SocketAddr, credentials: BrokerCredentials) -> anyhow::Result<()> {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: 5_000,
         max_payload_size: 64 * 1024,
@@ -75,9 +118,9 @@ pub fn start_embedded(listen: SocketAddr, credentials: BrokerCredentials) -> any
         dynamic_filters: true,
     };
     connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
-        let ok = credentials.allows(&client_id, &user, &pass);
+        let ok = credentials.allows_relayed(&client_id, &user, &pass);
         if !ok {
-            tracing::warn!(client_id, user, "MQTT login refused");
+            tracing::warn!(client_id, user, "MQTT login refused by the private broker");
         }
         async move { ok }
     });
@@ -97,17 +140,12 @@ pub fn start_embedded(listen: SocketAddr, credentials: BrokerCredentials) -> any
         v4: Some(HashMap::from([("1".to_string(), server)])),
         ..Default::default()
     };
-    // Bind first so a taken port is a clear start-up error, not a log line
-    // from a broker thread.
-    std::net::TcpListener::bind(listen)
-        .map_err(|e| anyhow::anyhow!("embedded MQTT broker cannot listen on {listen}: {e}"))?;
     std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
         let mut broker = rumqttd::Broker::new(config);
         if let Err(e) = broker.start() {
             tracing::error!(error = %e, "embedded MQTT broker stopped");
         }
     })?;
-    tracing::info!(%listen, "embedded MQTT broker started");
     Ok(())
 }
 
@@ -127,5 +165,9 @@ mod tests {
         assert!(!c.allows("station-a+b", "a+b", &c.station_password("a+b")));
         let imei = "864601068412899";
         assert!(c.allows(imei, imei, &c.station_password(imei)), "volinks firmware logs in with its IMEI");
+        // Behind the relay, only the relay password opens the broker.
+        assert!(!c.allows_relayed("station-KTM-1", "KTM-1", &pw));
+        assert!(c.allows_relayed("station-KTM-1", "KTM-1", &c.relay_password("KTM-1")));
+        assert!(c.allows_relayed("anything", HOST_USERNAME, &c.host_password()));
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod broker;
+pub mod broker_acl;
 pub mod protocol;
 pub mod routes;
 pub mod routing;
@@ -424,7 +425,9 @@ impl StationLink {
             return Ok(());
         }
         if let MqttMode::Embedded { listen } = &link.config.mode {
-            broker::start_embedded(*listen, link.credentials.clone())?;
+            let routes = link.clone();
+            let acl = broker_acl::StationAcl::new(&link.config.mountpoint, Arc::new(move || routes.routes()));
+            broker::start_embedded(*listen, link.credentials.clone(), acl)?;
         }
         let options = link.mqtt_options()?;
         let (client, eventloop) = AsyncClient::new(options, 256);
