@@ -11,9 +11,10 @@
 //! on disk.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
+        Arc, LazyLock, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -39,10 +40,17 @@ struct DbInner {
     reader_permits: Semaphore,
 }
 
-/// Statements started on every connection this process opened.
-static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
+/// Statement counters, one per database file this process opened.
+static STATEMENT_COUNTERS: LazyLock<Mutex<HashMap<PathBuf, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
 
-/// How many SQL statements this process has run so far, over all databases.
+fn statement_counter(path: &Path) -> Arc<AtomicU64> {
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut counters = STATEMENT_COUNTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    counters.entry(key).or_default().clone()
+}
+
+/// How many SQL statements this process has run so far on the database at
+/// `path`, over all its connections.
 ///
 /// Why it exists: the number of statements a request runs must not grow with
 /// the data (an N+1 query per station, say, is invisible on six demo
@@ -50,28 +58,28 @@ static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
 /// request and assert the difference stays the same as the data grows. It
 /// counts statement starts, not rows; trigger bodies are not counted apart
 /// from the statement that fired them. Counting costs one relaxed atomic add
-/// per statement, so it stays on in production builds. The count is
-/// process-wide: a test comparing counts must keep other database work in the
-/// same process (parallel tests, background workers) out of its window.
-pub fn statements_executed() -> u64 {
-    STATEMENTS_EXECUTED.load(Ordering::Relaxed)
+/// per statement, so it stays on in production builds. The count is per
+/// database file, so other tests' servers in the same process do not touch
+/// it; the server's own background work on that file still does.
+pub fn statements_executed(path: &Path) -> u64 {
+    statement_counter(path).load(Ordering::Relaxed)
 }
 
 /// Installs the statement counter on a connection. rusqlite 0.43 offers
 /// SQLite's `sqlite3_trace_v2` hook (the legacy `trace` hook is gone); its
 /// statement event fires once each time a statement starts running.
-fn count_statements(conn: &mut Connection) -> rusqlite::Result<()> {
+fn count_statements(conn: &mut Connection, counter: Arc<AtomicU64>) -> rusqlite::Result<()> {
     use rusqlite::trace::{TraceEvent, TraceEventCodes};
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_STMT,
-        Some(|event: TraceEvent<'_>| {
+        Some(move |event: TraceEvent<'_>| {
             // SQLite reports each trigger subprogram as its own event, with a
             // `-- TRIGGER name` comment as the text; those belong to the
             // statement that fired them.
             if let TraceEvent::Stmt(_, sql) = event
                 && !sql.starts_with("-- TRIGGER ")
             {
-                STATEMENTS_EXECUTED.fetch_add(1, Ordering::Relaxed);
+                counter.fetch_add(1, Ordering::Relaxed);
             }
         }),
     )
@@ -97,7 +105,8 @@ impl Db {
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
         configure(&writer)?;
-        count_statements(&mut writer)?;
+        let counter = statement_counter(path);
+        count_statements(&mut writer, counter.clone())?;
         super::migrations::apply(&mut writer)?;
 
         let readers = readers.max(1);
@@ -108,7 +117,7 @@ impl Db {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             configure(&conn)?;
-            count_statements(&mut conn)?;
+            count_statements(&mut conn, counter.clone())?;
             pool.push(conn);
         }
         Ok(Self {

@@ -7,17 +7,6 @@ use powerbank::core::{Db, db::statements_executed, now_ts};
 use powerbank_tests::{Reply, Session, TestServer};
 use reqwest::{Method, StatusCode, multipart};
 use serde_json::{Value, json};
-use tokio::sync::{RwLock, RwLockReadGuard};
-
-/// `statements_executed()` counts for the whole process, and the tests of
-/// this file share one process: every test holds this lock shared, and the
-/// one that counts statements holds it alone.
-static QUIET: RwLock<()> = RwLock::const_new(());
-
-async fn start() -> (RwLockReadGuard<'static, ()>, TestServer) {
-    let guard = QUIET.read().await;
-    (guard, TestServer::start().await)
-}
 
 /// Inserts `count` stations numbered from `first`: on a grid around
 /// Kathmandu, each with four slots (a charged bank, a flat bank, two
@@ -82,9 +71,9 @@ fn seed_bulk(db: &Db, first: usize, count: usize) {
 async fn statements_for(s: &TestServer, path: &str) -> u64 {
     let mut least = u64::MAX;
     for _ in 0..5 {
-        let before = statements_executed();
+        let before = statements_executed(&s.db_path());
         let r = s.get(path, None).await;
-        let after = statements_executed();
+        let after = statements_executed(&s.db_path());
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         least = least.min(after - before);
     }
@@ -103,7 +92,6 @@ fn serials(r: &Reply) -> Vec<String> {
 
 #[tokio::test]
 async fn station_list_costs_a_constant_number_of_statements() {
-    let _alone = QUIET.write().await;
     let s = TestServer::start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
 
@@ -167,7 +155,7 @@ async fn add_bank(s: &TestServer, admin: &Session, sn: &str, station: &str, slot
 
 #[tokio::test]
 async fn list_filters_by_city_status_amenities_and_availability() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let admin = s.admin().await;
     for (code, name) in [("wifi", "Wi-Fi"), ("parking", "Parking")] {
         let r = s.post("/api/admin/amenities", Some(&admin.access), json!({"code": code, "name": name})).await;
@@ -239,7 +227,7 @@ fn north_of(lat: f64, metres: f64) -> f64 {
 
 #[tokio::test]
 async fn nearby_is_sorted_by_distance_within_the_radius() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let admin = s.admin().await;
     let (lat, lng) = (27.7172, 85.3240);
     for (sn, metres) in [
@@ -338,7 +326,7 @@ async fn nearby_is_sorted_by_distance_within_the_radius() {
 
 #[tokio::test]
 async fn favorites_are_idempotent_private_and_paged() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
     seed_bulk(&db, 0, 4);
     let alice = s.register("9841000201").await;
@@ -420,7 +408,7 @@ async fn away_from_hour_edge() {
 
 #[tokio::test]
 async fn issue_reports_check_images_limit_rate_and_stay_private() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
     seed_bulk(&db, 0, 2);
     let alice = s.register("9841000301").await;
@@ -551,7 +539,7 @@ async fn issue_reports_check_images_limit_rate_and_stay_private() {
 
 #[tokio::test]
 async fn admin_endpoints_need_the_admin_role_and_validate() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let user = s.register("9841000401").await;
     let admin = s.admin().await;
     let station = json!({"serial_number": "ADM-001", "name": "Admin made", "address": "Lakeside", "city": "Pokhara",
@@ -742,7 +730,7 @@ async fn admin_endpoints_need_the_admin_role_and_validate() {
 
 #[tokio::test]
 async fn fixed_routes_are_not_taken_for_serial_numbers() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let user = s.register("9841000501").await;
     // Were these routed to `/api/stations/{sn}` they would answer 404.
     assert_eq!(s.get("/api/stations/nearby", None).await.status, StatusCode::BAD_REQUEST);
@@ -753,7 +741,7 @@ async fn fixed_routes_are_not_taken_for_serial_numbers() {
 
 #[tokio::test]
 async fn openapi_documents_every_station_endpoint_with_schemas() {
-    let (_q, s) = start().await;
+    let s = TestServer::start().await;
     let r = s.get("/api/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
     let paths = r.body["paths"].as_object().unwrap();
