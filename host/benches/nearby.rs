@@ -14,12 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use powerbank::{
-    config::Config,
+    config::{Config, MqttMode},
     core::{Db, now_ts},
-    stations::{
-        link::MqttMode,
-        nearby::{self, NearbyQuery, Strategy},
-    },
+    stations::nearby::{self, NearbyQuery, Strategy},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rusqlite::{OpenFlags, params};

@@ -7,10 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    config::{Config, EmailConfig, SmsConfig},
+    config::{Config, EmailConfig, MqttMode, SmsConfig},
     core::{Db, Role},
     demo, server,
-    stations::link::MqttMode,
     users::{auth, identifier::Identifier},
 };
 

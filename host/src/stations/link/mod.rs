@@ -20,7 +20,6 @@ pub mod routing;
 
 use std::{
     collections::{BTreeSet, HashMap},
-    net::SocketAddr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -43,46 +42,10 @@ use self::{
     protocol::MAX_PAYLOAD_BYTES,
     routing::ProtocolRoute,
 };
-use crate::core::{ApiError, AppState, Db, now_ts};
-
-/// How the host reaches a broker.
-#[derive(Debug, Clone)]
-pub enum MqttMode {
-    /// No station link (tests that do not need one).
-    Disabled,
-    /// Start rumqttd in-process on this address and connect to it.
-    Embedded { listen: SocketAddr },
-    /// An external broker, `mqtt://[user:pass@]host:port`.
-    External { url: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct LinkConfig {
-    pub mode: MqttMode,
-    /// Prepended verbatim to every topic, like a broker mountpoint, so several
-    /// deployments (or test runs) can share one broker. Empty in production.
-    pub mountpoint: String,
-    /// A station with no message for this long is marked offline.
-    pub heartbeat_timeout_secs: i64,
-    /// How often the heartbeat expiry runs.
-    pub sweep_interval: Duration,
-    /// How long an eject command stays valid at the station (protocols with a
-    /// TTL refuse it afterwards, so a command stuck in a queue cannot pop a
-    /// bank out minutes later).
-    pub eject_ttl_secs: u32,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            mode: MqttMode::Embedded { listen: SocketAddr::from(([127, 0, 0, 1], 1884)) },
-            mountpoint: String::new(),
-            heartbeat_timeout_secs: 90,
-            sweep_interval: Duration::from_secs(15),
-            eject_ttl_secs: 30,
-        }
-    }
-}
+use crate::{
+    config::{LinkConfig, MqttMode},
+    core::{ApiError, AppState, Db, now_ts},
+};
 
 /// Counters shown by the health check and the admin API.
 #[derive(Debug, Default)]
