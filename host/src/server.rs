@@ -41,6 +41,7 @@ use crate::{
         auth::JwtKeys,
         error,
         jobs::{self, Jobs},
+        messenger::Messenger,
         now_ts,
         storage::LocalDisk,
     },
@@ -150,12 +151,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let base_url = config.public_base_url.trim_end_matches('/');
     let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
     let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
-    let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
+    let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         otp_pepper: otp_pepper.into(),
-        otp_delivery: Arc::new(otp_delivery),
+        messenger: Arc::new(messenger),
         storage: Arc::new(storage),
         private_storage: Arc::new(private_storage),
         started_at: Instant::now(),

@@ -1,10 +1,12 @@
 //! Shared pieces every feature domain uses: errors, database access, auth
-//! extractors, pagination, money, rate limits, storage, OpenAPI.
+//! extractors, pagination, money, rate limits, storage, durable jobs, and the
+//! messenger that sends SMS and email.
 
 pub mod auth;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod messenger;
 pub mod migrations;
 pub mod money;
 pub mod pagination;

@@ -2,8 +2,8 @@
 
 use std::{sync::Arc, time::Instant};
 
-use super::{auth::JwtKeys, db::Db, jobs::Jobs, storage::StorageBackend};
-use crate::{config::Config, users::delivery::OtpDelivery};
+use super::{auth::JwtKeys, db::Db, jobs::Jobs, messenger::Messenger, storage::StorageBackend};
+use crate::config::Config;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,7 +12,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Server-side secret mixed into OTP hashes, so a leaked table is useless.
     pub otp_pepper: Arc<[u8]>,
-    pub otp_delivery: Arc<OtpDelivery>,
+    /// SMS and email: one-time codes, and the SMS fallback of push.
+    pub messenger: Arc<Messenger>,
     /// Uploads served to anyone with the URL (avatars, issue photos).
     pub storage: Arc<dyn StorageBackend>,
     /// Uploads served only to their owner and operators (KYC documents).

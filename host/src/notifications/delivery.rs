@@ -224,7 +224,7 @@ async fn sms(state: &AppState, d: &Delivery) -> Result<Sms, String> {
         return Ok(Sms::NoPhone);
     };
     let text = format!("{}: {}", d.title, d.body);
-    let result = state.otp_delivery.send_sms(&phone, &text).await;
+    let result = state.messenger.send_sms(&phone, &text).await;
     let (status, answer) = match &result {
         Ok(()) => ("sent", "accepted".to_string()),
         Err(e) => ("failed", e.to_string()),

@@ -2,7 +2,6 @@
 //! (seed §2).
 
 pub mod auth;
-pub mod delivery;
 pub mod identifier;
 pub mod otp;
 pub mod profile;

@@ -142,9 +142,9 @@ pub async fn get_otp(
 
     let text = format!("Your powerbank code is {code}. It expires in 5 minutes. Never share it.");
     let sent = match &identifier {
-        Identifier::Phone(phone) => state.otp_delivery.send_sms(phone, &text).await.map(|_| "sms"),
+        Identifier::Phone(phone) => state.messenger.send_sms(phone, &text).await.map(|_| "sms"),
         Identifier::Email(email) => {
-            state.otp_delivery.send_email(email, "Your powerbank code", &text).await.map(|_| "email")
+            state.messenger.send_email(email, "Your powerbank code", &text).await.map(|_| "email")
         }
     };
     let channel = sent.map_err(|e| {
