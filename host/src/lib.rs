@@ -1,7 +1,8 @@
 //! powerbank: the backend of a power-bank rental network.
 //!
 //! One module per feature domain, each with its routes, storage queries and
-//! tests side by side; shared pieces live in [`core`].
+//! tests side by side; shared pieces live in [`core`]. The composition root
+//! ([`server`], [`state`]) wires the domains together at start-up.
 
 pub mod app_core;
 pub mod cli;
@@ -16,5 +17,6 @@ pub mod points;
 pub mod promotions;
 pub mod rentals;
 pub mod server;
+pub mod state;
 pub mod stations;
 pub mod users;

@@ -37,7 +37,7 @@ use crate::{
     app_core,
     config::Config,
     core::{
-        AppState, Db,
+        Db,
         auth::JwtKeys,
         error,
         jobs::{self, Jobs},
@@ -46,6 +46,7 @@ use crate::{
         storage::LocalDisk,
     },
     kyc, notifications, payments, points, promotions, rentals,
+    state::AppState,
     stations::{
         self,
         link::{StationLink, broker::BrokerCredentials},
@@ -168,11 +169,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
-/// Every background job kind and the domain code that runs it.
-fn job_handlers() -> Jobs {
-    let builder = Jobs::builder().handle(notifications::DELIVERY_JOB, notifications::delivery_job());
-    let builder = payments::job_handlers(builder);
-    rentals::jobs(builder).handle(points::EXPIRY_JOB, points::expiry_job).build()
+/// Every background job kind and the domain code that runs it: each domain
+/// registers its own, as each merges its own router.
+fn job_handlers() -> Jobs<AppState> {
+    let jobs = Jobs::builder();
+    let jobs = notifications::jobs(jobs);
+    let jobs = payments::jobs(jobs);
+    let jobs = points::jobs(jobs);
+    rentals::jobs(jobs).build()
 }
 
 async fn not_found() -> error::ApiError {

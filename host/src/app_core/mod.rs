@@ -5,10 +5,9 @@ pub mod health;
 pub mod upload;
 pub mod versions;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
 pub use versions::VersionCache;
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,11 +11,9 @@ pub mod migrations;
 pub mod money;
 pub mod pagination;
 pub mod rate_limit;
-pub mod state;
 pub mod storage;
 
 pub use auth::{AdminUser, AuthUser, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 pub use pagination::{Page, PageParams};
-pub use state::AppState;

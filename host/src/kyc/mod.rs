@@ -15,10 +15,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody,
-        now_ts, opt_ts, ts_to_rfc3339,
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
+        ts_to_rfc3339,
     },
     notifications,
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

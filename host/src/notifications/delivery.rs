@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::fcm::{FcmClient, SendOutcome};
-use crate::core::{
-    AdminUser, ApiError, ApiQuery, AppState, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339,
+use crate::{
+    core::{AdminUser, ApiError, ApiQuery, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 /// The job kind registered in `server::job_handlers`.

@@ -12,12 +12,10 @@ pub mod fcm;
 pub mod inbox;
 pub mod notify;
 
+use crate::{core::jobs::JobsBuilder, state::AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use delivery::{DELIVERY_JOB, delivery_job};
 pub use notify::notify;
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,4 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::register_device))
         .routes(routes!(devices::list_devices))
         .routes(routes!(delivery::delivery_log))
+}
+
+/// The background jobs of the notifications domain (registered by
+/// `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(delivery::DELIVERY_JOB, delivery::delivery_job())
 }

@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 
 use crate::{
     core::{
-        ApiError, AppState,
+        ApiError,
         jobs::{self, NewJob},
         money::format_npr,
         now_ts, ts_to_rfc3339,
@@ -38,6 +38,7 @@ use crate::{
     notifications::notify,
     payments::ledger::{self, NewTransaction, WalletKind},
     points::{self, PlannedAward},
+    state::AppState,
 };
 
 /// Job: grants a credited top-up's points when the points plugin could not be

@@ -12,9 +12,8 @@ pub mod topup;
 pub mod wallet;
 pub mod webhooks;
 
+use crate::{core::jobs::JobsBuilder, state::AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,8 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refunds::reject))
 }
 
-/// Background jobs of this domain, for `server::job_handlers`.
-pub fn job_handlers(jobs: crate::core::jobs::JobsBuilder) -> crate::core::jobs::JobsBuilder {
+/// The background jobs of the payments domain (registered by `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
     jobs.handle(topup::VERIFY_JOB, topup::verify_job)
         .handle(refunds::REFUND_JOB, refunds::refund_job)
         .handle(gateway::TOPUP_POINTS_JOB, gateway::topup_points_job)

@@ -30,11 +30,14 @@ use super::{
     ledger::{self, NewTransaction, WalletKind},
     topup::{remember_once, replayed},
 };
-use crate::core::{
-    AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams,
-    error::ErrorBody,
-    jobs::{self, NewJob},
-    now_ts, ts_to_rfc3339,
+use crate::{
+    core::{
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams,
+        error::ErrorBody,
+        jobs::{self, NewJob},
+        now_ts, ts_to_rfc3339,
+    },
+    state::AppState,
 };
 
 /// Job: sends an approved gateway refund (again) until the gateway answers.

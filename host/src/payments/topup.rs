@@ -28,11 +28,14 @@ use super::{
     },
     idempotency, wallet,
 };
-use crate::core::{
-    ApiError, ApiJson, ApiPath, AppState, AuthUser,
-    error::ErrorBody,
-    jobs::{self, NewJob},
-    now_ts,
+use crate::{
+    core::{
+        ApiError, ApiJson, ApiPath, AuthUser,
+        error::ErrorBody,
+        jobs::{self, NewJob},
+        now_ts,
+    },
+    state::AppState,
 };
 
 /// Job: asks the gateway about a pending intent; expires it once its time is up.

@@ -5,8 +5,9 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{
-    ApiError, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, ts_to_rfc3339},
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]

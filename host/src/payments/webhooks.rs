@@ -18,7 +18,10 @@ use utoipa::ToSchema;
 use super::gateway::{
     credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error, plan_topup_points, plugin_failure,
 };
-use crate::core::{ApiError, AppState, error::ErrorBody, now_ts};
+use crate::{
+    core::{ApiError, error::ErrorBody, now_ts},
+    state::AppState,
+};
 
 /// Stored payloads are capped; a webhook body is a few KiB.
 const MAX_STORED_PAYLOAD: usize = 64 * 1024;

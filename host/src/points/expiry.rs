@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 
 use crate::{
     core::{
-        ApiError, AppState,
+        ApiError,
         jobs::{self, NewJob},
         now_ts,
     },
     payments::ledger,
+    state::AppState,
 };
 
 pub const EXPIRY_JOB: &str = "points.expire";

@@ -16,7 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use powerbank_plugin_runtime::types::{PointsEvent, ReferralEvent};
 
 use super::{NEW_USER, PlannedAward, expiry_days, plan_awards, write_awards};
-use crate::core::{ApiError, ApiJson, ApiQuery, AppState, AuthUser, error::ErrorBody, now_ts, rate_limit};
+use crate::{
+    core::{ApiError, ApiJson, ApiQuery, AuthUser, error::ErrorBody, now_ts, rate_limit},
+    state::AppState,
+};
 
 /// A user who registered without a code may claim one for this long.
 pub const CLAIM_WINDOW_SECS: i64 = 7 * 24 * 60 * 60;

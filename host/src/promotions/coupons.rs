@@ -17,7 +17,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, money::format_npr, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, money::format_npr, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 /// A `coupons` row.
 #[derive(Debug, Clone)]

@@ -14,8 +14,9 @@ use super::{
     admin::{CouponUsageOut, USAGE_SELECT, usage_from_row},
     coupons::{self, AppliedCoupon, COUPON_COLUMNS, coupon_from_row},
 };
-use crate::core::{
-    ApiError, ApiJson, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiJson, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 /// A coupon anyone may use, as the app lists it.

@@ -14,10 +14,11 @@ use super::{
 };
 use crate::{
     core::{
-        ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts,
+        ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts,
         pagination::date_filter, rate_limit,
     },
     payments::ledger::WalletKind,
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]

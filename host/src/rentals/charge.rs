@@ -7,11 +7,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, AppState},
+    core::ApiError,
     payments::{
         ledger::{self, NewTransaction, WalletKind},
         options::{points_covering, points_worth_at_most},
     },
+    state::AppState,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -158,7 +159,11 @@ pub fn refund(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::Config, core::now_ts, users::auth::create_user, users::identifier::Identifier};
+    use crate::{
+        config::Config,
+        core::now_ts,
+        users::{auth::create_user, identifier::Identifier},
+    };
 
     /// Through the real points plugin (10 points = NPR 1, so 10 paisa a point).
     #[tokio::test]

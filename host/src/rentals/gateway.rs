@@ -35,12 +35,13 @@ use super::{
     model::RentalOut,
 };
 use crate::{
-    core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, money::format_npr, now_ts, ts_to_rfc3339},
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::format_npr, now_ts, ts_to_rfc3339},
     payments::{
         gateway::{IntentOut, Settled, ask_gateway, find_intent, gateway_failure, settle, user_intent},
         topup::{callback_params, open_at_gateway, record_failure, store_intent},
     },
     promotions::coupons,
+    state::AppState,
 };
 
 /// A paid order not started within this long is refunded to the wallet.

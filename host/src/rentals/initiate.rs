@@ -28,9 +28,10 @@ use super::{
     model::{self, RentalOut},
 };
 use crate::{
-    core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts},
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
     payments::ledger::WalletKind,
     promotions::coupons::{self, AppliedCoupon},
+    state::AppState,
     stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
 };
 

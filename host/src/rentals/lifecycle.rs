@@ -14,12 +14,13 @@ use super::{
 };
 use crate::{
     core::{
-        ApiError, AppState,
+        ApiError,
         jobs::{self, NewJob},
         money::format_npr,
         now_ts,
     },
     payments::ledger::WalletKind,
+    state::AppState,
 };
 
 /// Job kind: a station reported a returned power bank.

@@ -13,7 +13,7 @@ pub mod packages;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::core::{AppState, jobs::JobsBuilder};
+use crate::{core::jobs::JobsBuilder, state::AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(actions::pay_due))
 }
 
-/// The background jobs of the rentals domain.
-pub fn jobs(builder: JobsBuilder) -> JobsBuilder {
-    builder.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
+/// The background jobs of the rentals domain (registered by `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
 }

@@ -4,7 +4,10 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, money::format_npr};
+use crate::{
+    core::{ApiError, money::format_npr},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RentalPackage {

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::listing::{AmenityOut, MediaOut, STATUSES, SlotOut, StationDetail, load_detail, validate_amenity_code};
-use crate::core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody, now_ts};
+use crate::{
+    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody, now_ts},
+    state::AppState,
+};
 
 pub const MAX_SLOTS: i64 = 64;
 pub const MAX_MEDIA_PER_STATION: i64 = 20;

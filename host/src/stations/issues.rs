@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::favorites::station_id;
-use crate::core::{
-    ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
-    rate_limit, ts_to_rfc3339,
+use crate::{
+    core::{
+        ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts, rate_limit,
+        ts_to_rfc3339,
+    },
+    state::AppState,
 };
 
 pub const MAX_IMAGES: usize = 5;

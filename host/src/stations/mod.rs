@@ -9,9 +9,8 @@ pub mod link;
 pub mod listing;
 pub mod nearby;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     // Fixed segments (`nearby`, `favorites`, `my-reports`) take precedence

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::listing::{StationSummary, summaries_by_id};
-use crate::core::{ApiError, ApiQuery, AppState, error::ErrorBody};
+use crate::{
+    core::{ApiError, ApiQuery, error::ErrorBody},
+    state::AppState,
+};
 
 /// Mean Earth radius (IUGG), metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;

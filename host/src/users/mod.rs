@@ -8,9 +8,8 @@ pub mod profile;
 pub mod sessions;
 pub mod usage;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

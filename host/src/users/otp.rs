@@ -16,7 +16,10 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 
 use super::identifier::Identifier;
-use crate::core::{ApiError, ApiJson, AppState, error::ErrorBody, now_ts, rate_limit};
+use crate::{
+    core::{ApiError, ApiJson, error::ErrorBody, now_ts, rate_limit},
+    state::AppState,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{auth::MessageOut, sessions};
-use crate::core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileOut {

@@ -44,7 +44,8 @@ use self::{
 };
 use crate::{
     config::{LinkConfig, MqttMode},
-    core::{ApiError, AppState, Db, now_ts},
+    core::{ApiError, Db, now_ts},
+    state::AppState,
 };
 
 /// Counters shown by the health check and the admin API.

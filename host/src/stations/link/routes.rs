@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     config::MqttMode,
-    core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody},
+    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody},
+    state::AppState,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
