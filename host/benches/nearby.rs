@@ -143,7 +143,7 @@ async fn run() -> anyhow::Result<()> {
     config.link.mode = MqttMode::Disabled;
 
     let started = Instant::now();
-    let db = Db::open(&config.db_path, 1)?;
+    let db = powerbank::schema::open_db(&config.db_path, 1)?;
     seed(&db)?;
     drop(db);
     println!(

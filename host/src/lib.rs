@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod points;
 pub mod promotions;
 pub mod rentals;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod stations;

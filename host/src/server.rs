@@ -45,7 +45,7 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications, payments, points, promotions, rentals,
+    kyc, notifications, payments, points, promotions, rentals, schema,
     state::AppState,
     stations::{
         self,
@@ -132,7 +132,7 @@ fn server_secret(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
 /// Opens the database, loads the plugins and builds the state every handler
 /// shares.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = Db::open(&config.db_path, config.reader_connections)?;
+    let db = schema::open_db(&config.db_path, config.reader_connections)?;
     let jwt_secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => anyhow::bail!("the JWT secret must be at least 32 characters"),

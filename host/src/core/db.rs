@@ -23,7 +23,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
-use super::error::ApiError;
+use super::{error::ApiError, migrations::Migration};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -85,9 +85,16 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file, switches it to WAL and
-    /// applies pending migrations.
+    /// Opens (creating if needed) the database file and switches it to WAL.
+    /// Tools and tests that open a database the server already migrated use
+    /// this; a server opens with [`Db::open_migrated`].
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Self> {
+        Self::open_migrated(path, readers, &[])
+    }
+
+    /// [`Db::open`], then applies the migrations of `migrations` the file does
+    /// not have yet (the application's list is `crate::schema::MIGRATIONS`).
+    pub fn open_migrated(path: &Path, readers: usize, migrations: &[Migration]) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -98,7 +105,10 @@ impl Db {
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
         configure(&writer)?;
         count_statements(&mut writer)?;
-        super::migrations::apply(&mut writer)?;
+        // No list: the caller opens a database it knows is migrated.
+        if !migrations.is_empty() {
+            super::migrations::apply(&mut writer, migrations)?;
+        }
 
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);

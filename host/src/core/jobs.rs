@@ -20,6 +20,9 @@ use tokio::sync::Notify;
 
 use super::{ApiError, Db, now_ts};
 
+/// The `jobs` table (a migration of `crate::schema`).
+pub const SCHEMA: &str = include_str!("jobs.sql");
+
 /// How long a claimed job may run before another worker may take it over.
 const LEASE_SECS: i64 = 120;
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -271,7 +274,7 @@ mod tests {
 
     async fn state_with(jobs: Jobs<TestState>) -> (tempfile::TempDir, TestState) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("jobs.db"), 1).unwrap();
+        let db = Db::open_migrated(&dir.path().join("jobs.db"), 1, &[(1, "jobs", SCHEMA)]).unwrap();
         (dir, TestState { db, jobs })
     }
 

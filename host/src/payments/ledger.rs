@@ -251,7 +251,7 @@ mod tests {
 
     async fn db_with_user() -> (tempfile::TempDir, Db, i64) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("ledger.db"), 2).unwrap();
+        let db = crate::schema::open_db(&dir.path().join("ledger.db"), 2).unwrap();
         let user = db
             .write(|tx| {
                 create_user(tx, &Identifier::Phone("+9779800000001".into()), Role::User, None, None, None, now_ts())

@@ -365,11 +365,11 @@ mod tests {
     #[tokio::test]
     async fn the_paying_transaction_rechecks_the_limits() {
         use crate::{
-            core::{Db, Role},
+            core::Role,
             users::{auth::create_user, identifier::Identifier},
         };
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("coupons.db"), 1).unwrap();
+        let db = crate::schema::open_db(&dir.path().join("coupons.db"), 1).unwrap();
         let (a, b, coupon_id) = db
             .write(|tx| {
                 let now = now_ts();

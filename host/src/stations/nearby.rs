@@ -271,7 +271,7 @@ mod tests {
     fn rtree_search_agrees_with_a_full_scan() {
         use rand::{Rng, SeedableRng, rngs::StdRng};
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::core::migrations::apply(&mut conn).unwrap();
+        crate::core::migrations::apply(&mut conn, crate::schema::MIGRATIONS).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         // A dense city and a sparse countryside, and a few retired stations.
         for i in 0..3_000 {
