@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod kyc;
+pub mod ledger;
 pub mod notifications;
 pub mod payments;
 pub mod plugins;

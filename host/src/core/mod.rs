@@ -12,6 +12,7 @@ pub mod money;
 pub mod pagination;
 pub mod rate_limit;
 pub mod storage;
+pub mod text_enum;
 
 pub use auth::{AdminUser, AuthUser, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};

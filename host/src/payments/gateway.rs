@@ -35,8 +35,8 @@ use crate::{
         money::format_npr,
         now_ts, ts_to_rfc3339,
     },
+    ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
     notifications::notify,
-    payments::ledger::{self, NewTransaction, WalletKind},
     points::{self, PlannedAward},
     state::AppState,
 };
@@ -339,7 +339,7 @@ fn claim_paid_intent(
     intent_id: &str,
     amount_paisa: i64,
     purpose: &str,
-    kind: &'static str,
+    kind: TransactionKind,
     what: &str,
 ) -> Result<Option<PaidIntent>, ApiError> {
     let claimed: Option<(i64, String)> = tx
@@ -359,7 +359,7 @@ fn claim_paid_intent(
         NewTransaction {
             user_id,
             kind,
-            status: "success",
+            status: TransactionStatus::Success,
             amount_paisa,
             wallet_paisa: 0,
             points_used: 0,
@@ -387,7 +387,7 @@ pub fn credit_topup(
 ) -> Result<Option<Credited>, ApiError> {
     let now = now_ts();
     let Some(PaidIntent { user_id, gateway, transaction_id, reference, description }) =
-        claim_paid_intent(tx, intent_id, amount_paisa, "topup", "topup", "Wallet top-up")?
+        claim_paid_intent(tx, intent_id, amount_paisa, "topup", TransactionKind::Topup, "Wallet top-up")?
     else {
         return Ok(None);
     };
@@ -443,7 +443,7 @@ pub fn credit_intent(
 /// the intent was recorded before or the amount differs.
 fn credit_rental(tx: &Transaction<'_>, intent_id: &str, amount_paisa: i64) -> Result<Option<Credited>, ApiError> {
     let Some(PaidIntent { user_id, gateway, transaction_id, reference, .. }) =
-        claim_paid_intent(tx, intent_id, amount_paisa, "rental", "rental", "Rental payment")?
+        claim_paid_intent(tx, intent_id, amount_paisa, "rental", TransactionKind::Rental, "Rental payment")?
     else {
         return Ok(None);
     };

@@ -1,11 +1,11 @@
-//! Payments (seed §5): the wallet and points ledgers, transactions and
-//! idempotent money-moving requests. Gateways (Khalti, eSewa, Stripe) plug in
-//! through the plugin runtime's `payment-gateway` world: top-ups, their
-//! verification and webhooks, payment options, and refunds live here.
+//! Payments (seed §5): the wallet and transaction views, idempotent
+//! money-moving requests, payment options, and gateway payments. Gateways
+//! (Khalti, eSewa, Stripe) plug in through the plugin runtime's
+//! `payment-gateway` world: payment intents, top-ups, webhooks and refunds
+//! live here. Balances themselves change only in [`crate::ledger`].
 
 pub mod gateway;
 pub mod idempotency;
-pub mod ledger;
 pub mod options;
 pub mod refunds;
 pub mod topup;

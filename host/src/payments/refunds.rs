@@ -27,7 +27,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     gateway::{gateway_failure, plugin_failure},
     idempotency,
-    ledger::{self, NewTransaction, WalletKind},
     topup::{remember_once, replayed},
 };
 use crate::{
@@ -37,6 +36,7 @@ use crate::{
         jobs::{self, NewJob},
         now_ts, ts_to_rfc3339,
     },
+    ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
     state::AppState,
 };
 
@@ -350,8 +350,8 @@ fn start_refund(tx: &Transaction<'_>, id: i64) -> Result<bool, ApiError> {
         tx,
         NewTransaction {
             user_id,
-            kind: "refund",
-            status: if via_gateway { "pending" } else { "success" },
+            kind: TransactionKind::Refund,
+            status: if via_gateway { TransactionStatus::Pending } else { TransactionStatus::Success },
             amount_paisa: amount,
             wallet_paisa: if via_gateway { amount } else { amount - points_value },
             points_used,
@@ -407,14 +407,14 @@ fn finish(
     }
     let refund_txn: Option<i64> =
         tx.query_row("SELECT refund_transaction_id FROM refunds WHERE id = ?1", [id], |r| r.get(0))?;
-    let (txn_status, refund_status) =
-        if status == "processed" { ("refunded", "success") } else { ("success", "failed") };
-    tx.execute("UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1", params![txn_id, txn_status, now])?;
+    let (txn_status, refund_status) = if status == "processed" {
+        (TransactionStatus::Refunded, TransactionStatus::Success)
+    } else {
+        (TransactionStatus::Success, TransactionStatus::Failed)
+    };
+    ledger::set_transaction_status(tx, txn_id, txn_status)?;
     if let Some(r) = refund_txn {
-        tx.execute(
-            "UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![r, refund_status, now],
-        )?;
+        ledger::set_transaction_status(tx, r, refund_status)?;
     }
     Ok(true)
 }

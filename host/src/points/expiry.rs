@@ -15,7 +15,7 @@ use crate::{
         jobs::{self, NewJob},
         now_ts,
     },
-    payments::ledger,
+    ledger,
     state::AppState,
 };
 

@@ -27,8 +27,8 @@ use powerbank_plugin_runtime::types::{CallContext, PointsEvent, ReferralEvent, S
 
 use crate::{
     core::{ApiError, jobs::JobsBuilder, now_ts},
+    ledger,
     notifications::notify,
-    payments::ledger,
     state::AppState,
 };
 

@@ -18,6 +18,7 @@ use powerbank_plugin_runtime::types::{PointsEvent, ReferralEvent};
 use super::{NEW_USER, PlannedAward, expiry_days, plan_awards, write_awards};
 use crate::{
     core::{ApiError, ApiJson, ApiQuery, AuthUser, error::ErrorBody, now_ts, rate_limit},
+    ledger,
     state::AppState,
 };
 
@@ -307,8 +308,7 @@ pub async fn claim(
                 return Err(code_not_found());
             }
             record(tx, &plan, user.id, Source::Claim, days, now)?;
-            let balance: i64 =
-                tx.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user.id], |r| r.get(0))?;
+            let balance = ledger::points_balance(tx, user.id)?;
             let points_awarded = plan.awards.iter().filter(|a| a.user_id == user.id).map(|a| a.points).sum();
             Ok(ClaimOut { code, points_awarded, balance })
         })

@@ -17,7 +17,7 @@ use crate::{
         ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts,
         pagination::date_filter, rate_limit,
     },
-    payments::ledger::WalletKind,
+    ledger::{TransactionKind, WalletKind},
     state::AppState,
 };
 
@@ -188,7 +188,7 @@ pub async fn extend(
                 price,
                 split,
                 charge::ChargeFor {
-                    kind: "rental_extension",
+                    kind: TransactionKind::RentalExtension,
                     wallet_kind: WalletKind::ExtensionCharge,
                     rental_id: Some(id),
                     description: &format!("Extension of {extra} minutes"),
@@ -310,7 +310,7 @@ pub async fn pay_due(
                 due,
                 split,
                 charge::ChargeFor {
-                    kind: "overdue",
+                    kind: TransactionKind::Overdue,
                     wallet_kind: WalletKind::OverdueCharge,
                     rental_id: Some(id),
                     description: "Overdue charge",

@@ -36,6 +36,7 @@ use super::{
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::format_npr, now_ts, ts_to_rfc3339},
+    ledger,
     payments::{
         gateway::{IntentOut, Settled, ask_gateway, find_intent, gateway_failure, settle, user_intent},
         topup::{callback_params, open_at_gateway, record_failure, store_intent},
@@ -514,10 +515,7 @@ pub async fn start(
                 params![rental_id, order.amount_paisa, order.transaction_id],
             )?;
             if let Some(t) = order.transaction_id {
-                tx.execute(
-                    "UPDATE transactions SET rental_id = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![t, rental_id, now_ts()],
-                )?;
+                ledger::attach_rental(tx, t, rental_id)?;
             }
             let started = tx.execute(
                 "UPDATE rental_orders SET status = 'started', rental_id = ?2, updated_at = ?3

@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
-    payments::ledger::WalletKind,
+    ledger::{TransactionKind, WalletKind},
     promotions::coupons::{self, AppliedCoupon},
     state::AppState,
     stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
@@ -454,7 +454,7 @@ pub async fn initiate(
                 priced.amount_paisa,
                 split,
                 charge::ChargeFor {
-                    kind: "rental",
+                    kind: TransactionKind::Rental,
                     wallet_kind: WalletKind::RentalCharge,
                     rental_id: Some(rental_id),
                     description: &format!("Rental {}", reserved.code),

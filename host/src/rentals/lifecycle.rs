@@ -19,7 +19,7 @@ use crate::{
         money::format_npr,
         now_ts,
     },
-    payments::ledger::WalletKind,
+    ledger::{self, TransactionKind, WalletKind},
     state::AppState,
 };
 
@@ -205,10 +205,7 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
         )
         .optional()?;
     let Some((amount, code, coupon)) = resumed else { return Ok(()) };
-    let balance: i64 = tx
-        .query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let balance = ledger::wallet_balance(tx, user_id)?.unwrap_or(0);
     let payment = if amount == 0 {
         "Nothing to pay.".to_string()
     } else if balance >= amount {
@@ -218,7 +215,7 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
             amount,
             charge::Split::wallet(amount),
             charge::ChargeFor {
-                kind: "rental",
+                kind: TransactionKind::Rental,
                 wallet_kind: WalletKind::RentalCharge,
                 rental_id: Some(rental_id),
                 description: &format!("Rental {code} (the power bank came out after the eject timed out)"),
@@ -349,8 +346,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 crate::promotions::coupons::release_for_rental(tx, rental.id)?;
             }
             if overdue > 0 {
-                let balance: i64 =
-                    tx.query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user], |r| r.get(0))?;
+                let balance = ledger::wallet_balance(tx, user)?.ok_or_else(|| ApiError::not_found("wallet"))?;
                 if balance >= overdue {
                     charge::charge(
                         tx,
@@ -358,7 +354,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                         overdue,
                         charge::Split::wallet(overdue),
                         charge::ChargeFor {
-                            kind: "overdue",
+                            kind: TransactionKind::Overdue,
                             wallet_kind: WalletKind::OverdueCharge,
                             rental_id: Some(rental.id),
                             description: "Overdue charge",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::support::renting::{balance, customer, initiate, rental};
 use powerbank::{
     core::{Db, now_ts},
-    payments::ledger::{WalletKind, wallet_change},
+    ledger::{WalletKind, wallet_change},
 };
 use powerbank_tests::{
     TestServer,
