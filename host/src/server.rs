@@ -45,7 +45,12 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications, payments, points, promotions, rentals, schema,
+    kyc, notifications,
+    payments::{
+        self,
+        gateway::{IntentPurpose, PaymentPurposes},
+    },
+    points, promotions, rentals, schema,
     state::AppState,
     stations::{
         self,
@@ -164,9 +169,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(),
         station_link: Arc::new(station_link),
+        payment_purposes: payment_purposes(),
         plugins,
         config: Arc::new(config),
     })
+}
+
+/// What gateway payments of each purpose do beyond top-ups: the domains that
+/// sell through a gateway register here, so payments names none of them.
+fn payment_purposes() -> PaymentPurposes {
+    PaymentPurposes::default().with(IntentPurpose::Rental, rentals::gateway::RentalPayments)
 }
 
 /// Every background job kind and the domain code that runs it: each domain

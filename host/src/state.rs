@@ -14,6 +14,7 @@ use crate::{
     app_core::VersionCache,
     config::Config,
     core::{Db, auth::JwtKeys, jobs::Jobs, messenger::Messenger, storage::StorageBackend},
+    payments::gateway::PaymentPurposes,
     stations::link::StationLink,
 };
 
@@ -34,6 +35,9 @@ pub struct AppState {
     pub app_versions: VersionCache,
     pub jobs: Jobs<AppState>,
     pub station_link: Arc<StationLink>,
+    /// What each gateway payment purpose other than top-ups does when paid
+    /// or ended (registered by the domains that sell through gateways).
+    pub payment_purposes: PaymentPurposes,
     /// Pricing, points, promotions, payment gateways and station protocols
     /// (Wasm plugins).
     pub plugins: powerbank_plugin_runtime::PluginHost,

@@ -11,12 +11,18 @@
 //! (expired, cancelled, failed) is still credited if its gateway later
 //! confirms the money arrived: money received is never left uncredited.
 //!
-//! Intents have a purpose. A `topup` credits the wallet; a `rental` (opened
-//! by `rentals::gateway`) is recorded as a `rental` transaction through the
-//! gateway and handed to the rentals domain, which also hears when such an
-//! intent ends unpaid ([`finish_unpaid`]).
+//! Intents have a purpose. A `topup` credits the wallet, here. Any other
+//! purpose belongs to the domain that sells something through a gateway:
+//! that domain registers a [`PurposeHandler`] at start-up (see
+//! `server::build_state`), and the payment is recorded as its transaction
+//! kind and handed to it, inside the crediting transaction; it also hears,
+//! in the same transaction, when such an intent ends unpaid
+//! ([`finish_unpaid`]). So payments names no domain above it.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use axum::http::StatusCode;
 use powerbank_plugin_runtime::{
@@ -33,7 +39,9 @@ use crate::{
         ApiError,
         jobs::{self, NewJob},
         money::format_npr,
-        now_ts, ts_to_rfc3339,
+        now_ts,
+        text_enum::text_enum,
+        ts_to_rfc3339,
     },
     ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
     notifications::notify,
@@ -45,15 +53,83 @@ use crate::{
 /// asked at crediting time.
 pub const TOPUP_POINTS_JOB: &str = "payments.topup_points";
 
+text_enum! {
+    /// What an intent pays for (`payment_intents.purpose`).
+    pub enum IntentPurpose {
+        /// Wallet top-ups, credited here.
+        Topup = "topup",
+        /// A rental paid at a gateway (the rentals domain's handler).
+        Rental = "rental",
+    }
+}
+
+text_enum! {
+    /// Where an intent stands (`payment_intents.status`).
+    pub enum IntentStatus {
+        Pending = "pending",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Expired = "expired",
+    }
+}
+
+/// A paid intent of a registered purpose, as its handler hears of it.
+#[derive(Debug, Clone, Copy)]
+pub struct IntentPaid<'a> {
+    pub intent_id: &'a str,
+    pub user_id: i64,
+    /// The ledger transaction recording the payment.
+    pub transaction_id: i64,
+    pub amount_paisa: i64,
+}
+
+/// What a domain that sells through gateway payments tells payments about
+/// its purpose. Both calls run inside the transaction that changes the
+/// intent, so the domain's own state changes with it or not at all.
+pub trait PurposeHandler: Send + Sync + 'static {
+    /// How the payment is recorded in the ledger.
+    fn transaction_kind(&self) -> TransactionKind;
+    /// The payment's description, before ` via <gateway>`.
+    fn description(&self) -> &'static str;
+    /// The intent was paid in full, once (see the module docs).
+    fn paid(&self, tx: &Transaction<'_>, payment: IntentPaid<'_>) -> Result<(), ApiError>;
+    /// The intent ended unpaid: `Expired`, `Cancelled` or `Failed`.
+    fn ended(&self, tx: &Transaction<'_>, intent_id: &str, status: IntentStatus) -> Result<(), ApiError>;
+}
+
+/// The purposes other domains registered, by `payment_intents.purpose`.
+#[derive(Clone, Default)]
+pub struct PaymentPurposes {
+    handlers: Arc<HashMap<IntentPurpose, Arc<dyn PurposeHandler>>>,
+}
+
+impl PaymentPurposes {
+    /// Registers the handler of `purpose` (at start-up; a second one replaces the first).
+    pub fn with(mut self, purpose: IntentPurpose, handler: impl PurposeHandler) -> Self {
+        let mut handlers = (*self.handlers).clone();
+        handlers.insert(purpose, Arc::new(handler));
+        self.handlers = Arc::new(handlers);
+        self
+    }
+
+    fn handler(&self, purpose: IntentPurpose) -> Result<&dyn PurposeHandler, ApiError> {
+        self.handlers
+            .get(&purpose)
+            .map(|h| h.as_ref())
+            .ok_or_else(|| ApiError::internal(format!("no handler registered for {purpose} payments")))
+    }
+}
+
 /// A `payment_intents` row.
 #[derive(Debug, Clone)]
 pub struct Intent {
     pub id: String,
     pub user_id: i64,
-    pub purpose: String,
+    pub purpose: IntentPurpose,
     pub gateway: String,
     pub amount_paisa: i64,
-    pub status: String,
+    pub status: IntentStatus,
     pub gateway_reference: Option<String>,
     pub payment_url: Option<String>,
     pub client_secret: Option<String>,
@@ -140,12 +216,10 @@ pub struct IntentOut {
     pub id: String,
     /// Gateway plugin name: `khalti`, `esewa`, `stripe`, ...
     pub gateway: String,
-    /// `topup` (or `rental`).
-    pub purpose: String,
+    pub purpose: IntentPurpose,
     pub amount_paisa: i64,
     pub amount_npr: String,
-    /// `pending`, `completed`, `failed`, `cancelled` or `expired`.
-    pub status: String,
+    pub status: IntentStatus,
     /// The gateway's reference: Khalti `pidx`, eSewa `transaction_uuid`, Stripe `pi_...`.
     pub gateway_reference: Option<String>,
     /// Where to send the user (Khalti).
@@ -338,17 +412,27 @@ fn claim_paid_intent(
     tx: &Transaction<'_>,
     intent_id: &str,
     amount_paisa: i64,
-    purpose: &str,
+    purpose: IntentPurpose,
     kind: TransactionKind,
     what: &str,
 ) -> Result<Option<PaidIntent>, ApiError> {
     let claimed: Option<(i64, String)> = tx
         .query_row(
-            "UPDATE payment_intents SET status = 'completed', completed_at = ?2, updated_at = ?2, last_error = NULL
-             WHERE id = ?1 AND status IN ('pending', 'expired', 'cancelled', 'failed')
+            "UPDATE payment_intents SET status = ?5, completed_at = ?2, updated_at = ?2, last_error = NULL
+             WHERE id = ?1 AND status IN (?6, ?7, ?8, ?9)
                AND purpose = ?4 AND amount_paisa = ?3
              RETURNING user_id, gateway",
-            params![intent_id, now_ts(), amount_paisa, purpose],
+            params![
+                intent_id,
+                now_ts(),
+                amount_paisa,
+                purpose,
+                IntentStatus::Completed,
+                IntentStatus::Pending,
+                IntentStatus::Expired,
+                IntentStatus::Cancelled,
+                IntentStatus::Failed
+            ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
@@ -387,7 +471,7 @@ pub fn credit_topup(
 ) -> Result<Option<Credited>, ApiError> {
     let now = now_ts();
     let Some(PaidIntent { user_id, gateway, transaction_id, reference, description }) =
-        claim_paid_intent(tx, intent_id, amount_paisa, "topup", TransactionKind::Topup, "Wallet top-up")?
+        claim_paid_intent(tx, intent_id, amount_paisa, IntentPurpose::Topup, TransactionKind::Topup, "Wallet top-up")?
     else {
         return Ok(None);
     };
@@ -419,37 +503,45 @@ pub fn credit_topup(
 }
 
 /// Credits a paid intent, whatever it pays for: a top-up goes to the wallet
-/// ([`credit_topup`]); a rental payment becomes a `rental` transaction the
-/// rentals domain takes over ([`credit_rental`]). Same guarantees for both:
-/// at most once per intent, only for the intent's amount.
+/// ([`credit_topup`]); any other purpose is recorded as its handler's
+/// transaction and handed to it ([`credit_purpose`]). Same guarantees for
+/// all: at most once per intent, only for the intent's amount.
 pub fn credit_intent(
     tx: &Transaction<'_>,
+    purposes: &PaymentPurposes,
     intent_id: &str,
     amount_paisa: i64,
     planned: Option<&TopupPoints>,
 ) -> Result<Option<Credited>, ApiError> {
-    let purpose: Option<String> =
+    let purpose: Option<IntentPurpose> =
         tx.query_row("SELECT purpose FROM payment_intents WHERE id = ?1", [intent_id], |r| r.get(0)).optional()?;
-    match purpose.as_deref() {
-        Some("rental") => credit_rental(tx, intent_id, amount_paisa),
-        _ => credit_topup(tx, intent_id, amount_paisa, planned),
+    match purpose {
+        Some(IntentPurpose::Topup) | None => credit_topup(tx, intent_id, amount_paisa, planned),
+        Some(purpose) => credit_purpose(tx, purposes.handler(purpose)?, purpose, intent_id, amount_paisa),
     }
 }
 
-/// Records a paid rental intent inside the caller's transaction: intent
-/// completed, a `rental` transaction paid through the gateway (nothing moves
-/// in the wallet), then the rental order is marked paid, or, if the order
-/// ended unpaid meanwhile, the money goes to the wallet. Returns `None` when
-/// the intent was recorded before or the amount differs.
-fn credit_rental(tx: &Transaction<'_>, intent_id: &str, amount_paisa: i64) -> Result<Option<Credited>, ApiError> {
+/// Records a paid intent of a registered purpose inside the caller's
+/// transaction: intent completed, a transaction of the handler's kind paid
+/// through the gateway (nothing moves in the wallet here), then the handler
+/// takes over (a rental order is marked paid, or, if it ended unpaid
+/// meanwhile, the money goes to the wallet). Returns `None` when the intent
+/// was recorded before or the amount differs.
+fn credit_purpose(
+    tx: &Transaction<'_>,
+    handler: &dyn PurposeHandler,
+    purpose: IntentPurpose,
+    intent_id: &str,
+    amount_paisa: i64,
+) -> Result<Option<Credited>, ApiError> {
     let Some(PaidIntent { user_id, gateway, transaction_id, reference, .. }) =
-        claim_paid_intent(tx, intent_id, amount_paisa, "rental", TransactionKind::Rental, "Rental payment")?
+        claim_paid_intent(tx, intent_id, amount_paisa, purpose, handler.transaction_kind(), handler.description())?
     else {
         return Ok(None);
     };
-    crate::rentals::gateway::payment_received(tx, intent_id, transaction_id, amount_paisa)?;
+    handler.paid(tx, IntentPaid { intent_id, user_id, transaction_id, amount_paisa })?;
     let balance_paisa = super::wallet::load_balance(tx, user_id)?.balance_paisa;
-    tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "rental payment received");
+    tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, %purpose, "gateway payment received");
     Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded: 0 }))
 }
 
@@ -466,26 +558,33 @@ pub async fn topup_points_job(state: AppState, payload: Value) -> Result<(), Str
 /// Records why an intent was not credited, for the app and for support.
 pub fn note_error(tx: &Transaction<'_>, intent_id: &str, error: &str) -> Result<(), ApiError> {
     tx.execute(
-        "UPDATE payment_intents SET last_error = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'pending'",
-        params![intent_id, error, now_ts()],
+        "UPDATE payment_intents SET last_error = ?2, updated_at = ?3 WHERE id = ?1 AND status = ?4",
+        params![intent_id, error, now_ts(), IntentStatus::Pending],
     )?;
     Ok(())
 }
 
 /// Ends a pending intent without crediting it (`failed`, `cancelled`,
-/// `expired`). Returns whether it was still pending. A rental payment's order
-/// ends with it, in the same transaction.
-pub fn finish_unpaid(tx: &Transaction<'_>, intent_id: &str, status: &str, why: &str) -> Result<bool, ApiError> {
-    let purpose: Option<String> = tx
+/// `expired`). Returns whether it was still pending. The purpose's handler
+/// hears of it in the same transaction (a rental order ends with it).
+pub fn finish_unpaid(
+    tx: &Transaction<'_>,
+    purposes: &PaymentPurposes,
+    intent_id: &str,
+    status: IntentStatus,
+    why: &str,
+) -> Result<bool, ApiError> {
+    let purpose: Option<IntentPurpose> = tx
         .query_row(
             "UPDATE payment_intents SET status = ?2, last_error = ?3, updated_at = ?4
-             WHERE id = ?1 AND status = 'pending' RETURNING purpose",
-            params![intent_id, status, why, now_ts()],
+             WHERE id = ?1 AND status = ?5 RETURNING purpose",
+            params![intent_id, status, why, now_ts(), IntentStatus::Pending],
             |r| r.get(0),
         )
         .optional()?;
-    if purpose.as_deref() == Some("rental") {
-        crate::rentals::gateway::payment_ended(tx, intent_id, status)?;
+    match purpose {
+        Some(IntentPurpose::Topup) | None => {}
+        Some(purpose) => purposes.handler(purpose)?.ended(tx, intent_id, status)?,
     }
     Ok(purpose.is_some())
 }
@@ -519,14 +618,16 @@ where
 {
     let paid = verified.status == PaymentStatus::Succeeded;
     let amount_ok = verified.amount_paisa == intent.amount_paisa;
-    let planned = if paid && amount_ok && intent.status != "completed" && intent.purpose == "topup" {
-        plan_topup_points(state, intent.user_id, intent.amount_paisa).await
-    } else {
-        None
-    };
+    let planned =
+        if paid && amount_ok && intent.status != IntentStatus::Completed && intent.purpose == IntentPurpose::Topup {
+            plan_topup_points(state, intent.user_id, intent.amount_paisa).await
+        } else {
+            None
+        };
     let id = intent.id.clone();
     let status = verified.status;
     let amount = verified.amount_paisa;
+    let purposes = state.payment_purposes.clone();
     let result = state
         .db
         .write(move |tx| {
@@ -535,21 +636,33 @@ where
                     note_error(tx, &id, &format!("amount_mismatch: gateway reports {amount} paisa"))?;
                     Settled::AmountMismatch
                 }
-                PaymentStatus::Succeeded => match credit_intent(tx, &id, amount, planned.as_ref())? {
+                PaymentStatus::Succeeded => match credit_intent(tx, &purposes, &id, amount, planned.as_ref())? {
                     Some(c) => Settled::Credited(c),
                     None => Settled::AlreadySettled,
                 },
                 PaymentStatus::Pending => Settled::Pending,
                 PaymentStatus::Failed => {
-                    finish_unpaid(tx, &id, "failed", "the gateway reports the payment failed")?;
+                    finish_unpaid(tx, &purposes, &id, IntentStatus::Failed, "the gateway reports the payment failed")?;
                     Settled::Unpaid("failed".into())
                 }
                 PaymentStatus::Cancelled => {
-                    finish_unpaid(tx, &id, "cancelled", "the payment was cancelled at the gateway")?;
+                    finish_unpaid(
+                        tx,
+                        &purposes,
+                        &id,
+                        IntentStatus::Cancelled,
+                        "the payment was cancelled at the gateway",
+                    )?;
                     Settled::Unpaid("cancelled".into())
                 }
                 PaymentStatus::Refunded => {
-                    finish_unpaid(tx, &id, "failed", "the gateway reports the payment refunded")?;
+                    finish_unpaid(
+                        tx,
+                        &purposes,
+                        &id,
+                        IntentStatus::Failed,
+                        "the gateway reports the payment refunded",
+                    )?;
                     Settled::Unpaid("refunded".into())
                 }
             };

@@ -23,8 +23,8 @@ use utoipa::ToSchema;
 
 use super::{
     gateway::{
-        Intent, IntentOut, Settled, ask_gateway, find_intent, finish_unpaid, gateway_result, is_unreachable,
-        note_error, settle, user_intent,
+        Intent, IntentOut, IntentPurpose, IntentStatus, Settled, ask_gateway, find_intent, finish_unpaid,
+        gateway_result, is_unreachable, note_error, settle, user_intent,
     },
     idempotency, wallet,
 };
@@ -151,7 +151,7 @@ pub async fn topup_intent(
             {
                 return Ok(stored);
             }
-            let intent = store_intent(tx, user.id, "topup", &opened)?;
+            let intent = store_intent(tx, user.id, IntentPurpose::Topup, &opened)?;
             remember_once(tx, user.id, key.as_deref(), ENDPOINT, &hash, StatusCode::CREATED, IntentOut::from(intent))
         })
         .await?;
@@ -216,20 +216,20 @@ pub async fn open_at_gateway(
     })
 }
 
-/// Stores an opened intent as `pending` for `purpose` (`topup` or `rental`)
+/// Stores an opened intent as `pending` for `purpose`
 /// and schedules its background checks, which verify it and expire it once
 /// [`INTENT_TTL_SECS`] have passed unpaid.
 pub fn store_intent(
     tx: &Transaction<'_>,
     user_id: i64,
-    purpose: &str,
+    purpose: IntentPurpose,
     opened: &OpenedIntent,
 ) -> Result<Intent, ApiError> {
     let now = now_ts();
     tx.execute(
         "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
             gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', ?12, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
         params![
             opened.id,
             user_id,
@@ -241,7 +241,8 @@ pub fn store_intent(
             opened.client_secret,
             opened.client_payload.as_ref().map(Value::to_string),
             now + INTENT_TTL_SECS,
-            now
+            now,
+            IntentStatus::Pending
         ],
     )?;
     schedule_check(tx, &opened.id, 1, now + FIRST_CHECK_SECS)?;
@@ -300,10 +301,10 @@ fn verify_out(
         Some(Settled::Credited(c)) => (true, c.points_awarded),
         _ => (false, 0),
     };
-    let outcome = match (credited, intent.status.as_str()) {
+    let outcome = match (credited, intent.status) {
         (true, _) => "credited",
-        (false, "completed") => "already_completed",
-        (false, other) => other,
+        (false, IntentStatus::Completed) => "already_completed",
+        (false, other) => other.as_str(),
     }
     .to_string();
     Ok(VerifyOut {
@@ -357,7 +358,7 @@ pub async fn verify_topup(
     };
     // Only a credited intent needs no question: one that ended unpaid may
     // still have been paid at the last moment.
-    if intent.status == "completed" {
+    if intent.status == IntentStatus::Completed {
         return Ok(Json(state.db.write(move |tx| respond(tx, None)).await?));
     }
     let callback = callback_params(body.pidx.clone(), body.data.clone(), body.params.clone());
@@ -455,9 +456,9 @@ pub async fn cancel(
     };
     let already_paid =
         || ApiError::conflict("already_paid", "this payment went through and was credited; it cannot be cancelled");
-    match intent.status.as_str() {
-        "pending" => {}
-        "completed" => return Err(already_paid()),
+    match intent.status {
+        IntentStatus::Pending => {}
+        IntentStatus::Completed => return Err(already_paid()),
         _ => return Ok(Json(intent.into())),
     }
     let verified = match ask_gateway(&state, &intent, Vec::new()).await {
@@ -468,16 +469,17 @@ pub async fn cancel(
         }
     };
     let id = intent.id.clone();
+    let purposes = state.payment_purposes.clone();
     let (_, ended) = settle(&state, &intent, &verified, move |tx, settled| match settled {
         Settled::Pending | Settled::AmountMismatch => {
-            finish_unpaid(tx, &id, "cancelled", "cancelled by the user")?;
+            finish_unpaid(tx, &purposes, &id, IntentStatus::Cancelled, "cancelled by the user")?;
             find_intent(tx, &id)
         }
         _ => find_intent(tx, &id),
     })
     .await?;
     let ended = ended.ok_or_else(|| ApiError::not_found("payment intent"))?;
-    if ended.status == "completed" {
+    if ended.status == IntentStatus::Completed {
         return Err(already_paid());
     }
     Ok(Json(ended.into()))
@@ -501,7 +503,7 @@ pub async fn verify_job(state: AppState, payload: Value) -> Result<(), String> {
         state.db.read(move |c| find_intent(c, &id)).await.map_err(|e| e.to_string())?
     };
     let Some(intent) = found else { return Ok(()) };
-    if intent.status != "pending" {
+    if intent.status != IntentStatus::Pending {
         return Ok(());
     }
     match ask_gateway(&state, &intent, Vec::new()).await {
@@ -516,18 +518,25 @@ pub async fn verify_job(state: AppState, payload: Value) -> Result<(), String> {
         }
     }
     let now = now_ts();
+    let purposes = state.payment_purposes.clone();
     state
         .db
         .write(move |tx| {
-            let status: Option<(String, i64)> = tx
+            let status: Option<(IntentStatus, i64)> = tx
                 .query_row("SELECT status, expires_at FROM payment_intents WHERE id = ?1", [&intent_id], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
             match status {
-                Some((s, expires_at)) if s == "pending" => {
+                Some((IntentStatus::Pending, expires_at)) => {
                     if now >= expires_at {
-                        if finish_unpaid(tx, &intent_id, "expired", "not paid before the intent expired")? {
+                        if finish_unpaid(
+                            tx,
+                            &purposes,
+                            &intent_id,
+                            IntentStatus::Expired,
+                            "not paid before the intent expired",
+                        )? {
                             tracing::info!(intent_id, "payment intent expired unpaid");
                         }
                     } else {

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::gateway::{
-    credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error, plan_topup_points, plugin_failure,
+    IntentPurpose, IntentStatus, credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error,
+    plan_topup_points, plugin_failure,
 };
 use crate::{
     core::{ApiError, error::ErrorBody, now_ts},
@@ -77,9 +78,9 @@ async fn handle(
     };
     let creditable = found.as_ref().filter(|i| {
         event.status == PaymentStatus::Succeeded
-            && i.status != "completed"
+            && i.status != IntentStatus::Completed
             && i.amount_paisa == event.amount_paisa
-            && i.purpose == "topup"
+            && i.purpose == IntentPurpose::Topup
     });
     let planned = match creditable {
         Some(i) => plan_topup_points(&state, i.user_id, i.amount_paisa).await,
@@ -87,6 +88,7 @@ async fn handle(
     };
     let payload = String::from_utf8_lossy(&body[..body.len().min(MAX_STORED_PAYLOAD)]).into_owned();
     let event_id = event.event_id.clone();
+    let purposes = state.payment_purposes.clone();
     let outcome = state
         .db
         .write(move |tx| {
@@ -107,7 +109,7 @@ async fn handle(
                     "amount_mismatch"
                 }
                 (Some(i), PaymentStatus::Succeeded) => {
-                    match credit_intent(tx, &i.id, event.amount_paisa, planned.as_ref())? {
+                    match credit_intent(tx, &purposes, &i.id, event.amount_paisa, planned.as_ref())? {
                         Some(_) => "credited",
                         None => "already_completed",
                     }
@@ -119,7 +121,7 @@ async fn handle(
                     "payment_failed"
                 }
                 (Some(i), PaymentStatus::Cancelled) => {
-                    finish_unpaid(tx, &i.id, "cancelled", "cancelled at the gateway")?;
+                    finish_unpaid(tx, &purposes, &i.id, IntentStatus::Cancelled, "cancelled at the gateway")?;
                     "cancelled"
                 }
                 (Some(_), _) => "ignored",

@@ -36,9 +36,12 @@ use super::{
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::format_npr, now_ts, ts_to_rfc3339},
-    ledger,
+    ledger::{self, TransactionKind},
     payments::{
-        gateway::{IntentOut, Settled, ask_gateway, find_intent, gateway_failure, settle, user_intent},
+        gateway::{
+            IntentOut, IntentPaid, IntentPurpose, IntentStatus, PurposeHandler, Settled, ask_gateway, find_intent,
+            gateway_failure, settle, user_intent,
+        },
         topup::{callback_params, open_at_gateway, record_failure, store_intent},
     },
     promotions::coupons,
@@ -228,7 +231,7 @@ pub(super) async fn open_order(
             check_can_start(tx, user_id)?;
             check_no_open_order(tx, user_id)?;
             let now = now_ts();
-            store_intent(tx, user_id, "rental", &opened)?;
+            store_intent(tx, user_id, IntentPurpose::Rental, &opened)?;
             tx.execute(
                 "INSERT INTO rental_orders (user_id, package_id, station_id, gateway, payment_intent_id, status,
                     list_amount_paisa, discount_paisa, amount_paisa, coupon_id, due_minutes, created_at, updated_at)
@@ -256,10 +259,32 @@ pub(super) async fn open_order(
         .await
 }
 
+/// How the payments domain hands rental payments to this module: registered
+/// for the `rental` purpose by `server::build_state`.
+pub struct RentalPayments;
+
+impl PurposeHandler for RentalPayments {
+    fn transaction_kind(&self) -> TransactionKind {
+        TransactionKind::Rental
+    }
+
+    fn description(&self) -> &'static str {
+        "Rental payment"
+    }
+
+    fn paid(&self, tx: &Transaction<'_>, payment: IntentPaid<'_>) -> Result<(), ApiError> {
+        payment_received(tx, payment.intent_id, payment.transaction_id, payment.amount_paisa)
+    }
+
+    fn ended(&self, tx: &Transaction<'_>, intent_id: &str, status: IntentStatus) -> Result<(), ApiError> {
+        payment_ended(tx, intent_id, status)
+    }
+}
+
 /// The payments domain recorded the money of a rental intent (a `rental`
 /// transaction through the gateway): the order is paid. Money for an order
 /// that already ended goes to the wallet instead.
-pub fn payment_received(
+fn payment_received(
     tx: &Transaction<'_>,
     intent_id: &str,
     transaction_id: i64,
@@ -294,10 +319,10 @@ pub fn payment_received(
 
 /// The payment of an order ended unpaid (`expired`, `cancelled`, `failed`):
 /// the order ends too and its coupon redemption is released.
-pub fn payment_ended(tx: &Transaction<'_>, intent_id: &str, intent_status: &str) -> Result<(), ApiError> {
+fn payment_ended(tx: &Transaction<'_>, intent_id: &str, intent_status: IntentStatus) -> Result<(), ApiError> {
     let status = match intent_status {
-        "expired" => "expired",
-        "cancelled" => "cancelled",
+        IntentStatus::Expired => "expired",
+        IntentStatus::Cancelled => "cancelled",
         _ => "failed",
     };
     let ended: Option<i64> = tx
@@ -408,7 +433,7 @@ pub async fn verify_payment(
             .await?
     };
     // Recorded before: nothing to ask.
-    if intent.status == "completed" {
+    if intent.status == IntentStatus::Completed {
         return Ok(Json(state.db.read(move |c| payment_out(c, order_id, false)).await?));
     }
     let callback = callback_params(body.pidx, body.data, body.params);
