@@ -54,7 +54,7 @@ use crate::{
     state::AppState,
     stations::{
         self,
-        link::{StationLink, broker::BrokerCredentials},
+        link::{StationLink, broker::BrokerCredentials, hooks::LinkHooks},
     },
     users,
 };
@@ -152,8 +152,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     for failure in &report.failed {
         tracing::error!(plugin = %failure.0, error = %failure.1, "plugin not loaded");
     }
-    let station_link =
-        StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret), plugins.clone(), db.clone());
+    let station_link = StationLink::new(
+        config.link.clone(),
+        BrokerCredentials::new(&broker_secret),
+        plugins.clone(),
+        db.clone(),
+        station_hooks(),
+    );
     let base_url = config.public_base_url.trim_end_matches('/');
     let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
     let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
@@ -173,6 +178,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         plugins,
         config: Arc::new(config),
     })
+}
+
+/// What happens beyond the stations' own tables when a station reports a bank
+/// leaving or entering a slot: the rentals domain matches it to rentals.
+fn station_hooks() -> LinkHooks {
+    LinkHooks::default().on_ejected(rentals::lifecycle::on_ejected).on_returned(rentals::lifecycle::enqueue_return)
 }
 
 /// What gateway payments of each purpose do beyond top-ups: the domains that

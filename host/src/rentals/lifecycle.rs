@@ -21,6 +21,7 @@ use crate::{
     },
     ledger::{self, TransactionKind, WalletKind},
     state::AppState,
+    stations::link::hooks::{BankEjected, BankReturned},
 };
 
 /// Job kind: a station reported a returned power bank.
@@ -127,7 +128,7 @@ pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> R
 const LATE_EJECT_WINDOW_SECS: i64 = 60 * 60;
 
 /// Reconciles a station's `ejected` with the rentals, inside the transaction
-/// that applies the event (the station link calls it for every `ejected`):
+/// that applies the event (registered as the station link's `ejected` hook):
 ///
 /// - the eject of a rental still `pending_eject`: it becomes active (the
 ///   request waiting for it finds it so, even if its wait just ended);
@@ -138,14 +139,8 @@ const LATE_EJECT_WINDOW_SECS: i64 = 60 * 60;
 ///   wallet, or, when the wallet cannot cover it, the price is recorded as a
 ///   due (as an unpaid overdue charge is); the user is told;
 /// - anything else (an operator's eject, a repeat): nothing.
-pub fn on_ejected(
-    tx: &Transaction<'_>,
-    station_id: i64,
-    request_id: Option<&str>,
-    slot: u16,
-    power_bank: &str,
-    now: i64,
-) -> Result<(), ApiError> {
+pub fn on_ejected(tx: &Transaction<'_>, ejected: &BankEjected<'_>) -> Result<(), ApiError> {
+    let BankEjected { station_id, request_id, slot, power_bank, at: now } = *ejected;
     let request_id = request_id.map(str::trim).filter(|r| !r.is_empty());
     let found: Option<(i64, String, Option<String>)> = match request_id {
         Some(id) => tx
@@ -248,6 +243,20 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
         json!({"power_bank": power_bank, "station_name": station, "payment": payment}),
     )?;
     tracing::info!(rental_id, user_id, amount, power_bank, "timed-out rental resumed by a late eject");
+    Ok(())
+}
+
+/// A bank went back into a station (the station link's `returned` hook):
+/// closing its rental (pricing, charging, points) runs as a durable job
+/// enqueued with the station's change, so a crash cannot lose a return.
+pub fn enqueue_return(tx: &Transaction<'_>, returned: &BankReturned<'_>) -> Result<(), ApiError> {
+    jobs::enqueue(
+        tx,
+        NewJob::new(
+            RETURNED_JOB,
+            json!({ "station_id": returned.station_id, "power_bank": returned.power_bank, "returned_at": returned.at }),
+        ),
+    )?;
     Ok(())
 }
 

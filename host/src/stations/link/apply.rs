@@ -7,6 +7,7 @@ use powerbank_plugin_runtime::types::{
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::hooks::{BankEjected, BankReturned, LinkHooks};
 use crate::core::ApiError;
 
 /// What applying one decoded message did.
@@ -70,13 +71,15 @@ pub fn bank_in_slot(c: &rusqlite::Connection, station: i64, slot: u16) -> Result
 }
 
 /// Applies every event of one message from `device_id`, decoded by the
-/// `protocol` plugin, in the caller's transaction.
+/// `protocol` plugin, in the caller's transaction, calling the `hooks`
+/// other domains registered for banks leaving and entering slots.
 pub fn message(
     tx: &Transaction<'_>,
     device_id: &str,
     protocol: &str,
     events: &[StationEvent],
     now: i64,
+    hooks: &LinkHooks,
 ) -> Result<Applied, ApiError> {
     let Some(station) = station_by_device(tx, device_id)? else { return Ok(Applied::UnknownStation) };
     if station.protocol != protocol {
@@ -93,10 +96,10 @@ pub fn message(
                 heartbeat(tx, station.id, h, now)?;
                 event.clone()
             }
-            StationEvent::Ejected(e) => StationEvent::Ejected(ejected(tx, station.id, e, now)?),
+            StationEvent::Ejected(e) => StationEvent::Ejected(ejected(tx, station.id, e, now, hooks)?),
             StationEvent::EjectFailed(e) => StationEvent::EjectFailed(eject_failed(tx, station.id, e, now)?),
             StationEvent::Returned(e) => {
-                returned(tx, station.id, e, now)?;
+                returned(tx, station.id, e, now, hooks)?;
                 event.clone()
             }
             StationEvent::SlotFault(e) => {
@@ -221,7 +224,13 @@ fn heartbeat(tx: &Transaction<'_>, id: i64, _hb: &HeartbeatReport, now: i64) -> 
 
 /// The bank left its slot. Returns the event with the bank filled in when the
 /// station named only the slot.
-fn ejected(tx: &Transaction<'_>, id: i64, e: &EjectedEvent, now: i64) -> Result<EjectedEvent, ApiError> {
+fn ejected(
+    tx: &Transaction<'_>,
+    id: i64,
+    e: &EjectedEvent,
+    now: i64,
+    hooks: &LinkHooks,
+) -> Result<EjectedEvent, ApiError> {
     mark_seen(tx, id, now)?;
     let power_bank = match &e.power_bank {
         Some(bank) => Some(bank.clone()),
@@ -234,7 +243,14 @@ fn ejected(tx: &Transaction<'_>, id: i64, e: &EjectedEvent, now: i64) -> Result<
             "UPDATE power_banks SET status = 'rented', station_id = NULL, updated_at = ?2 WHERE id = ?1",
             params![bank, now],
         )?;
-        crate::rentals::lifecycle::on_ejected(tx, id, e.request_id.as_deref(), e.slot, serial, now)?;
+        let event = BankEjected {
+            station_id: id,
+            request_id: e.request_id.as_deref(),
+            slot: e.slot,
+            power_bank: serial,
+            at: now,
+        };
+        hooks.ejected(tx, &event)?;
     }
     Ok(EjectedEvent { request_id: e.request_id.clone(), slot: e.slot, power_bank })
 }
@@ -267,19 +283,10 @@ fn eject_failed(tx: &Transaction<'_>, id: i64, e: &EjectFailedEvent, now: i64) -
     Ok(EjectFailedEvent { slot, ..e.clone() })
 }
 
-fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64) -> Result<(), ApiError> {
+fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64, hooks: &LinkHooks) -> Result<(), ApiError> {
     mark_seen(tx, id, now)?;
     seat_bank(tx, id, e.slot, &e.power_bank, e.battery, now)?;
-    // Closing the rental (pricing, charging, points) runs as a durable job
-    // enqueued with this change, so a crash cannot lose a return.
-    crate::core::jobs::enqueue(
-        tx,
-        crate::core::jobs::NewJob::new(
-            crate::rentals::lifecycle::RETURNED_JOB,
-            serde_json::json!({ "station_id": id, "power_bank": e.power_bank, "returned_at": now }),
-        ),
-    )?;
-    Ok(())
+    hooks.returned(tx, &BankReturned { station_id: id, slot: e.slot, power_bank: &e.power_bank, at: now })
 }
 
 fn slot_fault(tx: &Transaction<'_>, id: i64, e: &SlotFaultEvent, now: i64) -> Result<(), ApiError> {

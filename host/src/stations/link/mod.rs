@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod broker;
+pub mod hooks;
 pub mod protocol;
 pub mod routes;
 pub mod routing;
@@ -33,12 +34,13 @@ use powerbank_plugin_runtime::{
 };
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
 use self::{
     apply::{Applied, StationRef},
     broker::{BrokerCredentials, HOST_USERNAME},
+    hooks::LinkHooks,
     protocol::MAX_PAYLOAD_BYTES,
     routing::ProtocolRoute,
 };
@@ -106,13 +108,6 @@ pub enum EjectOutcome {
     Failed { reason: String },
 }
 
-/// What the link reports after applying a station event, for other domains.
-#[derive(Debug, Clone)]
-pub struct AppliedEvent {
-    pub station_sn: String,
-    pub event: StationEvent,
-}
-
 /// An eject waiting for the station's answer. Protocols that echo the
 /// request id are matched by it; the others by the bank or slot.
 struct Waiter {
@@ -138,7 +133,8 @@ pub struct StationLink {
     /// Per registered station, by device id.
     traffic: Mutex<HashMap<String, StationTraffic>>,
     waiters: Mutex<Vec<Waiter>>,
-    events: broadcast::Sender<AppliedEvent>,
+    /// What other domains do when banks leave and enter slots.
+    hooks: LinkHooks,
 }
 
 struct Incoming {
@@ -147,7 +143,13 @@ struct Incoming {
 }
 
 impl StationLink {
-    pub fn new(config: LinkConfig, credentials: BrokerCredentials, plugins: PluginHost, db: Db) -> Self {
+    pub fn new(
+        config: LinkConfig,
+        credentials: BrokerCredentials,
+        plugins: PluginHost,
+        db: Db,
+        hooks: LinkHooks,
+    ) -> Self {
         Self {
             config,
             credentials,
@@ -162,7 +164,7 @@ impl StationLink {
             subscription_lock: tokio::sync::Mutex::new(()),
             traffic: Mutex::new(HashMap::new()),
             waiters: Mutex::new(Vec::new()),
-            events: broadcast::channel(1024).0,
+            hooks,
         }
     }
 
@@ -180,11 +182,6 @@ impl StationLink {
 
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
-    }
-
-    /// Events applied from stations, for domains that react to them.
-    pub fn subscribe(&self) -> broadcast::Receiver<AppliedEvent> {
-        self.events.subscribe()
     }
 
     fn broker_description(&self) -> String {
@@ -556,8 +553,9 @@ async fn handle_message(state: &AppState, message: Incoming) {
     let device = msg.device_id.clone();
     let events = msg.events;
     let (p, d) = (protocol.clone(), device.clone());
-    match state.db.write(move |tx| apply::message(tx, &d, &p, &events, now)).await {
-        Ok(Applied::Done { station_sn, events, .. }) => {
+    let hooks = link.hooks.clone();
+    match state.db.write(move |tx| apply::message(tx, &d, &p, &events, now, &hooks)).await {
+        Ok(Applied::Done { events, .. }) => {
             link.counters.applied.fetch_add(1, Ordering::Relaxed);
             link.record_traffic(&device, |t| {
                 t.messages_applied += 1;
@@ -565,7 +563,6 @@ async fn handle_message(state: &AppState, message: Incoming) {
             });
             for event in events {
                 link.settle_waiter(&device, &event);
-                let _ = link.events.send(AppliedEvent { station_sn: station_sn.clone(), event });
             }
         }
         Ok(Applied::UnknownStation) => {
