@@ -12,6 +12,7 @@ pub mod demo;
 pub mod kyc;
 pub mod ledger;
 pub mod notifications;
+pub mod packages;
 pub mod payments;
 pub mod plugins;
 pub mod points;

@@ -11,7 +11,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (1, "users", include_str!("users/schema.sql")),
     (2, "app_core", include_str!("app_core/schema.sql")),
     (3, "stations", include_str!("stations/schema.sql")),
-    (4, "rental_packages", include_str!("rentals/schema.sql")),
+    (4, "rental_packages", include_str!("packages/schema.sql")),
     (5, "jobs", jobs::SCHEMA),
     (6, "notifications", include_str!("notifications/schema.sql")),
     (7, "kyc", include_str!("kyc/schema.sql")),

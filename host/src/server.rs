@@ -45,7 +45,7 @@ use crate::{
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications,
+    kyc, notifications, packages,
     payments::{
         self,
         gateway::{IntentPurpose, PaymentPurposes},
@@ -102,6 +102,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(stations::router())
         .merge(stations::link::routes::router())
+        .merge(packages::router())
         .merge(rentals::router())
         .merge(payments::router())
         .merge(crate::plugins::router())

@@ -15,7 +15,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use powerbank_plugin_runtime::types::{CallContext, PackageInfo, Quote, QuoteRequest};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,6 +29,7 @@ use super::{
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
     ledger::{TransactionKind, WalletKind},
+    packages,
     promotions::coupons::{self, AppliedCoupon},
     state::AppState,
     stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
@@ -298,42 +298,6 @@ pub(super) async fn eject_and_settle(
     Err(ApiError::new(status, code, format!("{reason}; {}", refund.message)).with_details(details))
 }
 
-/// An active package and its price by the pricing plugin.
-pub async fn quote_package(
-    state: &AppState,
-    user_id: i64,
-    package_id: i64,
-    station_sn: Option<String>,
-) -> Result<(PackageInfo, Quote), ApiError> {
-    let package = state
-        .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT id, code, price_paisa, duration_minutes FROM rental_packages WHERE id = ?1 AND is_active = 1",
-                [package_id],
-                |r| {
-                    Ok(PackageInfo {
-                        id: r.get::<_, i64>(0)?.to_string(),
-                        code: r.get(1)?,
-                        price_paisa: r.get(2)?,
-                        duration_minutes: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("package"))?;
-    let context = CallContext {
-        user_id: Some(user_id.to_string()),
-        station_sn,
-        now_unix_ms: chrono::Utc::now().timestamp_millis(),
-    };
-    let request = QuoteRequest { package: package.clone(), requested_minutes: None, context };
-    let quote = state.plugins.pricing().quote(request).await?;
-    Ok((package, quote))
-}
-
 /// A rental's price: the package's quote, less any coupon.
 pub(super) struct Priced {
     pub package_code: String,
@@ -360,7 +324,7 @@ async fn price(
     station_sn: &str,
     coupon_code: Option<&str>,
 ) -> Result<Priced, ApiError> {
-    let (package, quote) = quote_package(state, user_id, package_id, Some(station_sn.to_string())).await?;
+    let (package, quote) = packages::quote(state, user_id, package_id, Some(station_sn.to_string())).await?;
     let coupon = match coupon_code {
         Some(code) => Some(
             coupons::apply(

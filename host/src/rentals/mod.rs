@@ -1,7 +1,7 @@
-//! Rentals (seed §4): the package catalogue, starting a rental with an eject
-//! over the station link (paid from the balance, or first through a payment
-//! gateway: [`gateway`]), coupons on the price, returns at any station,
-//! extensions, dues and history.
+//! Rentals (seed §4): starting a rental with an eject over the station link
+//! (paid from the balance, or first through a payment gateway:
+//! [`gateway`]), coupons on the price, returns at any station, extensions,
+//! dues and history.
 
 pub mod actions;
 pub mod charge;
@@ -9,7 +9,6 @@ pub mod gateway;
 pub mod initiate;
 pub mod lifecycle;
 pub mod model;
-pub mod packages;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -17,7 +16,6 @@ use crate::{core::jobs::JobsBuilder, state::AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(packages::list_packages))
         .routes(routes!(initiate::initiate))
         .routes(routes!(gateway::verify_payment))
         .routes(routes!(gateway::start))
