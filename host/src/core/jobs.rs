@@ -124,6 +124,41 @@ pub fn enqueue(tx: &Transaction<'_>, job: NewJob<'_>) -> Result<Option<i64>, Api
     Ok((inserted == 1).then(|| tx.last_insert_rowid()))
 }
 
+/// What [`ensure_scheduled`] does with a run that is already waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfWaiting {
+    /// Leave it as it is.
+    Keep,
+    /// Move it to the new job's time if that is earlier.
+    BringForward,
+}
+
+/// Makes sure one run of a recurring job kind is waiting: enqueues `job`
+/// unless a pending run of its kind exists (which `if_waiting` may bring
+/// forward). Recurring jobs call it at start-up and from each run for the
+/// next one. Writers are serialised, so the check and the insert cannot
+/// interleave with another's.
+pub fn ensure_scheduled(tx: &Transaction<'_>, job: NewJob<'_>, if_waiting: IfWaiting) -> Result<(), ApiError> {
+    let at = job.run_at.unwrap_or_else(now_ts);
+    let waiting = match if_waiting {
+        IfWaiting::Keep => tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status = 'pending')",
+            [job.kind],
+            |r| r.get(0),
+        )?,
+        IfWaiting::BringForward => {
+            tx.execute(
+                "UPDATE jobs SET run_at = MIN(run_at, ?2) WHERE kind = ?1 AND status = 'pending'",
+                params![job.kind, at],
+            )? > 0
+        }
+    };
+    if !waiting {
+        enqueue(tx, job.at(at))?;
+    }
+    Ok(())
+}
+
 /// Delay before retry `attempt` (1-based): 2 s, 4 s, 8 s ... capped at 1 hour.
 pub fn backoff_secs(attempt: i64) -> i64 {
     let exp = u32::try_from(attempt.clamp(1, 12)).unwrap_or(12);

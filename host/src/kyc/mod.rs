@@ -41,6 +41,13 @@ pub fn kyc_approved(conn: &Connection, user_id: i64) -> Result<bool, ApiError> {
     )?)
 }
 
+/// Account deletion: the user's document numbers go; the rows stay as the
+/// record that a check was made.
+pub fn forget_user(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), ApiError> {
+    tx.execute("UPDATE user_kyc SET document_number = 'deleted' WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentType {

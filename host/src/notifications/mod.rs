@@ -12,7 +12,10 @@ pub mod fcm;
 pub mod inbox;
 pub mod notify;
 
-use crate::{core::jobs::JobsBuilder, state::AppState};
+use crate::{
+    core::{ApiError, jobs::JobsBuilder},
+    state::AppState,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use notify::notify;
@@ -31,4 +34,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `server::job_handlers`).
 pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
     jobs.handle(delivery::DELIVERY_JOB, delivery::delivery_job())
+}
+
+/// Account deletion: the user's devices and in-app notifications go, and the
+/// delivery log keeps its rows (for the operators' counts) without the
+/// phone number or token they went to.
+pub fn forget_user(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), ApiError> {
+    tx.execute("DELETE FROM user_devices WHERE user_id = ?1", [user_id])?;
+    tx.execute("DELETE FROM notifications WHERE user_id = ?1", [user_id])?;
+    tx.execute("UPDATE sms_fcm_log SET recipient = NULL WHERE user_id = ?1", [user_id])?;
+    Ok(())
 }

@@ -30,7 +30,7 @@ use super::{
     charge,
     initiate::{
         NewRental, Priced, RefundNote, StationRef, check_can_start, check_no_open_order, eject_and_settle,
-        online_station, rentable_bank, reserve,
+        online_station, reserve,
     },
     model::RentalOut,
 };
@@ -46,6 +46,7 @@ use crate::{
     },
     promotions::coupons,
     state::AppState,
+    stations::slots,
 };
 
 /// A paid order not started within this long is refunded to the wallet.
@@ -219,7 +220,7 @@ pub(super) async fn open_order(
             check_can_start(c, user_id)?;
             check_no_open_order(c, user_id)?;
             let (station_id, _) = online_station(c, StationRef::Serial(&sn))?;
-            rentable_bank(c, station_id)?;
+            slots::rentable_bank(c, station_id)?;
             Ok(station_id)
         })
         .await?;

@@ -32,7 +32,7 @@ use crate::{
     packages,
     promotions::coupons::{self, AppliedCoupon},
     state::AppState,
-    stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
+    stations::{link::EjectOutcome, slots},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -172,19 +172,6 @@ pub(super) enum StationRef<'a> {
     Id(i64),
 }
 
-/// The fullest charged bank of the station: (slot index, bank id).
-pub(super) fn rentable_bank(c: &Connection, station_id: i64) -> Result<(i64, i64), ApiError> {
-    c.query_row(
-        "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
-         WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?2
-         ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
-        params![station_id, RENTABLE_BATTERY],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .ok_or_else(|| ApiError::conflict("no_power_bank", "no charged power bank at this station"))
-}
-
 /// A rental about to be ejected, before it is paid for.
 pub(super) struct NewRental<'a> {
     pub user_id: i64,
@@ -212,11 +199,7 @@ pub(super) struct Reserved {
 /// rental, in the caller's transaction.
 pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>) -> Result<Reserved, ApiError> {
     let now = now_ts();
-    let (slot, bank_id) = rentable_bank(tx, r.station_id)?;
-    tx.execute(
-        "UPDATE station_slots SET status = 'reserved', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
-        params![r.station_id, slot, now],
-    )?;
+    let (slot, bank_id) = slots::reserve_rentable_bank(tx, r.station_id, now)?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let code = format!("R-{}", &uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase());
     tx.execute(

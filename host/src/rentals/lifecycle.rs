@@ -15,13 +15,16 @@ use super::{
 use crate::{
     core::{
         ApiError,
-        jobs::{self, NewJob},
+        jobs::{self, IfWaiting, NewJob},
         money::format_npr,
         now_ts,
     },
     ledger::{self, TransactionKind, WalletKind},
     state::AppState,
-    stations::link::hooks::{BankEjected, BankReturned},
+    stations::{
+        self,
+        link::hooks::{BankEjected, BankReturned},
+    },
 };
 
 /// Job kind: a station reported a returned power bank.
@@ -114,12 +117,7 @@ pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> R
     };
     charge::refund(tx, user_id, transaction_id, to_wallet, points, description)?;
     crate::promotions::coupons::release_for_rental(tx, rental_id)?;
-    tx.execute(
-        "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
-            updated_at = ?3
-         WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
-        params![station_id, slot, now],
-    )?;
+    stations::slots::release_reservation(tx, station_id, slot, now)?;
     Ok(true)
 }
 
@@ -400,14 +398,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
 /// Schedules the next sweep unless one is already waiting. Called at start
 /// and by each sweep, so exactly one chain of sweeps exists.
 pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
-    let waiting: bool =
-        tx.query_row("SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status = 'pending')", [SWEEP_JOB], |r| {
-            r.get(0)
-        })?;
-    if !waiting {
-        jobs::enqueue(tx, NewJob::new(SWEEP_JOB, json!({})).at(at))?;
-    }
-    Ok(())
+    jobs::ensure_scheduled(tx, NewJob::new(SWEEP_JOB, json!({})).at(at), IfWaiting::Keep)
 }
 
 /// Fails ejects that never settled (a crash between paying and the

@@ -8,6 +8,7 @@ pub mod issues;
 pub mod link;
 pub mod listing;
 pub mod nearby;
+pub mod slots;
 
 use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -273,12 +273,7 @@ fn eject_failed(tx: &Transaction<'_>, id: i64, e: &EjectFailedEvent, now: i64) -
         (None, None) => None,
     };
     if let Some(slot) = slot {
-        tx.execute(
-            "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
-                updated_at = ?3
-             WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
-            params![id, slot, now],
-        )?;
+        crate::stations::slots::release_reservation(tx, id, i64::from(slot), now)?;
     }
     Ok(EjectFailedEvent { slot, ..e.clone() })
 }
