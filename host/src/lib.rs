@@ -10,6 +10,8 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod kyc;
+#[cfg(test)]
+mod layers;
 pub mod ledger;
 pub mod notifications;
 pub mod packages;

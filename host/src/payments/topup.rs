@@ -527,24 +527,18 @@ pub async fn verify_job(state: AppState, payload: Value) -> Result<(), String> {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
-            match status {
-                Some((IntentStatus::Pending, expires_at)) => {
-                    if now >= expires_at {
-                        if finish_unpaid(
-                            tx,
-                            &purposes,
-                            &intent_id,
-                            IntentStatus::Expired,
-                            "not paid before the intent expired",
-                        )? {
-                            tracing::info!(intent_id, "payment intent expired unpaid");
-                        }
-                    } else {
-                        let next = (now + check_delay(attempt + 1)).min(expires_at + 1);
-                        schedule_check(tx, &intent_id, attempt + 1, next)?;
-                    }
-                }
-                _ => {}
+            let Some((IntentStatus::Pending, expires_at)) = status else { return Ok(()) };
+            if now < expires_at {
+                let next = (now + check_delay(attempt + 1)).min(expires_at + 1);
+                schedule_check(tx, &intent_id, attempt + 1, next)?;
+            } else if finish_unpaid(
+                tx,
+                &purposes,
+                &intent_id,
+                IntentStatus::Expired,
+                "not paid before the intent expired",
+            )? {
+                tracing::info!(intent_id, "payment intent expired unpaid");
             }
             Ok(())
         })
