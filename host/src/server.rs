@@ -46,10 +46,7 @@ use crate::{
         storage::LocalDisk,
     },
     kyc, notifications, packages,
-    payments::{
-        self,
-        gateway::{IntentPurpose, PaymentPurposes},
-    },
+    payments::{self, intents::IntentPurpose, purposes::PaymentPurposes},
     points, promotions, rentals, schema,
     state::AppState,
     stations::{

@@ -14,7 +14,7 @@ use crate::{
     app_core::VersionCache,
     config::Config,
     core::{Db, auth::JwtKeys, jobs::Jobs, messenger::Messenger, storage::StorageBackend},
-    payments::gateway::PaymentPurposes,
+    payments::purposes::PaymentPurposes,
     stations::link::StationLink,
 };
 

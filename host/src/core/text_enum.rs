@@ -1,7 +1,7 @@
 //! Enums stored as text: the statuses and kinds that SQLite keeps in
 //! CHECK-constrained TEXT columns.
 //!
-//! [`text_enum!`] declares such an enum once, with each variant's text, and
+//! `text_enum!` declares such an enum once, with each variant's text, and
 //! derives everything that converts it: `as_str`/`FromStr`, serde (the API
 //! shows the same text), the OpenAPI schema, and rusqlite's `ToSql`/`FromSql`
 //! so queries bind and read the enum itself. The text lives in one place; a

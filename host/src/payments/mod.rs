@@ -4,9 +4,12 @@
 //! `payment-gateway` world: payment intents, top-ups, webhooks and refunds
 //! live here. Balances themselves change only in [`crate::ledger`].
 
-pub mod gateway;
+pub mod gateway_errors;
 pub mod idempotency;
+pub mod intent_checks;
+pub mod intents;
 pub mod options;
+pub mod purposes;
 pub mod refunds;
 pub mod topup;
 pub mod wallet;
@@ -22,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::transactions))
         .routes(routes!(topup::topup_intent))
         .routes(routes!(topup::verify_topup))
-        .routes(routes!(topup::status))
-        .routes(routes!(topup::cancel))
+        .routes(routes!(intents::status))
+        .routes(routes!(intents::cancel))
         .routes(routes!(options::methods))
         .routes(routes!(options::calculate_options))
         .routes(routes!(webhooks::khalti))
@@ -38,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The background jobs of the payments domain (registered by `server::job_handlers`).
 pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
-    jobs.handle(topup::VERIFY_JOB, topup::verify_job)
+    jobs.handle(intent_checks::VERIFY_JOB, intent_checks::verify_job)
         .handle(refunds::REFUND_JOB, refunds::refund_job)
-        .handle(gateway::TOPUP_POINTS_JOB, gateway::topup_points_job)
+        .handle(topup::TOPUP_POINTS_JOB, topup::topup_points_job)
 }

@@ -25,9 +25,8 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    gateway::{gateway_failure, plugin_failure},
-    idempotency,
-    topup::{remember_once, replayed},
+    gateway_errors::{gateway_failure, plugin_failure},
+    idempotency::{self, remember_once, replayed},
 };
 use crate::{
     core::{

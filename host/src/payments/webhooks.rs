@@ -15,9 +15,10 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::gateway::{
-    IntentPurpose, IntentStatus, credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error,
-    plan_topup_points, plugin_failure,
+use super::{
+    gateway_errors::{gateway_failure, plugin_failure},
+    intents::{IntentPurpose, IntentStatus, credit_intent, finish_unpaid, intent_for_event, note_error},
+    topup::plan_topup_points,
 };
 use crate::{
     core::{ApiError, error::ErrorBody, now_ts},

@@ -7,7 +7,7 @@
 //! `POST /api/rentals/verify-payment`, by the gateway's webhook or by the
 //! background check, whichever comes first; the payments domain records the
 //! money as a `rental` transaction through the gateway and calls
-//! [`payment_received`], once. `POST /api/rentals/start` then reserves a slot
+//! `payment_received`, once. `POST /api/rentals/start` then reserves a slot
 //! and ejects exactly as a wallet rental does; if the eject fails, the amount
 //! paid goes to the wallet (a `refund` ledger row).
 //!
@@ -38,11 +38,12 @@ use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::format_npr, now_ts, ts_to_rfc3339},
     ledger::{self, TransactionKind},
     payments::{
-        gateway::{
-            IntentOut, IntentPaid, IntentPurpose, IntentStatus, PurposeHandler, Settled, ask_gateway, find_intent,
-            gateway_failure, settle, user_intent,
+        gateway_errors::gateway_failure,
+        intents::{
+            IntentOut, IntentPurpose, IntentStatus, Settled, ask_gateway, callback_params, find_intent,
+            open_at_gateway, record_failure, settle, store_intent, user_intent,
         },
-        topup::{callback_params, open_at_gateway, record_failure, store_intent},
+        purposes::{IntentPaid, PurposeHandler},
     },
     promotions::coupons,
     state::AppState,

@@ -357,7 +357,7 @@ pub async fn initiate(
     let user_id = user.id;
     let sn = req.station_sn.trim().to_string();
     let method = payment(&state, &req.payment_method)?;
-    crate::payments::topup::check_return_url(req.return_url.as_deref())?;
+    crate::payments::intents::check_return_url(req.return_url.as_deref())?;
     state.db.read(move |c| check_user(c, user_id)).await?;
     let coupon = req.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let priced = price(&state, user_id, req.package_id, &sn, coupon).await?;

@@ -1,6 +1,9 @@
-//! What the top-up endpoints, the webhooks and the verification job share:
-//! the intent row and its API shape, how gateway failures reach clients, and
-//! the one transaction that credits a paid intent.
+//! Payment intents: a payment opened at a gateway plugin and what became of
+//! it. The intent row and its API shape, opening and storing one, asking the
+//! gateway about it, the one transaction that credits a paid intent, and
+//! `GET /api/payment/status/{intent_id}` and `POST /api/payment/cancel/{intent_id}`.
+//! Top-ups ([`super::topup`]), rentals paid at a gateway, the webhooks and
+//! the background check ([`super::intent_checks`]) all go through here.
 //!
 //! An intent is credited at most once. The guard is the first statement of
 //! the crediting transaction, `UPDATE payment_intents SET status =
@@ -11,47 +14,37 @@
 //! (expired, cancelled, failed) is still credited if its gateway later
 //! confirms the money arrived: money received is never left uncredited.
 //!
-//! Intents have a purpose. A `topup` credits the wallet, here. Any other
-//! purpose belongs to the domain that sells something through a gateway:
-//! that domain registers a [`PurposeHandler`] at start-up (see
-//! `server::build_state`), and the payment is recorded as its transaction
-//! kind and handed to it, inside the crediting transaction; it also hears,
-//! in the same transaction, when such an intent ends unpaid
-//! ([`finish_unpaid`]). So payments names no domain above it.
+//! Intents have a purpose. A `topup` credits the wallet ([`credit_topup`]).
+//! Any other purpose belongs to the domain that sells something through a
+//! gateway and registered a [`PurposeHandler`] for it
+//! ([`super::purposes`]): the payment is recorded as its transaction kind
+//! and handed to it inside the crediting transaction, and it hears, in the
+//! same transaction, when such an intent ends unpaid ([`finish_unpaid`]).
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
-use powerbank_plugin_runtime::{
-    Failure, PluginError,
-    types::{GatewayError, PaymentStatus, PaymentVerification, PointsEvent, TopUpEvent, VerifyRequest},
+use axum::{Json, extract::State, http::StatusCode};
+use powerbank_plugin_runtime::types::{
+    CallContext, CreateIntentRequest, PaymentStatus, PaymentVerification, VerifyRequest,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::{
+    gateway_errors::gateway_result,
+    intent_checks::{FIRST_CHECK_SECS, schedule_check},
+    purposes::{IntentPaid, PaymentPurposes, PurposeHandler},
+    topup::{TopupPoints, credit_topup, plan_topup_points},
+};
 use crate::{
     core::{
-        ApiError,
-        jobs::{self, NewJob},
-        money::format_npr,
-        now_ts,
-        text_enum::text_enum,
-        ts_to_rfc3339,
+        ApiError, ApiPath, AuthUser, error::ErrorBody, money::format_npr, now_ts, text_enum::text_enum, ts_to_rfc3339,
     },
-    ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
-    notifications::notify,
-    points::{self, PlannedAward},
+    ledger::{self, NewTransaction, TransactionKind, TransactionStatus},
     state::AppState,
 };
-
-/// Job: grants a credited top-up's points when the points plugin could not be
-/// asked at crediting time.
-pub const TOPUP_POINTS_JOB: &str = "payments.topup_points";
 
 text_enum! {
     /// What an intent pays for (`payment_intents.purpose`).
@@ -71,53 +64,6 @@ text_enum! {
         Failed = "failed",
         Cancelled = "cancelled",
         Expired = "expired",
-    }
-}
-
-/// A paid intent of a registered purpose, as its handler hears of it.
-#[derive(Debug, Clone, Copy)]
-pub struct IntentPaid<'a> {
-    pub intent_id: &'a str,
-    pub user_id: i64,
-    /// The ledger transaction recording the payment.
-    pub transaction_id: i64,
-    pub amount_paisa: i64,
-}
-
-/// What a domain that sells through gateway payments tells payments about
-/// its purpose. Both calls run inside the transaction that changes the
-/// intent, so the domain's own state changes with it or not at all.
-pub trait PurposeHandler: Send + Sync + 'static {
-    /// How the payment is recorded in the ledger.
-    fn transaction_kind(&self) -> TransactionKind;
-    /// The payment's description, before ` via <gateway>`.
-    fn description(&self) -> &'static str;
-    /// The intent was paid in full, once (see the module docs).
-    fn paid(&self, tx: &Transaction<'_>, payment: IntentPaid<'_>) -> Result<(), ApiError>;
-    /// The intent ended unpaid: `Expired`, `Cancelled` or `Failed`.
-    fn ended(&self, tx: &Transaction<'_>, intent_id: &str, status: IntentStatus) -> Result<(), ApiError>;
-}
-
-/// The purposes other domains registered, by `payment_intents.purpose`.
-#[derive(Clone, Default)]
-pub struct PaymentPurposes {
-    handlers: Arc<HashMap<IntentPurpose, Arc<dyn PurposeHandler>>>,
-}
-
-impl PaymentPurposes {
-    /// Registers the handler of `purpose` (at start-up; a second one replaces the first).
-    pub fn with(mut self, purpose: IntentPurpose, handler: impl PurposeHandler) -> Self {
-        let mut handlers = (*self.handlers).clone();
-        handlers.insert(purpose, Arc::new(handler));
-        self.handlers = Arc::new(handlers);
-        self
-    }
-
-    fn handler(&self, purpose: IntentPurpose) -> Result<&dyn PurposeHandler, ApiError> {
-        self.handlers
-            .get(&purpose)
-            .map(|h| h.as_ref())
-            .ok_or_else(|| ApiError::internal(format!("no handler registered for {purpose} payments")))
     }
 }
 
@@ -265,81 +211,98 @@ impl From<Intent> for IntentOut {
     }
 }
 
-/// A plugin failure on a gateway call. A plugin past its time budget is a
-/// slow gateway: 504, so the app knows to check the status later.
-pub fn plugin_failure(e: PluginError) -> ApiError {
-    if let Failure::Timeout { timeout_ms } = e.failure {
-        tracing::warn!(plugin = %e.plugin, operation = %e.operation, timeout_ms, "gateway call timed out");
-        return ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "gateway_timeout",
-            format!("payment gateway {} did not answer in time", e.plugin),
-        )
-        .with_details(json!({ "gateway": e.plugin, "timeout_ms": timeout_ms }));
+/// How long the user has to pay at the gateway.
+pub const INTENT_TTL_SECS: i64 = 30 * 60;
+
+/// A `return_url` the gateway may send the user back to.
+pub(crate) fn check_return_url(url: Option<&str>) -> Result<(), ApiError> {
+    if let Some(url) = url
+        && (url.len() > 500 || !(url.starts_with("https://") || url.starts_with("http://")))
+    {
+        return Err(ApiError::invalid_field("return_url", "must be an http(s) URL of at most 500 characters"));
     }
-    if e.failure == Failure::NotLoaded {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "gateway_not_available",
-            format!("payment gateway {} is not available right now", e.plugin),
-        );
-    }
-    e.into()
+    Ok(())
 }
 
-/// The gateway's own refusal or failure, as the client should see it.
-pub fn gateway_failure(gateway: &str, e: GatewayError) -> ApiError {
-    let details = json!({ "gateway": gateway });
-    match e {
-        GatewayError::Unavailable(m) if m.starts_with("timeout") => {
-            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", format!("{gateway} did not answer in time"))
-                .with_details(json!({ "gateway": gateway, "reason": m }))
-        }
-        GatewayError::Unavailable(m) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "gateway_unavailable", format!("{gateway} is unavailable: {m}"))
-                .with_details(details)
-        }
-        GatewayError::Internal(m) => {
-            tracing::error!(gateway, error = %m, "gateway plugin reports a configuration or protocol problem");
-            ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", format!("{gateway} failed: {m}"))
-                .with_details(details)
-        }
-        GatewayError::InvalidRequest(m) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "gateway_rejected", format!("{gateway} refused: {m}"))
-                .with_details(details)
-        }
-        GatewayError::Declined(m) => {
-            ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", format!("{gateway} declined: {m}"))
-                .with_details(details)
-        }
-        GatewayError::BadSignature => {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_signature", "the gateway data's signature does not verify")
-                .with_details(details)
-        }
-        GatewayError::AmountMismatch => ApiError::new(
-            StatusCode::CONFLICT,
-            "amount_mismatch",
-            "the gateway reports another amount than this payment's; nothing was credited",
-        )
-        .with_details(details),
-        GatewayError::NotSupported => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not_supported",
-            format!("{gateway} does not support this operation"),
-        )
-        .with_details(details),
+/// A payment the gateway has opened and we have not stored yet.
+#[derive(Debug, Clone)]
+pub struct OpenedIntent {
+    pub id: String,
+    pub gateway: String,
+    pub amount_paisa: i64,
+    pub gateway_ref: String,
+    pub redirect_url: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_payload: Option<Value>,
+}
+
+/// Opens a payment of `amount_paisa` at `gateway` (a loaded gateway plugin's
+/// name; the caller checks it). Nothing is stored: [`store_intent`] does that
+/// in the caller's transaction.
+pub async fn open_at_gateway(
+    state: &AppState,
+    user_id: i64,
+    gateway: &str,
+    amount_paisa: i64,
+    description: String,
+    return_url: Option<String>,
+) -> Result<OpenedIntent, ApiError> {
+    let intent_id = uuid::Uuid::new_v4().to_string();
+    let request = CreateIntentRequest {
+        order_id: intent_id.clone(),
+        amount_paisa,
+        description,
+        return_url,
+        context: CallContext { user_id: Some(user_id.to_string()), station_sn: None, now_unix_ms: now_ts() * 1000 },
+    };
+    let created = gateway_result(gateway, state.plugins.gateway(gateway).create_intent(request).await)?;
+    if created.gateway_ref.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", "the gateway returned no reference"));
     }
+    let payload: Option<Value> = created.client_payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
+    let client_secret = payload.as_ref().and_then(|p| p["client_secret"].as_str()).map(str::to_owned);
+    Ok(OpenedIntent {
+        id: intent_id,
+        gateway: gateway.to_string(),
+        amount_paisa,
+        gateway_ref: created.gateway_ref,
+        redirect_url: created.redirect_url,
+        client_secret,
+        client_payload: payload,
+    })
 }
 
-/// Unwraps a gateway call's two layers of failure.
-pub fn gateway_result<T>(gateway: &str, r: Result<Result<T, GatewayError>, PluginError>) -> Result<T, ApiError> {
-    r.map_err(plugin_failure)?.map_err(|e| gateway_failure(gateway, e))
-}
-
-/// Whether an error means "the gateway could not be asked" (retry later)
-/// rather than "the gateway answered no".
-pub fn is_unreachable(e: &ApiError) -> bool {
-    matches!(e.status, StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE)
+/// Stores an opened intent as `pending` for `purpose`
+/// and schedules its background checks, which verify it and expire it once
+/// [`INTENT_TTL_SECS`] have passed unpaid.
+pub fn store_intent(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    purpose: IntentPurpose,
+    opened: &OpenedIntent,
+) -> Result<Intent, ApiError> {
+    let now = now_ts();
+    tx.execute(
+        "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
+            gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', ?12, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        params![
+            opened.id,
+            user_id,
+            purpose,
+            opened.gateway,
+            opened.amount_paisa,
+            opened.gateway_ref,
+            opened.redirect_url,
+            opened.client_secret,
+            opened.client_payload.as_ref().map(Value::to_string),
+            now + INTENT_TTL_SECS,
+            now,
+            IntentStatus::Pending
+        ],
+    )?;
+    schedule_check(tx, &opened.id, 1, now + FIRST_CHECK_SECS)?;
+    find_intent(tx, &opened.id)?.ok_or_else(|| ApiError::internal("intent vanished"))
 }
 
 /// Asks the intent's gateway what became of it. `callback` carries what the
@@ -363,27 +326,29 @@ pub async fn ask_gateway(
     gateway_result(&intent.gateway, answer)
 }
 
-/// Points a top-up earns, asked of the points plugin before the crediting
-/// transaction. `None` when the plugin could not answer: the credit goes
-/// ahead and a job grants the points later.
-pub struct TopupPoints {
-    pub awards: Vec<PlannedAward>,
-    pub expiry_days: u32,
+/// What the gateway sent back with the user, as the plugin's `verify` takes it.
+pub(crate) fn callback_params(
+    pidx: Option<String>,
+    data: Option<String>,
+    params: Option<BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    let mut callback: Vec<(String, String)> = Vec::new();
+    if let Some(pidx) = pidx {
+        callback.push(("pidx".into(), pidx));
+    }
+    if let Some(data) = data {
+        callback.push(("data".into(), data));
+    }
+    callback.extend(params.unwrap_or_default());
+    callback
 }
 
-pub async fn plan_topup_points(state: &AppState, user_id: i64, amount_paisa: i64) -> Option<TopupPoints> {
-    let event = PointsEvent::TopUp(TopUpEvent { user_id: user_id.to_string(), amount_paisa });
-    let planned = async {
-        let awards = points::plan_awards(state, event).await?;
-        let expiry_days = points::expiry_days(state).await?;
-        Ok::<_, ApiError>(TopupPoints { awards, expiry_days })
-    };
-    match planned.await {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::warn!(user_id, error = %e, "top-up points not planned; a job will grant them");
-            None
-        }
+/// Notes on the intent why a verification failed, for the app and support.
+pub(crate) async fn record_failure(state: &AppState, intent: &Intent, e: &ApiError) {
+    let id = intent.id.clone();
+    let message = format!("{}: {}", e.code, e.message);
+    if let Err(err) = state.db.write(move |tx| note_error(tx, &id, &message)).await {
+        tracing::warn!(error = %err, "could not record a verification failure");
     }
 }
 
@@ -397,18 +362,18 @@ pub struct Credited {
 }
 
 /// A paid intent claimed once, with the transaction recording the payment.
-struct PaidIntent {
-    user_id: i64,
-    gateway: String,
-    transaction_id: i64,
-    reference: String,
-    description: String,
+pub(super) struct PaidIntent {
+    pub(super) user_id: i64,
+    pub(super) gateway: String,
+    pub(super) transaction_id: i64,
+    pub(super) reference: String,
+    pub(super) description: String,
 }
 
 /// Marks a paid intent of `purpose` completed and records its `kind`
 /// transaction. `None` when the intent was claimed before or `amount_paisa`
 /// is not its amount: a payment is recorded at most once, and only in full.
-fn claim_paid_intent(
+pub(super) fn claim_paid_intent(
     tx: &Transaction<'_>,
     intent_id: &str,
     amount_paisa: i64,
@@ -458,53 +423,9 @@ fn claim_paid_intent(
     Ok(Some(PaidIntent { user_id, gateway, transaction_id, reference, description }))
 }
 
-/// Credits a paid top-up intent inside the caller's transaction: intent
-/// completed, a `topup` transaction, the wallet credit, the points and the
-/// notification, all or nothing. `amount_paisa` is what the gateway says was
-/// paid: anything but the intent's amount credits nothing. Returns `None`
-/// when the intent was credited before or the amount differs.
-pub fn credit_topup(
-    tx: &Transaction<'_>,
-    intent_id: &str,
-    amount_paisa: i64,
-    planned: Option<&TopupPoints>,
-) -> Result<Option<Credited>, ApiError> {
-    let now = now_ts();
-    let Some(PaidIntent { user_id, gateway, transaction_id, reference, description }) =
-        claim_paid_intent(tx, intent_id, amount_paisa, IntentPurpose::Topup, TransactionKind::Topup, "Wallet top-up")?
-    else {
-        return Ok(None);
-    };
-    let balance_paisa =
-        ledger::wallet_change(tx, user_id, amount_paisa, WalletKind::Topup, Some(transaction_id), &description)?;
-    let points_awarded = match planned {
-        Some(p) => {
-            points::grant(tx, &p.awards, p.expiry_days, now)?;
-            p.awards.iter().filter(|a| a.user_id == user_id).map(|a| a.points).sum()
-        }
-        None => {
-            jobs::enqueue(
-                tx,
-                NewJob::new(TOPUP_POINTS_JOB, json!({ "user_id": user_id, "amount_paisa": amount_paisa }))
-                    .dedupe(format!("topup_points:{transaction_id}"))
-                    .attempts(12),
-            )?;
-            0
-        }
-    };
-    notify(
-        tx,
-        user_id,
-        "topup_credited",
-        json!({ "amount": format_npr(amount_paisa), "balance": format_npr(balance_paisa) }),
-    )?;
-    tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "top-up credited");
-    Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded }))
-}
-
 /// Credits a paid intent, whatever it pays for: a top-up goes to the wallet
 /// ([`credit_topup`]); any other purpose is recorded as its handler's
-/// transaction and handed to it ([`credit_purpose`]). Same guarantees for
+/// transaction and handed to it (`credit_purpose`). Same guarantees for
 /// all: at most once per intent, only for the intent's amount.
 pub fn credit_intent(
     tx: &Transaction<'_>,
@@ -543,16 +464,6 @@ fn credit_purpose(
     let balance_paisa = super::wallet::load_balance(tx, user_id)?.balance_paisa;
     tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, %purpose, "gateway payment received");
     Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded: 0 }))
-}
-
-/// Grants a top-up's points later (see [`TOPUP_POINTS_JOB`]).
-pub async fn topup_points_job(state: AppState, payload: Value) -> Result<(), String> {
-    let user_id = payload["user_id"].as_i64().ok_or("payload without user_id")?;
-    let amount_paisa = payload["amount_paisa"].as_i64().ok_or("payload without amount_paisa")?;
-    let event = PointsEvent::TopUp(TopUpEvent { user_id: user_id.to_string(), amount_paisa });
-    let awards = points::plan_awards(&state, event).await.map_err(|e| e.to_string())?;
-    let days = points::expiry_days(&state).await.map_err(|e| e.to_string())?;
-    state.db.write(move |tx| points::grant(tx, &awards, days, now_ts())).await.map_err(|e| e.to_string())
 }
 
 /// Records why an intent was not credited, for the app and for support.
@@ -678,4 +589,79 @@ where
 
 fn amount_of(tx: &Transaction<'_>, intent_id: &str) -> Result<i64, ApiError> {
     Ok(tx.query_row("SELECT amount_paisa FROM payment_intents WHERE id = ?1", [intent_id], |r| r.get(0))?)
+}
+
+/// A payment intent of the caller's.
+#[utoipa::path(
+    get, path = "/api/payment/status/{intent_id}", tag = "payments",
+    security(("bearer" = [])),
+    params(("intent_id" = String, Path, description = "Payment intent id")),
+    responses(
+        (status = 200, description = "The intent", body = IntentOut),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such intent of the caller's", body = ErrorBody),
+    )
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(intent_id): ApiPath<String>,
+) -> Result<Json<IntentOut>, ApiError> {
+    let intent = state.db.read(move |c| user_intent(c, user.id, &intent_id)).await?;
+    Ok(Json(intent.into()))
+}
+
+/// Cancels a pending intent. The gateway is asked first: a payment that went
+/// through is credited instead (409 `already_paid`).
+#[utoipa::path(
+    post, path = "/api/payment/cancel/{intent_id}", tag = "payments",
+    security(("bearer" = [])),
+    params(("intent_id" = String, Path, description = "Payment intent id")),
+    responses(
+        (status = 200, description = "Cancelled (or already ended unpaid)", body = IntentOut),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such intent of the caller's", body = ErrorBody),
+        (status = 409, description = "Already paid and credited", body = ErrorBody),
+        (status = 502, description = "The gateway is unavailable; the intent stays pending", body = ErrorBody),
+        (status = 504, description = "The gateway did not answer in time; the intent stays pending", body = ErrorBody),
+    )
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(intent_id): ApiPath<String>,
+) -> Result<Json<IntentOut>, ApiError> {
+    let intent = {
+        let id = intent_id.clone();
+        state.db.read(move |c| user_intent(c, user.id, &id)).await?
+    };
+    let already_paid =
+        || ApiError::conflict("already_paid", "this payment went through and was credited; it cannot be cancelled");
+    match intent.status {
+        IntentStatus::Pending => {}
+        IntentStatus::Completed => return Err(already_paid()),
+        _ => return Ok(Json(intent.into())),
+    }
+    let verified = match ask_gateway(&state, &intent, Vec::new()).await {
+        Ok(v) => v,
+        Err(e) => {
+            record_failure(&state, &intent, &e).await;
+            return Err(e);
+        }
+    };
+    let id = intent.id.clone();
+    let purposes = state.payment_purposes.clone();
+    let (_, ended) = settle(&state, &intent, &verified, move |tx, settled| match settled {
+        Settled::Pending | Settled::AmountMismatch => {
+            finish_unpaid(tx, &purposes, &id, IntentStatus::Cancelled, "cancelled by the user")?;
+            find_intent(tx, &id)
+        }
+        _ => find_intent(tx, &id),
+    })
+    .await?;
+    let ended = ended.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    if ended.status == IntentStatus::Completed {
+        return Err(already_paid());
+    }
+    Ok(Json(ended.into()))
 }
