@@ -187,7 +187,7 @@ fn station_hooks() -> LinkHooks {
 /// What gateway payments of each purpose do beyond top-ups: the domains that
 /// sell through a gateway register here, so payments names none of them.
 fn payment_purposes() -> PaymentPurposes {
-    PaymentPurposes::default().with(IntentPurpose::Rental, rentals::gateway::RentalPayments)
+    PaymentPurposes::default().with(IntentPurpose::Rental, rentals::orders::RentalPayments)
 }
 
 /// Every background job kind and the domain code that runs it: each domain

@@ -22,9 +22,9 @@ use utoipa::ToSchema;
 
 use super::{
     charge::{self, PaymentMethod},
-    gateway::RentalOrderOut,
     lifecycle,
     model::{self, RentalOut},
+    orders::RentalOrderOut,
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
@@ -366,8 +366,7 @@ pub async fn initiate(
         Payment::Gateway(_) if priced.amount_paisa == 0 => PaymentMethod::Wallet,
         Payment::Gateway(gateway) => {
             let order =
-                super::gateway::open_order(&state, user_id, sn, req.package_id, gateway, priced, req.return_url)
-                    .await?;
+                super::orders::open_order(&state, user_id, sn, req.package_id, gateway, priced, req.return_url).await?;
             return Ok((StatusCode::ACCEPTED, Json(order)).into_response());
         }
         Payment::Balance(m) => m,

@@ -416,7 +416,7 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
             for id in stale {
                 fail(tx, id, "eject_timeout", "no answer from the station")?;
             }
-            super::gateway::refund_stale_paid_orders(tx, now)?;
+            super::orders::refund_stale_paid_orders(tx, now)?;
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.user_id, pb.serial_number, (?1 - r.due_at) / 60 FROM rentals r
                  JOIN power_banks pb ON pb.id = r.power_bank_id

@@ -1,14 +1,20 @@
 //! Rentals (seed §4): starting a rental with an eject over the station link
 //! (paid from the balance, or first through a payment gateway:
-//! [`gateway`]), coupons on the price, returns at any station, extensions,
+//! [`orders`]), coupons on the price, returns at any station, extensions,
 //! dues and history.
 
-pub mod actions;
+pub mod cancel;
 pub mod charge;
-pub mod gateway;
+pub mod dues;
+pub mod extend;
+pub mod history;
 pub mod initiate;
+pub mod issues;
 pub mod lifecycle;
 pub mod model;
+pub mod order_routes;
+pub mod orders;
+pub mod tracking;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -17,16 +23,16 @@ use crate::{core::jobs::JobsBuilder, state::AppState};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(initiate::initiate))
-        .routes(routes!(gateway::verify_payment))
-        .routes(routes!(gateway::start))
-        .routes(routes!(actions::active))
-        .routes(routes!(actions::history))
-        .routes(routes!(actions::extend))
-        .routes(routes!(actions::cancel))
-        .routes(routes!(actions::location))
-        .routes(routes!(actions::report_issue))
-        .routes(routes!(actions::calculate_due))
-        .routes(routes!(actions::pay_due))
+        .routes(routes!(order_routes::verify_payment))
+        .routes(routes!(order_routes::start))
+        .routes(routes!(history::active))
+        .routes(routes!(history::history))
+        .routes(routes!(extend::extend))
+        .routes(routes!(cancel::cancel))
+        .routes(routes!(tracking::location))
+        .routes(routes!(issues::report_issue))
+        .routes(routes!(dues::calculate_due))
+        .routes(routes!(dues::pay_due))
 }
 
 /// The background jobs of the rentals domain (registered by `server::job_handlers`).

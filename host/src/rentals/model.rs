@@ -4,7 +4,10 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, opt_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, opt_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RentalOut {
@@ -125,6 +128,16 @@ pub fn load_core(c: &Connection, id: i64) -> Result<Option<RentalCore>, ApiError
         },
     )
     .optional()?)
+}
+
+/// The caller's rental (its lifecycle columns); someone else's is "not found".
+pub async fn own_core(state: &AppState, user: i64, id: i64) -> Result<RentalCore, ApiError> {
+    state
+        .db
+        .read(move |c| load_core(c, id))
+        .await?
+        .filter(|r| r.user_id == user)
+        .ok_or_else(|| ApiError::not_found("rental"))
 }
 
 impl RentalCore {
