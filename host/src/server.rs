@@ -38,7 +38,7 @@ use crate::{
     config::Config,
     core::{
         Db,
-        auth::JwtKeys,
+        access::JwtKeys,
         error,
         jobs::{self, Jobs},
         messenger::Messenger,

@@ -13,7 +13,7 @@ use axum::extract::FromRef;
 use crate::{
     app_core::VersionCache,
     config::Config,
-    core::{Db, auth::JwtKeys, jobs::Jobs, messenger::Messenger, storage::StorageBackend},
+    core::{Db, access::JwtKeys, jobs::Jobs, messenger::Messenger, storage::StorageBackend},
     payments::purposes::PaymentPurposes,
     stations::link::StationLink,
 };

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, ApiPath, AuthUser, auth::Role, error::ErrorBody, now_ts, ts_to_rfc3339},
+    core::{ApiError, ApiPath, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339},
     state::AppState,
 };
 

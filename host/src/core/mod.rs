@@ -2,7 +2,7 @@
 //! extractors, pagination, money, rate limits, storage, durable jobs, and the
 //! messenger that sends SMS and email.
 
-pub mod auth;
+pub mod access;
 pub mod db;
 pub mod error;
 pub mod jobs;
@@ -14,7 +14,7 @@ pub mod rate_limit;
 pub mod storage;
 pub mod text_enum;
 
-pub use auth::{AdminUser, AuthUser, Role};
+pub use access::{AdminUser, AuthUser, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 pub use pagination::{Page, PageParams};

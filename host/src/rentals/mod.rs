@@ -3,17 +3,17 @@
 //! [`orders`]), coupons on the price, returns at any station, extensions,
 //! dues and history.
 
+pub mod active_and_history;
 pub mod cancel;
 pub mod charge;
 pub mod dues;
 pub mod extend;
-pub mod history;
 pub mod initiate;
-pub mod issues;
 pub mod lifecycle;
 pub mod model;
 pub mod order_routes;
 pub mod orders;
+pub mod problem_reports;
 pub mod tracking;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -25,12 +25,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(initiate::initiate))
         .routes(routes!(order_routes::verify_payment))
         .routes(routes!(order_routes::start))
-        .routes(routes!(history::active))
-        .routes(routes!(history::history))
+        .routes(routes!(active_and_history::active))
+        .routes(routes!(active_and_history::history))
         .routes(routes!(extend::extend))
         .routes(routes!(cancel::cancel))
         .routes(routes!(tracking::location))
-        .routes(routes!(issues::report_issue))
+        .routes(routes!(problem_reports::report_issue))
         .routes(routes!(dues::calculate_due))
         .routes(routes!(dues::pay_due))
 }

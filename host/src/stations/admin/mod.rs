@@ -2,7 +2,7 @@
 //! media and power banks. Stations are retired, never deleted: rentals,
 //! issues and favourites keep pointing at them.
 
-mod storage;
+mod queries;
 mod validate;
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use self::{
-    storage::{detail, find_live_station, find_station, resize_slots, set_amenities},
+    queries::{detail, find_live_station, find_station, resize_slots, set_amenities},
     validate::{
         amenity_codes, ensure_device_id_free, http_url, is_unique_violation, latitude, longitude, opening_hours,
         opt_text, protocol, serial, status, text,
