@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{RENTAL_SELECT, RentalOut, rental_from_row};
+use super::model::{RENTAL_SELECT, RentalOut, RentalStatus, rental_from_row};
 use crate::{
     core::{ApiError, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, pagination::date_filter},
     state::AppState,
@@ -33,10 +33,10 @@ pub async fn active(State(state): State<AppState>, user: AuthUser) -> Result<Jso
     let (rental, payment) = state
         .db
         .read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "{RENTAL_SELECT} WHERE r.user_id = ?1 AND r.status IN ('pending_eject', 'active') LIMIT 1"
-            ))?;
-            let rental = stmt.query_map([user.id], rental_from_row)?.next().transpose()?;
+            let mut stmt =
+                c.prepare_cached(&format!("{RENTAL_SELECT} WHERE r.user_id = ?1 AND r.status IN (?2, ?3) LIMIT 1"))?;
+            let in_progress = params![user.id, RentalStatus::PendingEject, RentalStatus::Active];
+            let rental = stmt.query_map(in_progress, rental_from_row)?.next().transpose()?;
             Ok((rental, super::orders::open_order_of(c, user.id)?))
         })
         .await?;
@@ -72,14 +72,14 @@ pub async fn history(
     user: AuthUser,
     ApiQuery(f): ApiQuery<HistoryFilter>,
 ) -> Result<Json<Page<RentalOut>>, ApiError> {
-    const STATUSES: &[&str] = &["pending_eject", "active", "completed", "failed", "cancelled"];
     let paging = PageParams { cursor: f.cursor.clone(), limit: f.limit };
     let (limit, before) = (paging.limit()?, paging.before_id()?);
-    if let Some(s) = &f.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
-    }
+    let status = f
+        .status
+        .as_deref()
+        .map(str::parse::<RentalStatus>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("status", e))?;
     let (from, to) = (date_filter("from", &f.from, false)?, date_filter("to", &f.to, true)?);
     let rows = state
         .db
@@ -90,7 +90,7 @@ pub async fn history(
                  ORDER BY r.id DESC LIMIT ?6"
             ))?;
             let rows = stmt
-                .query_map(params![user.id, before, f.status, from, to, limit + 1], rental_from_row)?
+                .query_map(params![user.id, before, status, from, to, limit + 1], rental_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })

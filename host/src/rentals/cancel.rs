@@ -5,7 +5,9 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::model::{self};
+use super::model::{
+    RentalStatus, {self},
+};
 use crate::{
     core::{ApiError, ApiPath, AuthUser, error::ErrorBody, now_ts},
     state::AppState,
@@ -36,8 +38,8 @@ pub async fn cancel(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CancelOut>, ApiError> {
     let rental = model::own_core(&state, user.id, id).await?;
-    if rental.status != "active" {
-        return Err(model::illegal(&rental.status, "cancel"));
+    if rental.status != RentalStatus::Active {
+        return Err(model::illegal(rental.status, "cancel"));
     }
     let refund_until = rental.started_at.unwrap_or_default() + state.config.rentals.grace_minutes * 60;
     if now_ts() > refund_until {

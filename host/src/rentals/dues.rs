@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{
     charge::{self, PaymentMethod},
-    model::{self, RentalOut},
+    model::{self, RentalOut, RentalStatus},
 };
 use crate::{
     core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts},
@@ -44,8 +44,8 @@ pub async fn calculate_due(
 ) -> Result<Json<DueOut>, ApiError> {
     let rental = model::own_core(&state, user.id, id).await?;
     let now = now_ts();
-    let (overdue, explanation) = match (rental.status.as_str(), rental.due_at) {
-        ("active", Some(due)) if now > due => {
+    let (overdue, explanation) = match (rental.status, rental.due_at) {
+        (RentalStatus::Active, Some(due)) if now > due => {
             let c = state
                 .plugins
                 .pricing()
@@ -62,7 +62,7 @@ pub async fn calculate_due(
                 .await?;
             (c.amount_paisa, c.explanation)
         }
-        ("active", _) => (0, "not overdue".to_string()),
+        (RentalStatus::Active, _) => (0, "not overdue".to_string()),
         _ if rental.unpaid_due_paisa > 0 => (0, "overdue charge recorded at return".to_string()),
         _ => (0, "nothing owed".to_string()),
     };

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{
     charge::{self, PaymentMethod},
-    model::{self, RentalOut},
+    model::{self, RentalOut, RentalStatus},
 };
 use crate::{
     core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts},
@@ -49,8 +49,8 @@ pub async fn extend(
         return Err(ApiError::invalid_field("extra_minutes", "must be 15 to 1440"));
     }
     let rental = model::own_core(&state, user.id, id).await?;
-    if rental.status != "active" {
-        return Err(model::illegal(&rental.status, "extend"));
+    if rental.status != RentalStatus::Active {
+        return Err(model::illegal(rental.status, "extend"));
     }
     let due = rental.due_at.unwrap_or_else(now_ts);
     let price = state
@@ -77,8 +77,8 @@ pub async fn extend(
                 .query_row(
                     "UPDATE rentals SET due_at = due_at + ?2 * 60, due_minutes = due_minutes + ?2, reminded_at = NULL,
                         updated_at = ?3
-                     WHERE id = ?1 AND status = 'active' RETURNING due_at - ?2 * 60, due_at",
-                    params![id, extra, now],
+                     WHERE id = ?1 AND status = ?4 RETURNING due_at - ?2 * 60, due_at",
+                    params![id, extra, now, RentalStatus::Active],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;

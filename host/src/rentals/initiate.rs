@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use super::{
     charge::{self, PaymentMethod},
     lifecycle,
-    model::{self, RentalOut},
+    model::{self, RentalOut, RentalStatus},
     orders::RentalOrderOut,
 };
 use crate::{
@@ -101,8 +101,8 @@ fn check_user(c: &Connection, user_id: i64) -> Result<(), ApiError> {
 /// No rental in progress and no unpaid dues.
 pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiError> {
     let open: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN ('pending_eject', 'active'))",
-        [user_id],
+        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN (?2, ?3))",
+        params![user_id, RentalStatus::PendingEject, RentalStatus::Active],
         |r| r.get(0),
     )?;
     if open {
@@ -206,7 +206,7 @@ pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>
         "INSERT INTO rentals (code, user_id, package_id, status, payment_method, station_id, slot_index,
             power_bank_id, eject_request_id, amount_paisa, due_minutes, discount_paisa, coupon_id, created_at,
             updated_at)
-         VALUES (?1, ?2, ?3, 'pending_eject', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+         VALUES (?1, ?2, ?3, ?14, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
         params![
             code,
             r.user_id,
@@ -220,7 +220,8 @@ pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>
             r.due_minutes,
             r.discount_paisa,
             r.coupon_id,
-            now
+            now,
+            RentalStatus::PendingEject
         ],
     )?;
     Ok(Reserved {
@@ -270,7 +271,7 @@ pub(super) async fn eject_and_settle(
         // The station's answer arrived just after the wait ended and the
         // link applied it first: the bank is out and the rental is active.
         let rental = state.db.read(move |c| model::load_own(c, user_id, rental_id)).await?;
-        if rental.status == "active" {
+        if rental.status == RentalStatus::Active {
             return Ok(rental);
         }
     }

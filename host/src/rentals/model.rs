@@ -5,16 +5,34 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, opt_ts, ts_to_rfc3339},
+    core::{ApiError, opt_ts, text_enum::text_enum, ts_to_rfc3339},
     state::AppState,
 };
+
+text_enum! {
+    /// Where a rental is in its life (`rentals.status`): pending_eject →
+    /// active → completed (or cancelled, when returned within the grace
+    /// window), and pending_eject → failed. A rental in progress is
+    /// `pending_eject` or `active` (one per user, by a unique partial index).
+    pub enum RentalStatus {
+        /// Paid, eject command sent.
+        PendingEject = "pending_eject",
+        /// The bank is out.
+        Active = "active",
+        /// Returned.
+        Completed = "completed",
+        /// The eject failed or timed out; refunded.
+        Failed = "failed",
+        /// Returned within the grace window; refunded.
+        Cancelled = "cancelled",
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RentalOut {
     pub id: i64,
     pub code: String,
-    /// `pending_eject`, `active`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: RentalStatus,
     pub station_sn: String,
     pub station_name: String,
     pub slot: i64,
@@ -96,7 +114,7 @@ pub fn load_own(c: &Connection, user_id: i64, id: i64) -> Result<RentalOut, ApiE
 pub struct RentalCore {
     pub id: i64,
     pub user_id: i64,
-    pub status: String,
+    pub status: RentalStatus,
     pub package_id: i64,
     pub package_code: String,
     pub package_price: i64,
@@ -152,6 +170,6 @@ impl RentalCore {
 }
 
 /// A 409 for a transition the state machine does not allow.
-pub fn illegal(from: &str, action: &str) -> ApiError {
+pub fn illegal(from: impl std::fmt::Display, action: &str) -> ApiError {
     ApiError::conflict("invalid_rental_state", format!("cannot {action} a rental that is {from}"))
 }

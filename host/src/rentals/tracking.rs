@@ -7,7 +7,9 @@ use utoipa::ToSchema;
 
 use super::{
     cancel::CancelOut,
-    model::{self},
+    model::{
+        RentalStatus, {self},
+    },
 };
 use crate::{
     core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts, rate_limit},
@@ -52,8 +54,8 @@ pub async fn location(
         return Err(ApiError::invalid_field("accuracy_m", "must be a positive number"));
     }
     let rental = model::own_core(&state, user.id, id).await?;
-    if rental.status != "active" {
-        return Err(model::illegal(&rental.status, "track"));
+    if rental.status != RentalStatus::Active {
+        return Err(model::illegal(rental.status, "track"));
     }
     state
         .db
