@@ -24,7 +24,7 @@ use super::{
     charge::{self, PaymentMethod},
     lifecycle,
     model::{self, RentalOut, RentalStatus},
-    orders::RentalOrderOut,
+    orders::{OrderStatus, RentalOrderOut},
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
@@ -122,18 +122,18 @@ pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiErr
 
 /// No gateway payment for a rental waiting to be paid or started.
 pub(super) fn check_no_open_order(c: &Connection, user_id: i64) -> Result<(), ApiError> {
-    let open: Option<(i64, String, String)> = c
+    let open: Option<(i64, OrderStatus, String)> = c
         .query_row(
             "SELECT id, status, payment_intent_id FROM rental_orders
-             WHERE user_id = ?1 AND status IN ('awaiting_payment', 'paid')",
-            [user_id],
+             WHERE user_id = ?1 AND status IN (?2, ?3)",
+            params![user_id, OrderStatus::AwaitingPayment, OrderStatus::Paid],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     match open {
         None => Ok(()),
         Some((id, status, intent)) => {
-            let message = if status == "paid" {
+            let message = if status == OrderStatus::Paid {
                 "you have paid for a rental that has not started: start it with POST /api/rentals/start"
             } else {
                 "a rental payment is in progress: finish it, or cancel it with POST /api/payment/cancel/{intent_id}"

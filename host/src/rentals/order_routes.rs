@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::{
     initiate::{NewRental, RefundNote, StationRef, check_can_start, eject_and_settle, online_station, reserve},
     model::RentalOut,
-    orders::{RentalOrderOut, load_order_out, order_by_id, order_by_intent},
+    orders::{OrderStatus, RentalOrderOut, load_order_out, order_by_id, order_by_intent},
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::format_npr, now_ts},
@@ -55,15 +55,15 @@ pub struct RentalPaymentOut {
 
 fn payment_out(c: &Connection, order_id: i64, paid_now: bool) -> Result<RentalPaymentOut, ApiError> {
     let order = load_order_out(c, order_id)?;
-    let outcome = match (paid_now, order.status.as_str()) {
-        (true, "paid") => "paid",
-        (_, "refunded") => "refunded_to_wallet",
-        (_, "paid" | "started") => "already_paid",
-        (_, "awaiting_payment") => "pending",
-        (_, other) => other,
+    let outcome = match (paid_now, order.status) {
+        (true, OrderStatus::Paid) => "paid",
+        (_, OrderStatus::Refunded) => "refunded_to_wallet",
+        (_, OrderStatus::Paid | OrderStatus::Started) => "already_paid",
+        (_, OrderStatus::AwaitingPayment) => "pending",
+        (_, other) => other.as_str(),
     }
     .to_string();
-    Ok(RentalPaymentOut { outcome, paid_now: paid_now && order.status == "paid", order })
+    Ok(RentalPaymentOut { outcome, paid_now: paid_now && order.status == OrderStatus::Paid, order })
 }
 
 /// Confirms a rental's gateway payment after the user comes back. Safe to
@@ -165,16 +165,16 @@ pub async fn start(
             }
             .filter(|o| o.user_id == user_id)
             .ok_or_else(|| ApiError::not_found("rental order"))?;
-            match order.status.as_str() {
-                "paid" => {}
-                "awaiting_payment" => {
+            match order.status {
+                OrderStatus::Paid => {}
+                OrderStatus::AwaitingPayment => {
                     return Err(ApiError::conflict(
                         "payment_pending",
                         "the payment is not confirmed yet: pay at the gateway, then POST /api/rentals/verify-payment",
                     )
                     .with_details(json!({"intent_id": order.payment_intent_id})));
                 }
-                "started" => {
+                OrderStatus::Started => {
                     return Err(ApiError::conflict("invalid_rental_state", "this rental has already started")
                         .with_details(json!({"rental_id": order.rental_id})));
                 }
@@ -210,9 +210,9 @@ pub async fn start(
                 ledger::attach_rental(tx, t, rental_id)?;
             }
             let started = tx.execute(
-                "UPDATE rental_orders SET status = 'started', rental_id = ?2, updated_at = ?3
-                 WHERE id = ?1 AND status = 'paid'",
-                params![order.id, rental_id, now_ts()],
+                "UPDATE rental_orders SET status = ?4, rental_id = ?2, updated_at = ?3
+                 WHERE id = ?1 AND status = ?5",
+                params![order.id, rental_id, now_ts(), OrderStatus::Started, OrderStatus::Paid],
             )?;
             if started == 0 {
                 return Err(ApiError::conflict("invalid_rental_state", "this rental payment is no longer open"));

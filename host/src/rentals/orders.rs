@@ -28,7 +28,7 @@ use super::{
     initiate::{Priced, StationRef, check_can_start, check_no_open_order, online_station},
 };
 use crate::{
-    core::{ApiError, money::format_npr, now_ts, ts_to_rfc3339},
+    core::{ApiError, money::format_npr, now_ts, text_enum::text_enum, ts_to_rfc3339},
     ledger::TransactionKind,
     payments::{
         intents::{IntentOut, IntentPurpose, IntentStatus, find_intent, open_at_gateway, store_intent},
@@ -42,13 +42,25 @@ use crate::{
 /// A paid order not started within this long is refunded to the wallet.
 pub const PAID_ORDER_TTL_SECS: i64 = 30 * 60;
 
+text_enum! {
+    /// Where a rental order stands (`rental_orders.status`), see the module docs.
+    pub enum OrderStatus {
+        AwaitingPayment = "awaiting_payment",
+        Paid = "paid",
+        Started = "started",
+        Expired = "expired",
+        Cancelled = "cancelled",
+        Failed = "failed",
+        /// The money went to the wallet.
+        Refunded = "refunded",
+    }
+}
+
 /// A rental paid (or to be paid) through a gateway, before and after it starts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RentalOrderOut {
     pub id: i64,
-    /// `awaiting_payment`, `paid`, `started`, `expired`, `cancelled`,
-    /// `failed` or `refunded` (the money went to the wallet).
-    pub status: String,
+    pub status: OrderStatus,
     /// `pay` (at the gateway, then verify-payment), `start`, or `none`.
     pub next_step: String,
     pub station_sn: String,
@@ -84,7 +96,7 @@ pub(super) struct Order {
     pub(super) package_id: i64,
     pub(super) gateway: String,
     pub(super) payment_intent_id: String,
-    pub(super) status: String,
+    pub(super) status: OrderStatus,
     pub(super) discount_paisa: i64,
     pub(super) amount_paisa: i64,
     pub(super) coupon_id: Option<i64>,
@@ -147,13 +159,13 @@ pub fn load_order_out(c: &Connection, id: i64) -> Result<RentalOrderOut, ApiErro
          WHERE o.id = ?1",
         [id],
         move |r| {
-            let status: String = r.get(1)?;
+            let status: OrderStatus = r.get(1)?;
             let amount: i64 = r.get(10)?;
             Ok(RentalOrderOut {
                 id: r.get(0)?,
-                next_step: match status.as_str() {
-                    "awaiting_payment" => "pay",
-                    "paid" => "start",
+                next_step: match status {
+                    OrderStatus::AwaitingPayment => "pay",
+                    OrderStatus::Paid => "start",
                     _ => "none",
                 }
                 .to_string(),
@@ -183,8 +195,8 @@ pub fn load_order_out(c: &Connection, id: i64) -> Result<RentalOrderOut, ApiErro
 pub fn open_order_of(c: &Connection, user_id: i64) -> Result<Option<RentalOrderOut>, ApiError> {
     let id: Option<i64> = c
         .query_row(
-            "SELECT id FROM rental_orders WHERE user_id = ?1 AND status IN ('awaiting_payment', 'paid')",
-            [user_id],
+            "SELECT id FROM rental_orders WHERE user_id = ?1 AND status IN (?2, ?3)",
+            params![user_id, OrderStatus::AwaitingPayment, OrderStatus::Paid],
             |r| r.get(0),
         )
         .optional()?;
@@ -226,7 +238,7 @@ pub(super) async fn open_order(
             tx.execute(
                 "INSERT INTO rental_orders (user_id, package_id, station_id, gateway, payment_intent_id, status,
                     list_amount_paisa, discount_paisa, amount_paisa, coupon_id, due_minutes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'awaiting_payment', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?12, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
                 params![
                     user_id,
                     package_id,
@@ -238,7 +250,8 @@ pub(super) async fn open_order(
                     priced.amount_paisa,
                     priced.coupon_id(),
                     priced.due_minutes,
-                    now
+                    now,
+                    OrderStatus::AwaitingPayment
                 ],
             )?;
             let order_id = tx.last_insert_rowid();
@@ -283,17 +296,25 @@ fn payment_received(
 ) -> Result<(), ApiError> {
     let now = now_ts();
     let paid = tx.execute(
-        "UPDATE rental_orders SET status = 'paid', paid_at = ?2, transaction_id = ?3, updated_at = ?2
-         WHERE payment_intent_id = ?1 AND status = 'awaiting_payment'",
-        params![intent_id, now, transaction_id],
+        "UPDATE rental_orders SET status = ?4, paid_at = ?2, transaction_id = ?3, updated_at = ?2
+         WHERE payment_intent_id = ?1 AND status = ?5",
+        params![intent_id, now, transaction_id, OrderStatus::Paid, OrderStatus::AwaitingPayment],
     )?;
     if paid == 1 {
         return Ok(());
     }
     tx.execute(
-        "UPDATE rental_orders SET status = 'refunded', transaction_id = ?3, updated_at = ?2
-         WHERE payment_intent_id = ?1 AND status IN ('expired', 'cancelled', 'failed')",
-        params![intent_id, now, transaction_id],
+        "UPDATE rental_orders SET status = ?4, transaction_id = ?3, updated_at = ?2
+         WHERE payment_intent_id = ?1 AND status IN (?5, ?6, ?7)",
+        params![
+            intent_id,
+            now,
+            transaction_id,
+            OrderStatus::Refunded,
+            OrderStatus::Expired,
+            OrderStatus::Cancelled,
+            OrderStatus::Failed
+        ],
     )?;
     let user_id: i64 = tx.query_row("SELECT user_id FROM payment_intents WHERE id = ?1", [intent_id], |r| r.get(0))?;
     charge::refund(
@@ -312,15 +333,15 @@ fn payment_received(
 /// the order ends too and its coupon redemption is released.
 fn payment_ended(tx: &Transaction<'_>, intent_id: &str, intent_status: IntentStatus) -> Result<(), ApiError> {
     let status = match intent_status {
-        IntentStatus::Expired => "expired",
-        IntentStatus::Cancelled => "cancelled",
-        _ => "failed",
+        IntentStatus::Expired => OrderStatus::Expired,
+        IntentStatus::Cancelled => OrderStatus::Cancelled,
+        _ => OrderStatus::Failed,
     };
     let ended: Option<i64> = tx
         .query_row(
             "UPDATE rental_orders SET status = ?2, updated_at = ?3
-             WHERE payment_intent_id = ?1 AND status = 'awaiting_payment' RETURNING id",
-            params![intent_id, status, now_ts()],
+             WHERE payment_intent_id = ?1 AND status = ?4 RETURNING id",
+            params![intent_id, status, now_ts(), OrderStatus::AwaitingPayment],
             |r| r.get(0),
         )
         .optional()?;
@@ -333,15 +354,16 @@ fn payment_ended(tx: &Transaction<'_>, intent_id: &str, intent_status: IntentSta
 /// Paid orders not started within [`PAID_ORDER_TTL_SECS`]: the money goes to
 /// the wallet (from the rentals sweep).
 pub fn refund_stale_paid_orders(tx: &Transaction<'_>, now: i64) -> Result<(), ApiError> {
+    // The literal matches the partial index `rental_orders_paid`.
     let mut stmt = tx.prepare("SELECT id FROM rental_orders WHERE status = 'paid' AND paid_at < ?1")?;
     let stale: Vec<i64> = stmt.query_map([now - PAID_ORDER_TTL_SECS], |r| r.get(0))?.collect::<Result<_, _>>()?;
     drop(stmt);
     for id in stale {
         let row: Option<(i64, Option<i64>, i64)> = tx
             .query_row(
-                "UPDATE rental_orders SET status = 'refunded', updated_at = ?2 WHERE id = ?1 AND status = 'paid'
+                "UPDATE rental_orders SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4
                  RETURNING user_id, transaction_id, amount_paisa",
-                params![id, now],
+                params![id, now, OrderStatus::Refunded, OrderStatus::Paid],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;

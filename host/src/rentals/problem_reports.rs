@@ -9,6 +9,7 @@ use super::model::{self};
 use crate::{
     core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts, rate_limit},
     state::AppState,
+    stations::issues::IssueStatus,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,7 +26,7 @@ pub struct RentalIssueOut {
     pub id: i64,
     pub rental_id: i64,
     pub issue_type: String,
-    pub status: String,
+    pub status: IssueStatus,
 }
 
 /// Reports a problem with a rental.
@@ -70,7 +71,7 @@ pub async fn report_issue(
                 id: tx.last_insert_rowid(),
                 rental_id: id,
                 issue_type: req.issue_type,
-                status: "open".into(),
+                status: IssueStatus::Open,
             })
         })
         .await?;

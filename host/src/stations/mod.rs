@@ -3,6 +3,7 @@
 //! (MQTT).
 
 pub mod admin;
+pub mod banks;
 pub mod favorites;
 pub mod issues;
 pub mod link;

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::listing::RENTABLE_BATTERY;
+use super::{banks::BankStatus, listing::RENTABLE_BATTERY};
 use crate::core::ApiError;
 
 /// The fullest charged bank of the station: (slot index, bank id); 409
@@ -11,9 +11,9 @@ use crate::core::ApiError;
 pub fn rentable_bank(c: &Connection, station_id: i64) -> Result<(i64, i64), ApiError> {
     c.query_row(
         "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
-         WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?2
+         WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = ?3 AND pb.battery_level >= ?2
          ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
-        params![station_id, RENTABLE_BATTERY],
+        params![station_id, RENTABLE_BATTERY, BankStatus::InSlot],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()?

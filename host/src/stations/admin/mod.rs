@@ -20,7 +20,10 @@ use self::{
 use crate::{
     core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody, now_ts},
     state::AppState,
-    stations::listing::{AmenityOut, MediaOut, SlotOut, StationDetail, validate_amenity_code},
+    stations::{
+        banks::BankStatus,
+        listing::{AmenityOut, MediaOut, SlotOut, StationDetail, validate_amenity_code},
+    },
 };
 
 pub const MAX_SLOTS: i64 = 64;
@@ -143,8 +146,7 @@ pub struct PowerBankOut {
     pub serial_number: String,
     pub capacity_mah: i64,
     pub battery_level: i64,
-    /// `in_slot`, `rented`, `maintenance` or `lost`.
-    pub status: String,
+    pub status: BankStatus,
     pub station_sn: String,
     pub slot_index: i64,
 }
@@ -533,8 +535,8 @@ pub async fn register_power_bank(
             }
             tx.execute(
                 "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, station_id, created_at, updated_at)
-                 VALUES (?1, ?2, 'in_slot', ?3, ?4, ?5, ?5)",
-                params![sn, capacity, battery, station, now],
+                 VALUES (?1, ?2, ?6, ?3, ?4, ?5, ?5)",
+                params![sn, capacity, battery, station, now, BankStatus::InSlot],
             )?;
             let bank = tx.last_insert_rowid();
             tx.execute(
@@ -546,7 +548,7 @@ pub async fn register_power_bank(
                 serial_number: sn,
                 capacity_mah: capacity,
                 battery_level: battery,
-                status: "in_slot".into(),
+                status: BankStatus::InSlot,
                 station_sn,
                 slot_index,
             })

@@ -8,7 +8,7 @@ use powerbank_plugin_runtime::types::{
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::hooks::{BankEjected, BankReturned, LinkHooks};
-use crate::core::ApiError;
+use crate::{core::ApiError, stations::banks::BankStatus};
 
 /// What applying one decoded message did.
 #[derive(Debug, PartialEq)]
@@ -132,8 +132,8 @@ fn power_bank_id(tx: &Transaction<'_>, serial: &str, now: i64) -> Result<i64, Ap
     }
     tx.execute(
         "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, created_at, updated_at)
-         VALUES (?1, 10000, 'in_slot', 0, ?2, ?2)",
-        params![serial, now],
+         VALUES (?1, 10000, ?3, 0, ?2, ?2)",
+        params![serial, now, BankStatus::InSlot],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -162,10 +162,10 @@ fn seat_bank(
         params![station, index, bank, now],
     )?;
     tx.execute(
-        "UPDATE power_banks SET status = 'in_slot', station_id = ?2,
+        "UPDATE power_banks SET status = ?5, station_id = ?2,
             battery_level = COALESCE(?3, battery_level), updated_at = ?4
          WHERE id = ?1",
-        params![bank, station, battery.map(|b| i64::from(b.min(100))), now],
+        params![bank, station, battery.map(|b| i64::from(b.min(100))), now, BankStatus::InSlot],
     )?;
     Ok(bank)
 }
@@ -240,8 +240,8 @@ fn ejected(
     if let Some(serial) = &power_bank {
         let bank = power_bank_id(tx, serial, now)?;
         tx.execute(
-            "UPDATE power_banks SET status = 'rented', station_id = NULL, updated_at = ?2 WHERE id = ?1",
-            params![bank, now],
+            "UPDATE power_banks SET status = ?3, station_id = NULL, updated_at = ?2 WHERE id = ?1",
+            params![bank, now, BankStatus::Rented],
         )?;
         let event = BankEjected {
             station_id: id,
