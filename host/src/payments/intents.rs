@@ -90,23 +90,24 @@ pub struct Intent {
 const INTENT_COLUMNS: &str = "id, user_id, purpose, gateway, amount_paisa, status, gateway_reference, payment_url,
     client_secret, client_payload, transaction_id, last_error, expires_at, completed_at, created_at";
 
+/// The one mapping of a `payment_intents` row ([`INTENT_COLUMNS`]), by column name.
 fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
     Ok(Intent {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        purpose: r.get(2)?,
-        gateway: r.get(3)?,
-        amount_paisa: r.get(4)?,
-        status: r.get(5)?,
-        gateway_reference: r.get(6)?,
-        payment_url: r.get(7)?,
-        client_secret: r.get(8)?,
-        client_payload: r.get(9)?,
-        transaction_id: r.get(10)?,
-        last_error: r.get(11)?,
-        expires_at: r.get(12)?,
-        completed_at: r.get(13)?,
-        created_at: r.get(14)?,
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        purpose: r.get("purpose")?,
+        gateway: r.get("gateway")?,
+        amount_paisa: r.get("amount_paisa")?,
+        status: r.get("status")?,
+        gateway_reference: r.get("gateway_reference")?,
+        payment_url: r.get("payment_url")?,
+        client_secret: r.get("client_secret")?,
+        client_payload: r.get("client_payload")?,
+        transaction_id: r.get("transaction_id")?,
+        last_error: r.get("last_error")?,
+        expires_at: r.get("expires_at")?,
+        completed_at: r.get("completed_at")?,
+        created_at: r.get("created_at")?,
     })
 }
 

@@ -78,26 +78,28 @@ pub struct RefundOut {
     pub updated_at: String,
 }
 
-const REFUND_SELECT: &str = "SELECT r.id, r.user_id, r.transaction_id, t.reference, t.kind, t.gateway, r.amount_paisa,
-        r.reason, r.status, r.review_note, r.gateway_refund_id, r.last_error, r.created_at, r.updated_at
+/// The columns of [`RefundOut`], named as [`refund_from_row`] reads them.
+const REFUND_SELECT: &str = "SELECT r.id, r.user_id, r.transaction_id, t.reference AS transaction_reference,
+        t.kind AS transaction_kind, t.gateway, r.amount_paisa, r.reason, r.status, r.review_note,
+        r.gateway_refund_id, r.last_error, r.created_at, r.updated_at
     FROM refunds r JOIN transactions t ON t.id = r.transaction_id";
 
 fn refund_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundOut> {
     Ok(RefundOut {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        transaction_id: r.get(2)?,
-        transaction_reference: r.get(3)?,
-        transaction_kind: r.get(4)?,
-        gateway: r.get(5)?,
-        amount_paisa: r.get(6)?,
-        reason: r.get(7)?,
-        status: r.get(8)?,
-        review_note: r.get(9)?,
-        gateway_refund_id: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: ts_to_rfc3339(r.get(12)?),
-        updated_at: ts_to_rfc3339(r.get(13)?),
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        transaction_id: r.get("transaction_id")?,
+        transaction_reference: r.get("transaction_reference")?,
+        transaction_kind: r.get("transaction_kind")?,
+        gateway: r.get("gateway")?,
+        amount_paisa: r.get("amount_paisa")?,
+        reason: r.get("reason")?,
+        status: r.get("status")?,
+        review_note: r.get("review_note")?,
+        gateway_refund_id: r.get("gateway_refund_id")?,
+        last_error: r.get("last_error")?,
+        created_at: ts_to_rfc3339(r.get("created_at")?),
+        updated_at: ts_to_rfc3339(r.get("updated_at")?),
     })
 }
 

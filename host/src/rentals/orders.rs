@@ -110,19 +110,19 @@ const ORDER_COLUMNS: &str = "id, user_id, station_id, package_id, gateway, payme
 
 fn order_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        station_id: r.get(2)?,
-        package_id: r.get(3)?,
-        gateway: r.get(4)?,
-        payment_intent_id: r.get(5)?,
-        status: r.get(6)?,
-        discount_paisa: r.get(7)?,
-        amount_paisa: r.get(8)?,
-        coupon_id: r.get(9)?,
-        due_minutes: r.get(10)?,
-        transaction_id: r.get(11)?,
-        rental_id: r.get(12)?,
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        station_id: r.get("station_id")?,
+        package_id: r.get("package_id")?,
+        gateway: r.get("gateway")?,
+        payment_intent_id: r.get("payment_intent_id")?,
+        status: r.get("status")?,
+        discount_paisa: r.get("discount_paisa")?,
+        amount_paisa: r.get("amount_paisa")?,
+        coupon_id: r.get("coupon_id")?,
+        due_minutes: r.get("due_minutes")?,
+        transaction_id: r.get("transaction_id")?,
+        rental_id: r.get("rental_id")?,
     })
 }
 
