@@ -11,9 +11,10 @@
 //! on disk.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
+        Arc, LazyLock, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -42,6 +43,13 @@ struct DbInner {
 /// Statements started on every connection this process opened.
 static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
 
+/// The same, per database file (as its path was given to [`Db::open`]).
+static STATEMENTS_PER_DATABASE: LazyLock<Mutex<HashMap<PathBuf, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
+
+fn database_counter(path: &Path) -> Arc<AtomicU64> {
+    STATEMENTS_PER_DATABASE.lock().unwrap_or_else(|p| p.into_inner()).entry(path.to_path_buf()).or_default().clone()
+}
+
 /// How many SQL statements this process has run so far, over all databases.
 ///
 /// Why it exists: the number of statements a request runs must not grow with
@@ -52,19 +60,27 @@ static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
 /// from the statement that fired them. Counting costs one relaxed atomic add
 /// per statement, so it stays on in production builds. The count is
 /// process-wide: a test comparing counts must keep other database work in the
-/// same process (parallel tests, background workers) out of its window.
+/// same process (parallel tests, background workers) out of its window, or
+/// count one database with [`statements_executed_on`].
 pub fn statements_executed() -> u64 {
     STATEMENTS_EXECUTED.load(Ordering::Relaxed)
+}
+
+/// [`statements_executed`] on the connections opened on the database file at
+/// `path` only: a test that counts one server's statements is not disturbed
+/// by the other servers its test binary runs at the same time.
+pub fn statements_executed_on(path: &Path) -> u64 {
+    database_counter(path).load(Ordering::Relaxed)
 }
 
 /// Installs the statement counter on a connection. rusqlite 0.43 offers
 /// SQLite's `sqlite3_trace_v2` hook (the legacy `trace` hook is gone); its
 /// statement event fires once each time a statement starts running.
-fn count_statements(conn: &mut Connection) -> rusqlite::Result<()> {
+fn count_statements(conn: &mut Connection, database: Arc<AtomicU64>) -> rusqlite::Result<()> {
     use rusqlite::trace::{TraceEvent, TraceEventCodes};
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_STMT,
-        Some(|event: TraceEvent<'_>| {
+        Some(move |event: TraceEvent<'_>| {
             // SQLite reports each trigger subprogram as its own event, with a
             // `-- TRIGGER name` comment as the text; those belong to the
             // statement that fired them.
@@ -72,6 +88,7 @@ fn count_statements(conn: &mut Connection) -> rusqlite::Result<()> {
                 && !sql.starts_with("-- TRIGGER ")
             {
                 STATEMENTS_EXECUTED.fetch_add(1, Ordering::Relaxed);
+                database.fetch_add(1, Ordering::Relaxed);
             }
         }),
     )
@@ -104,7 +121,8 @@ impl Db {
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
         configure(&writer)?;
-        count_statements(&mut writer)?;
+        let counter = database_counter(path);
+        count_statements(&mut writer, counter.clone())?;
         // No list: the caller opens a database it knows is migrated.
         if !migrations.is_empty() {
             super::migrations::apply(&mut writer, migrations)?;
@@ -118,7 +136,7 @@ impl Db {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             configure(&conn)?;
-            count_statements(&mut conn)?;
+            count_statements(&mut conn, counter.clone())?;
             pool.push(conn);
         }
         Ok(Self {

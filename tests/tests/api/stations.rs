@@ -3,15 +3,16 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use powerbank::core::{Db, db::statements_executed, now_ts};
+use powerbank::core::{Db, db::statements_executed_on, now_ts};
 use powerbank_tests::{Reply, Session, TestServer};
 use reqwest::{Method, StatusCode, multipart};
 use serde_json::{Value, json};
 use tokio::sync::{RwLock, RwLockReadGuard};
 
-/// `statements_executed()` counts for the whole process, and the tests of
-/// this file share one process: every test holds this lock shared, and the
-/// one that counts statements holds it alone.
+/// Statements are counted per database file (`statements_executed_on`), so
+/// the other servers of this test binary cannot disturb a count. The tests of
+/// this file also hold this lock shared and the counting test holds it alone,
+/// which keeps the counting test's requests quick on a busy machine.
 static QUIET: RwLock<()> = RwLock::const_new(());
 
 async fn start() -> (RwLockReadGuard<'static, ()>, TestServer) {
@@ -82,9 +83,9 @@ fn seed_bulk(db: &Db, first: usize, count: usize) {
 async fn statements_for(s: &TestServer, path: &str) -> u64 {
     let mut least = u64::MAX;
     for _ in 0..5 {
-        let before = statements_executed();
+        let before = statements_executed_on(&s.db_path());
         let r = s.get(path, None).await;
-        let after = statements_executed();
+        let after = statements_executed_on(&s.db_path());
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         least = least.min(after - before);
     }
