@@ -14,12 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use powerbank::{
-    config::Config,
+    config::{Config, MqttMode},
     core::{Db, now_ts},
-    stations::{
-        link::MqttMode,
-        nearby::{self, NearbyQuery, Strategy},
-    },
+    stations::nearby::{self, NearbyQuery, Strategy},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rusqlite::{OpenFlags, params};
@@ -146,7 +143,7 @@ async fn run() -> anyhow::Result<()> {
     config.link.mode = MqttMode::Disabled;
 
     let started = Instant::now();
-    let db = Db::open(&config.db_path, 1)?;
+    let db = powerbank::schema::open_db(&config.db_path, 1)?;
     seed(&db)?;
     drop(db);
     println!(

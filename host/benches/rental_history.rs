@@ -91,7 +91,7 @@ async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path());
     let started = Instant::now();
-    let db = Db::open(&config.db_path, 1)?;
+    let db = powerbank::schema::open_db(&config.db_path, 1)?;
     let (heavy, deep_id) = seed(&db)?;
     drop(db);
     let total = HEAVY_USER_RENTALS + OTHER_USERS * PER_OTHER_USER;

@@ -7,10 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    config::{Config, EmailConfig, SmsConfig},
+    config::{Config, EmailConfig, MqttMode, SmsConfig},
     core::{Db, Role},
-    demo, server,
-    stations::link::MqttMode,
+    demo, schema, server,
     users::{auth, identifier::Identifier},
 };
 
@@ -256,13 +255,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(store) => {
             let config = store.config();
-            Db::open(&config.db_path, 1)?;
+            schema::open_db(&config.db_path, 1)?;
             println!("database {} is up to date", config.db_path.display());
             Ok(())
         }
         Command::SeedDemo(store) => {
             let config = store.config();
-            let db = Db::open(&config.db_path, 1)?;
+            let db = schema::open_db(&config.db_path, 1)?;
             let seeded = demo::seed_if_empty(&db)?;
             println!("{}", if seeded { "demo data loaded" } else { "database already has stations; nothing loaded" });
             Ok(())
@@ -270,7 +269,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Plugins { command } => tokio::runtime::Runtime::new()?.block_on(plugins_command(command)),
         Command::Admin { command: AdminCommand::Create { store, email, password } } => {
             let config = store.config();
-            let db = Db::open(&config.db_path, 1)?;
+            let db = schema::open_db(&config.db_path, 1)?;
             let id = create_admin(&db, &email, &password)?;
             println!("admin {email} created (user id {id}); sign in at POST /api/admin/login");
             Ok(())

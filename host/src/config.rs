@@ -13,7 +13,7 @@ pub struct Config {
     /// Reload plugins when plugins.toml or a listed .wasm file changes.
     pub watch_plugins: bool,
     /// The MQTT station link: broker, topics, heartbeat timeout.
-    pub link: crate::stations::link::LinkConfig,
+    pub link: LinkConfig,
     /// Base of the URLs the host hands out for uploaded files.
     pub public_base_url: String,
     /// JWT signing secret; generated and stored in the database when absent.
@@ -46,6 +46,45 @@ pub struct RentalsConfig {
     pub eject_timeout: Duration,
     /// A rental returned within this many minutes of its start is free.
     pub grace_minutes: i64,
+}
+
+/// How the host reaches a broker.
+#[derive(Debug, Clone)]
+pub enum MqttMode {
+    /// No station link (tests that do not need one).
+    Disabled,
+    /// Start rumqttd in-process on this address and connect to it.
+    Embedded { listen: SocketAddr },
+    /// An external broker, `mqtt://[user:pass@]host:port`.
+    External { url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub mode: MqttMode,
+    /// Prepended verbatim to every topic, like a broker mountpoint, so several
+    /// deployments (or test runs) can share one broker. Empty in production.
+    pub mountpoint: String,
+    /// A station with no message for this long is marked offline.
+    pub heartbeat_timeout_secs: i64,
+    /// How often the heartbeat expiry runs.
+    pub sweep_interval: Duration,
+    /// How long an eject command stays valid at the station (protocols with a
+    /// TTL refuse it afterwards, so a command stuck in a queue cannot pop a
+    /// bank out minutes later).
+    pub eject_ttl_secs: u32,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            mode: MqttMode::Embedded { listen: SocketAddr::from(([127, 0, 0, 1], 1884)) },
+            mountpoint: String::new(),
+            heartbeat_timeout_secs: 90,
+            sweep_interval: Duration::from_secs(15),
+            eject_ttl_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +211,7 @@ impl Config {
     pub fn for_tests(data_dir: &std::path::Path) -> Self {
         let mut config = Self::with_data_dir(data_dir.to_path_buf());
         config.plugins_path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins.toml"));
-        config.link.mode = crate::stations::link::MqttMode::Disabled;
+        config.link.mode = MqttMode::Disabled;
         config
     }
 

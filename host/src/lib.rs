@@ -1,7 +1,8 @@
 //! powerbank: the backend of a power-bank rental network.
 //!
 //! One module per feature domain, each with its routes, storage queries and
-//! tests side by side; shared pieces live in [`core`].
+//! tests side by side; shared pieces live in [`core`]. The composition root
+//! ([`server`], [`state`]) wires the domains together at start-up.
 
 pub mod app_core;
 pub mod cli;
@@ -10,12 +11,18 @@ pub mod core;
 pub mod demo;
 pub mod http_listener;
 pub mod kyc;
+#[cfg(test)]
+mod layers;
+pub mod ledger;
 pub mod notifications;
+pub mod packages;
 pub mod payments;
 pub mod plugins;
 pub mod points;
 pub mod promotions;
 pub mod rentals;
+pub mod schema;
 pub mod server;
+pub mod state;
 pub mod stations;
 pub mod users;

@@ -37,17 +37,21 @@ use crate::{
     app_core,
     config::Config,
     core::{
-        AppState, Db,
-        auth::JwtKeys,
+        Db,
+        access::JwtKeys,
         error,
         jobs::{self, Jobs},
+        messenger::Messenger,
         now_ts,
         storage::LocalDisk,
     },
-    kyc, notifications, payments, points, promotions, rentals,
+    kyc, notifications, packages,
+    payments::{self, intents::IntentPurpose, purposes::PaymentPurposes},
+    points, promotions, rentals, schema,
+    state::AppState,
     stations::{
         self,
-        link::{StationLink, broker::BrokerCredentials},
+        link::{StationLink, broker::BrokerCredentials, hooks::LinkHooks},
     },
     users,
 };
@@ -95,6 +99,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(stations::router())
         .merge(stations::link::routes::router())
+        .merge(packages::router())
         .merge(rentals::router())
         .merge(payments::router())
         .merge(crate::plugins::router())
@@ -130,7 +135,7 @@ fn server_secret(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
 /// Opens the database, loads the plugins and builds the state every handler
 /// shares.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let db = Db::open(&config.db_path, config.reader_connections)?;
+    let db = schema::open_db(&config.db_path, config.reader_connections)?;
     let jwt_secret = match &config.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => anyhow::bail!("the JWT secret must be at least 32 characters"),
@@ -145,33 +150,54 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     for failure in &report.failed {
         tracing::error!(plugin = %failure.0, error = %failure.1, "plugin not loaded");
     }
-    let station_link =
-        StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret), plugins.clone(), db.clone());
+    let station_link = StationLink::new(
+        config.link.clone(),
+        BrokerCredentials::new(&broker_secret),
+        plugins.clone(),
+        db.clone(),
+        station_hooks(),
+    );
     let base_url = config.public_base_url.trim_end_matches('/');
     let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
     let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
-    let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
+    let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         otp_pepper: otp_pepper.into(),
-        otp_delivery: Arc::new(otp_delivery),
+        messenger: Arc::new(messenger),
         storage: Arc::new(storage),
         private_storage: Arc::new(private_storage),
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(),
         station_link: Arc::new(station_link),
+        payment_purposes: payment_purposes(),
         plugins,
         config: Arc::new(config),
     })
 }
 
-/// Every background job kind and the domain code that runs it.
-fn job_handlers() -> Jobs {
-    let builder = Jobs::builder().handle(notifications::DELIVERY_JOB, notifications::delivery_job());
-    let builder = payments::job_handlers(builder);
-    rentals::jobs(builder).handle(points::EXPIRY_JOB, points::expiry_job).build()
+/// What happens beyond the stations' own tables when a station reports a bank
+/// leaving or entering a slot: the rentals domain matches it to rentals.
+fn station_hooks() -> LinkHooks {
+    LinkHooks::default().on_ejected(rentals::lifecycle::on_ejected).on_returned(rentals::lifecycle::enqueue_return)
+}
+
+/// What gateway payments of each purpose do beyond top-ups: the domains that
+/// sell through a gateway register here, so payments names none of them.
+fn payment_purposes() -> PaymentPurposes {
+    PaymentPurposes::default().with(IntentPurpose::Rental, rentals::orders::RentalPayments)
+}
+
+/// Every background job kind and the domain code that runs it: each domain
+/// registers its own, as each merges its own router.
+fn job_handlers() -> Jobs<AppState> {
+    let jobs = Jobs::builder();
+    let jobs = notifications::jobs(jobs);
+    let jobs = payments::jobs(jobs);
+    let jobs = points::jobs(jobs);
+    rentals::jobs(jobs).build()
 }
 
 async fn not_found() -> error::ApiError {

@@ -63,7 +63,7 @@ impl TestServer {
         // Every test user signs up from 127.0.0.1; the per-IP limit has its own test.
         config.otp.per_ip_per_hour = 10_000;
         // Tests that need the station link turn it on (see `mqtt.rs`).
-        config.link.mode = powerbank::stations::link::MqttMode::Disabled;
+        config.link.mode = powerbank::config::MqttMode::Disabled;
         adjust(&mut config);
         Self::launch(config, data_dir, sms).await.expect("server starts")
     }

@@ -4,7 +4,7 @@
 
 use std::{future::Future, time::Duration};
 
-use powerbank::stations::link::{LinkConfig, MqttMode};
+use powerbank::config::{LinkConfig, MqttMode};
 use serde_json::Value;
 use station_sim::{SimConfig, SimProtocol, SimSlot, SimStation};
 

@@ -4,7 +4,10 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Country {

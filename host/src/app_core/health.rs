@@ -6,7 +6,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{AppState, migrations};
+use crate::{core::migrations, state::AppState};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {

@@ -5,10 +5,9 @@ pub mod health;
 pub mod upload;
 pub mod versions;
 
+use crate::{core::ApiError, state::AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
 pub use versions::VersionCache;
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -20,4 +19,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         // own per-file cap, not by the small JSON limit.
         .merge(OpenApiRouter::new().routes(routes!(upload::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .routes(routes!(upload::download))
+}
+
+/// Account deletion: the user's upload rows lose their URL and name, and the
+/// storage keys of their files are returned so the caller deletes the files
+/// after its transaction commits.
+pub fn forget_uploads_of(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<Vec<String>, ApiError> {
+    let mut stmt = tx.prepare("SELECT storage_key FROM media_uploads WHERE user_id = ?1")?;
+    let files = stmt.query_map([user_id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    tx.execute("UPDATE media_uploads SET url = '', original_name = 'deleted' WHERE user_id = ?1", [user_id])?;
+    Ok(files)
 }

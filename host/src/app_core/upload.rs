@@ -24,7 +24,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, ApiPath, AppState, AuthUser, auth::Role, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, ApiPath, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 /// Types a user may upload, by detected MIME type, with the stored extension.
 const ALLOWED: &[(&str, &str)] =

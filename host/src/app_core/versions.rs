@@ -16,7 +16,10 @@ use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{ApiError, ApiQuery, AppState, error::ErrorBody, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, ApiQuery, error::ErrorBody, ts_to_rfc3339},
+    state::AppState,
+};
 
 /// The seed caches the latest version for an hour; so do we, per platform.
 const CACHE_TTL: Duration = Duration::from_secs(3600);

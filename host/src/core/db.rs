@@ -24,7 +24,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
-use super::error::ApiError;
+use super::{error::ApiError, migrations::Migration};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -40,17 +40,17 @@ struct DbInner {
     reader_permits: Semaphore,
 }
 
-/// Statement counters, one per database file this process opened.
-static STATEMENT_COUNTERS: LazyLock<Mutex<HashMap<PathBuf, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
+/// Statements started on every connection this process opened.
+static STATEMENTS_EXECUTED: AtomicU64 = AtomicU64::new(0);
 
-fn statement_counter(path: &Path) -> Arc<AtomicU64> {
-    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut counters = STATEMENT_COUNTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    counters.entry(key).or_default().clone()
+/// The same, per database file (as its path was given to [`Db::open`]).
+static STATEMENTS_PER_DATABASE: LazyLock<Mutex<HashMap<PathBuf, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
+
+fn database_counter(path: &Path) -> Arc<AtomicU64> {
+    STATEMENTS_PER_DATABASE.lock().unwrap_or_else(|p| p.into_inner()).entry(path.to_path_buf()).or_default().clone()
 }
 
-/// How many SQL statements this process has run so far on the database at
-/// `path`, over all its connections.
+/// How many SQL statements this process has run so far, over all databases.
 ///
 /// Why it exists: the number of statements a request runs must not grow with
 /// the data (an N+1 query per station, say, is invisible on six demo
@@ -58,17 +58,25 @@ fn statement_counter(path: &Path) -> Arc<AtomicU64> {
 /// request and assert the difference stays the same as the data grows. It
 /// counts statement starts, not rows; trigger bodies are not counted apart
 /// from the statement that fired them. Counting costs one relaxed atomic add
-/// per statement, so it stays on in production builds. The count is per
-/// database file, so other tests' servers in the same process do not touch
-/// it; the server's own background work on that file still does.
-pub fn statements_executed(path: &Path) -> u64 {
-    statement_counter(path).load(Ordering::Relaxed)
+/// per statement, so it stays on in production builds. The count is
+/// process-wide: a test comparing counts must keep other database work in the
+/// same process (parallel tests, background workers) out of its window, or
+/// count one database with [`statements_executed_on`].
+pub fn statements_executed() -> u64 {
+    STATEMENTS_EXECUTED.load(Ordering::Relaxed)
+}
+
+/// [`statements_executed`] on the connections opened on the database file at
+/// `path` only: a test that counts one server's statements is not disturbed
+/// by the other servers its test binary runs at the same time.
+pub fn statements_executed_on(path: &Path) -> u64 {
+    database_counter(path).load(Ordering::Relaxed)
 }
 
 /// Installs the statement counter on a connection. rusqlite 0.43 offers
 /// SQLite's `sqlite3_trace_v2` hook (the legacy `trace` hook is gone); its
 /// statement event fires once each time a statement starts running.
-fn count_statements(conn: &mut Connection, counter: Arc<AtomicU64>) -> rusqlite::Result<()> {
+fn count_statements(conn: &mut Connection, database: Arc<AtomicU64>) -> rusqlite::Result<()> {
     use rusqlite::trace::{TraceEvent, TraceEventCodes};
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_STMT,
@@ -79,7 +87,8 @@ fn count_statements(conn: &mut Connection, counter: Arc<AtomicU64>) -> rusqlite:
             if let TraceEvent::Stmt(_, sql) = event
                 && !sql.starts_with("-- TRIGGER ")
             {
-                counter.fetch_add(1, Ordering::Relaxed);
+                STATEMENTS_EXECUTED.fetch_add(1, Ordering::Relaxed);
+                database.fetch_add(1, Ordering::Relaxed);
             }
         }),
     )
@@ -93,9 +102,16 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file, switches it to WAL and
-    /// applies pending migrations.
+    /// Opens (creating if needed) the database file and switches it to WAL.
+    /// Tools and tests that open a database the server already migrated use
+    /// this; a server opens with [`Db::open_migrated`].
     pub fn open(path: &Path, readers: usize) -> anyhow::Result<Self> {
+        Self::open_migrated(path, readers, &[])
+    }
+
+    /// [`Db::open`], then applies the migrations of `migrations` the file does
+    /// not have yet (the application's list is `crate::schema::MIGRATIONS`).
+    pub fn open_migrated(path: &Path, readers: usize, migrations: &[Migration]) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -105,9 +121,12 @@ impl Db {
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "SQLite refused WAL mode (got {mode})");
         configure(&writer)?;
-        let counter = statement_counter(path);
+        let counter = database_counter(path);
         count_statements(&mut writer, counter.clone())?;
-        super::migrations::apply(&mut writer)?;
+        // No list: the caller opens a database it knows is migrated.
+        if !migrations.is_empty() {
+            super::migrations::apply(&mut writer, migrations)?;
+        }
 
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);

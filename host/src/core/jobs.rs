@@ -5,37 +5,49 @@
 //! does), then run by the worker: retried with exponential backoff, and
 //! recovered after a crash because a claimed job holds only a lease.
 //!
-//! Domains register a handler per job kind when the state is built.
+//! Each domain registers a handler per job kind when the state is built
+//! (`server::job_handlers`). The registry is generic over the state the
+//! handlers receive, so this module names no domain: the worker takes the
+//! [`Db`] and the registry from the state through axum's [`FromRef`].
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
 
+use axum::extract::FromRef;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::{ApiError, AppState, now_ts};
+use super::{ApiError, Db, now_ts};
+
+/// The `jobs` table (a migration of `crate::schema`).
+pub const SCHEMA: &str = include_str!("jobs.sql");
 
 /// How long a claimed job may run before another worker may take it over.
 const LEASE_SECS: i64 = 120;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-pub type JobHandler = Arc<dyn Fn(AppState, Value) -> JobFuture + Send + Sync>;
+pub type JobHandler<S> = Arc<dyn Fn(S, Value) -> JobFuture + Send + Sync>;
 
 /// Job kinds and their handlers, plus the signal that wakes the worker.
-#[derive(Clone, Default)]
-pub struct Jobs {
-    handlers: Arc<HashMap<&'static str, JobHandler>>,
+pub struct Jobs<S> {
+    handlers: Arc<HashMap<&'static str, JobHandler<S>>>,
     wake: Arc<Notify>,
 }
 
-pub struct JobsBuilder {
-    handlers: HashMap<&'static str, JobHandler>,
+impl<S> Clone for Jobs<S> {
+    fn clone(&self) -> Self {
+        Self { handlers: self.handlers.clone(), wake: self.wake.clone() }
+    }
 }
 
-impl Jobs {
-    pub fn builder() -> JobsBuilder {
+pub struct JobsBuilder<S> {
+    handlers: HashMap<&'static str, JobHandler<S>>,
+}
+
+impl<S> Jobs<S> {
+    pub fn builder() -> JobsBuilder<S> {
         JobsBuilder { handlers: HashMap::new() }
     }
 
@@ -45,17 +57,17 @@ impl Jobs {
     }
 }
 
-impl JobsBuilder {
+impl<S: Send + 'static> JobsBuilder<S> {
     pub fn handle<F, Fut>(mut self, kind: &'static str, f: F) -> Self
     where
-        F: Fn(AppState, Value) -> Fut + Send + Sync + 'static,
+        F: Fn(S, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         self.handlers.insert(kind, Arc::new(move |state, payload| Box::pin(f(state, payload))));
         self
     }
 
-    pub fn build(self) -> Jobs {
+    pub fn build(self) -> Jobs<S> {
         Jobs { handlers: Arc::new(self.handlers), wake: Arc::new(Notify::new()) }
     }
 }
@@ -112,6 +124,41 @@ pub fn enqueue(tx: &Transaction<'_>, job: NewJob<'_>) -> Result<Option<i64>, Api
     Ok((inserted == 1).then(|| tx.last_insert_rowid()))
 }
 
+/// What [`ensure_scheduled`] does with a run that is already waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfWaiting {
+    /// Leave it as it is.
+    Keep,
+    /// Move it to the new job's time if that is earlier.
+    BringForward,
+}
+
+/// Makes sure one run of a recurring job kind is waiting: enqueues `job`
+/// unless a pending run of its kind exists (which `if_waiting` may bring
+/// forward). Recurring jobs call it at start-up and from each run for the
+/// next one. Writers are serialised, so the check and the insert cannot
+/// interleave with another's.
+pub fn ensure_scheduled(tx: &Transaction<'_>, job: NewJob<'_>, if_waiting: IfWaiting) -> Result<(), ApiError> {
+    let at = job.run_at.unwrap_or_else(now_ts);
+    let waiting = match if_waiting {
+        IfWaiting::Keep => tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status = 'pending')",
+            [job.kind],
+            |r| r.get(0),
+        )?,
+        IfWaiting::BringForward => {
+            tx.execute(
+                "UPDATE jobs SET run_at = MIN(run_at, ?2) WHERE kind = ?1 AND status = 'pending'",
+                params![job.kind, at],
+            )? > 0
+        }
+    };
+    if !waiting {
+        enqueue(tx, job.at(at))?;
+    }
+    Ok(())
+}
+
 /// Delay before retry `attempt` (1-based): 2 s, 4 s, 8 s ... capped at 1 hour.
 pub fn backoff_secs(attempt: i64) -> i64 {
     let exp = u32::try_from(attempt.clamp(1, 12)).unwrap_or(12);
@@ -126,42 +173,38 @@ struct Claimed {
     max_attempts: i64,
 }
 
-async fn claim(state: &AppState) -> Result<Option<Claimed>, ApiError> {
-    state
-        .db
-        .write(|tx| {
-            let now = now_ts();
-            // Jobs whose lease ran out were claimed by a worker that died.
-            Ok(tx
-                .query_row(
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = ?1 + ?2, updated_at = ?1
+async fn claim(db: &Db) -> Result<Option<Claimed>, ApiError> {
+    db.write(|tx| {
+        let now = now_ts();
+        // Jobs whose lease ran out were claimed by a worker that died.
+        Ok(tx
+            .query_row(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = ?1 + ?2, updated_at = ?1
                      WHERE id = (SELECT id FROM jobs
                                  WHERE (status = 'pending' AND run_at <= ?1)
                                     OR (status = 'running' AND locked_until < ?1)
                                  ORDER BY run_at, id LIMIT 1)
                      RETURNING id, kind, payload, attempts, max_attempts",
-                    params![now, LEASE_SECS],
-                    |r| {
-                        Ok(Claimed {
-                            id: r.get(0)?,
-                            kind: r.get(1)?,
-                            payload: r.get(2)?,
-                            attempts: r.get(3)?,
-                            max_attempts: r.get(4)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
-        .await
+                params![now, LEASE_SECS],
+                |r| {
+                    Ok(Claimed {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        payload: r.get(2)?,
+                        attempts: r.get(3)?,
+                        max_attempts: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    })
+    .await
 }
 
-async fn finish(state: &AppState, job: &Claimed, outcome: Result<(), String>) -> Result<(), ApiError> {
+async fn finish(db: &Db, job: &Claimed, outcome: Result<(), String>) -> Result<(), ApiError> {
     let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
     let kind = job.kind.clone();
-    state
-        .db
-        .write(move |tx| {
+    db.write(move |tx| {
             let now = now_ts();
             match outcome {
                 Ok(()) => {
@@ -192,9 +235,15 @@ async fn finish(state: &AppState, job: &Claimed, outcome: Result<(), String>) ->
 }
 
 /// Runs one due job if there is one. Returns whether it found work.
-pub async fn run_one(state: &AppState) -> Result<bool, ApiError> {
-    let Some(job) = claim(state).await? else { return Ok(false) };
-    let handler = state.jobs.handlers.get(job.kind.as_str()).cloned();
+pub async fn run_one<S>(state: &S) -> Result<bool, ApiError>
+where
+    S: Clone + Send + 'static,
+    Db: FromRef<S>,
+    Jobs<S>: FromRef<S>,
+{
+    let db = Db::from_ref(state);
+    let Some(job) = claim(&db).await? else { return Ok(false) };
+    let handler = Jobs::<S>::from_ref(state).handlers.get(job.kind.as_str()).cloned();
     let outcome = match (handler, serde_json::from_str::<Value>(&job.payload)) {
         (None, _) => Err(format!("no handler for job kind {}", job.kind)),
         (_, Err(e)) => Err(format!("payload is not JSON: {e}")),
@@ -204,12 +253,18 @@ pub async fn run_one(state: &AppState) -> Result<bool, ApiError> {
             Err(e) => Err(format!("handler panicked: {e}")),
         },
     };
-    finish(state, &job, outcome).await?;
+    finish(&db, &job, outcome).await?;
     Ok(true)
 }
 
 /// The worker loop: runs due jobs one after another until `shutdown` fires.
-pub async fn worker(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn worker<S>(state: S, mut shutdown: tokio::sync::watch::Receiver<bool>)
+where
+    S: Clone + Send + 'static,
+    Db: FromRef<S>,
+    Jobs<S>: FromRef<S>,
+{
+    let wake = Jobs::<S>::from_ref(&state).wake;
     loop {
         if *shutdown.borrow() {
             return;
@@ -220,7 +275,7 @@ pub async fn worker(state: AppState, mut shutdown: tokio::sync::watch::Receiver<
             Err(e) => tracing::error!(error = %e, "job worker"),
         }
         tokio::select! {
-            () = state.jobs.wake.notified() => {}
+            () = wake.notified() => {}
             () = tokio::time::sleep(IDLE_POLL) => {}
             _ = shutdown.changed() => return,
         }
@@ -232,16 +287,33 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::config::Config;
 
-    async fn state_with(jobs: Jobs) -> (tempfile::TempDir, AppState) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = crate::server::build_state(Config::for_tests(dir.path())).await.unwrap();
-        state.jobs = jobs;
-        (dir, state)
+    /// The least state a worker needs: the database and the registry.
+    #[derive(Clone)]
+    struct TestState {
+        db: Db,
+        jobs: Jobs<TestState>,
     }
 
-    async fn job_row(state: &AppState, id: i64) -> (String, i64, i64, Option<String>) {
+    impl FromRef<TestState> for Db {
+        fn from_ref(state: &TestState) -> Self {
+            state.db.clone()
+        }
+    }
+
+    impl FromRef<TestState> for Jobs<TestState> {
+        fn from_ref(state: &TestState) -> Self {
+            state.jobs.clone()
+        }
+    }
+
+    async fn state_with(jobs: Jobs<TestState>) -> (tempfile::TempDir, TestState) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_migrated(&dir.path().join("jobs.db"), 1, &[(1, "jobs", SCHEMA)]).unwrap();
+        (dir, TestState { db, jobs })
+    }
+
+    async fn job_row(state: &TestState, id: i64) -> (String, i64, i64, Option<String>) {
         state
             .db
             .read(move |c| {

@@ -1,37 +1,19 @@
-//! Versioned schema migrations, applied in order at start-up.
+//! Versioned schema migrations, applied in order when the database opens.
 //!
-//! Each feature domain keeps its schema next to its code; this list only fixes
-//! the order. A migration never changes once released: add a new one instead.
+//! This module is the mechanism only. The ordered list lives in the
+//! composition root (`crate::schema`), because each feature domain keeps its
+//! schema next to its code and core names no domain. A migration never
+//! changes once released: add a new one instead.
 
 use anyhow::Context;
 use rusqlite::Connection;
 
-/// (version, name, SQL). Versions are dense and increasing.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "users", include_str!("../users/schema.sql")),
-    (2, "app_core", include_str!("../app_core/schema.sql")),
-    (3, "stations", include_str!("../stations/schema.sql")),
-    (4, "rental_packages", include_str!("../rentals/schema.sql")),
-    (5, "jobs", include_str!("jobs.sql")),
-    (6, "notifications", include_str!("../notifications/schema.sql")),
-    (7, "kyc", include_str!("../kyc/schema.sql")),
-    (8, "stations_geo_favorites_issues", include_str!("../stations/geo_favorites_issues.sql")),
-    (9, "payments", include_str!("../payments/schema.sql")),
-    (10, "points_referrals", include_str!("../points/schema.sql")),
-    (11, "rentals", include_str!("../rentals/lifecycle.sql")),
-    (12, "payment_gateways", include_str!("../payments/gateways.sql")),
-    (13, "rental_reminders", include_str!("../rentals/reminders.sql")),
-    (
-        14,
-        "promotions_rental_gateway",
-        concat!(include_str!("../promotions/schema.sql"), include_str!("../rentals/gateway.sql")),
-    ),
-    (15, "station_protocols", include_str!("../stations/link/protocols.sql")),
-    (16, "kyc_review_alerts", include_str!("../kyc/review_alerts.sql")),
-    (17, "operator_signin_failures", include_str!("../users/operator_signin.sql")),
-];
+/// One migration: (version, name, SQL). Versions are dense and increasing.
+pub type Migration = (i64, &'static str, &'static str);
 
-pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {
+/// Applies the migrations of `list` newer than the database's version, each
+/// in its own transaction. A database newer than `list` knows is refused.
+pub fn apply(conn: &mut Connection, list: &[Migration]) -> anyhow::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY,
@@ -40,12 +22,12 @@ pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {
         )",
     )?;
     let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let latest = list.last().map_or(0, |m| m.0);
     anyhow::ensure!(
         current <= latest,
         "database schema version {current} is newer than this build knows ({latest}); refusing to run an older binary on it"
     );
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for &(version, name, sql) in list.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql).with_context(|| format!("migration {version} ({name})"))?;
         tx.execute(
@@ -64,20 +46,19 @@ pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn versions_are_dense_and_increasing() {
-        for (i, m) in super::MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.0, i as i64 + 1, "migration {} out of order", m.1);
-        }
-    }
+    const LIST: &[super::Migration] =
+        &[(1, "one", "CREATE TABLE a (x INTEGER)"), (2, "two", "CREATE TABLE b (y INTEGER)")];
 
     #[test]
-    fn all_migrations_apply_to_an_empty_database() {
+    fn applies_in_order_once_and_refuses_a_newer_database() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        super::apply(&mut conn).unwrap();
+        super::apply(&mut conn, &LIST[..1]).unwrap();
+        assert_eq!(super::current_version(&conn).unwrap(), 1);
+        super::apply(&mut conn, LIST).unwrap();
         // Idempotent: a second run applies nothing.
-        super::apply(&mut conn).unwrap();
-        assert_eq!(super::current_version(&conn).unwrap(), super::MIGRATIONS.len() as i64);
+        super::apply(&mut conn, LIST).unwrap();
+        assert_eq!(super::current_version(&conn).unwrap(), 2);
+        let older_build = super::apply(&mut conn, &LIST[..1]).unwrap_err();
+        assert!(older_build.to_string().contains("newer than this build knows"), "{older_build}");
     }
 }

@@ -1,20 +1,21 @@
 //! Shared pieces every feature domain uses: errors, database access, auth
-//! extractors, pagination, money, rate limits, storage, OpenAPI.
+//! extractors, pagination, money, rate limits, storage, durable jobs, and the
+//! messenger that sends SMS and email.
 
-pub mod auth;
+pub mod access;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod messenger;
 pub mod migrations;
 pub mod money;
 pub mod pagination;
 pub mod rate_limit;
-pub mod state;
 pub mod storage;
 pub mod text;
+pub mod text_enum;
 
-pub use auth::{AdminUser, AuthUser, Role};
+pub use access::{AdminUser, AuthUser, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 pub use pagination::{Page, PageParams};
-pub use state::AppState;

@@ -15,10 +15,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody,
-        now_ts, opt_ts, ts_to_rfc3339,
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
+        text_enum::text_enum, ts_to_rfc3339,
     },
     notifications,
+    state::AppState,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,10 +35,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// a rental starts. Works on a transaction too (`&tx` derefs to a connection).
 pub fn kyc_approved(conn: &Connection, user_id: i64) -> Result<bool, ApiError> {
     Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM user_kyc WHERE user_id = ?1 AND status = 'approved')",
-        [user_id],
+        "SELECT EXISTS (SELECT 1 FROM user_kyc WHERE user_id = ?1 AND status = ?2)",
+        params![user_id, KycStatus::Approved],
         |r| r.get(0),
     )?)
+}
+
+/// Account deletion: the user's document numbers go; the rows stay as the
+/// record that a check was made.
+pub fn forget_user(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), ApiError> {
+    tx.execute("UPDATE user_kyc SET document_number = 'deleted' WHERE user_id = ?1", [user_id])?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -70,7 +78,15 @@ impl DocumentType {
     }
 }
 
-const STATUSES: &[&str] = &["pending", "approved", "rejected"];
+text_enum! {
+    /// Where a submission stands (`user_kyc.status`). One submission per user
+    /// may be open (pending or approved); a rejected one stays as the record.
+    pub enum KycStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +114,7 @@ pub struct KycOut {
     pub document_number: String,
     pub front: KycImage,
     pub back: Option<KycImage>,
-    /// `pending`, `approved` or `rejected`.
-    pub status: String,
+    pub status: KycStatus,
     pub rejection_reason: Option<String>,
     pub submitted_at: String,
     pub reviewed_at: Option<String>,
@@ -227,15 +242,15 @@ pub async fn submit_kyc(
     let out = state
         .db
         .write(move |tx| {
-            let open: Option<String> = tx
+            let open: Option<KycStatus> = tx
                 .query_row(
-                    "SELECT status FROM user_kyc WHERE user_id = ?1 AND status IN ('pending', 'approved')",
-                    [user.id],
+                    "SELECT status FROM user_kyc WHERE user_id = ?1 AND status IN (?2, ?3)",
+                    params![user.id, KycStatus::Pending, KycStatus::Approved],
                     |r| r.get(0),
                 )
                 .optional()?;
-            match open.as_deref() {
-                Some("approved") => {
+            match open {
+                Some(KycStatus::Approved) => {
                     return Err(ApiError::conflict("kyc_already_approved", "your KYC is already approved"));
                 }
                 Some(_) => return Err(ApiError::conflict("kyc_pending", "your KYC submission is awaiting review")),
@@ -263,7 +278,8 @@ pub async fn submit_kyc(
 /// Tells every active operator, in the same transaction as the submission,
 /// that the review queue grew.
 fn alert_reviewers(tx: &rusqlite::Transaction<'_>, document_type: &str) -> Result<(), ApiError> {
-    let pending: i64 = tx.query_row("SELECT COUNT(*) FROM user_kyc WHERE status = 'pending'", [], |r| r.get(0))?;
+    let pending: i64 =
+        tx.query_row("SELECT COUNT(*) FROM user_kyc WHERE status = ?1", [KycStatus::Pending], |r| r.get(0))?;
     let mut stmt = tx.prepare("SELECT id FROM users WHERE role = 'admin' AND status = 'active'")?;
     let admins = stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
     for admin in admins {
@@ -295,7 +311,7 @@ pub async fn kyc_status(State(state): State<AppState>, user: AuthUser) -> Result
         })
         .await?;
     Ok(Json(match latest {
-        Some(k) => KycStatusOut { status: k.kyc.status.clone(), kyc: Some(k.kyc) },
+        Some(k) => KycStatusOut { status: k.kyc.status.to_string(), kyc: Some(k.kyc) },
         None => KycStatusOut { status: "not_submitted".into(), kyc: None },
     }))
 }
@@ -319,12 +335,12 @@ pub async fn admin_list_kyc(
 ) -> Result<Json<Page<AdminKycOut>>, ApiError> {
     let paging = PageParams { cursor: q.cursor, limit: q.limit };
     let (limit, before) = (paging.limit()?, paging.before_id()?);
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
-    }
-    let status = q.status;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<KycStatus>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("status", e))?;
     let rows = state
         .db
         .read(move |c| {
@@ -344,13 +360,13 @@ async fn decide(state: &AppState, admin_id: i64, id: i64, rejection: Option<Stri
         .db
         .write(move |tx| {
             let current = load(tx, id)?.ok_or_else(|| ApiError::not_found("KYC submission"))?;
-            if current.kyc.status != "pending" {
+            if current.kyc.status != KycStatus::Pending {
                 return Err(ApiError::conflict(
                     "kyc_not_pending",
                     format!("this submission is already {}", current.kyc.status),
                 ));
             }
-            let status = if rejection.is_some() { "rejected" } else { "approved" };
+            let status = if rejection.is_some() { KycStatus::Rejected } else { KycStatus::Approved };
             let now = now_ts();
             tx.execute(
                 "UPDATE user_kyc SET status = ?2, rejection_reason = ?3, reviewed_by = ?4, reviewed_at = ?5,

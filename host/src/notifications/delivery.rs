@@ -16,8 +16,9 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::fcm::{FcmClient, SendOutcome};
-use crate::core::{
-    AdminUser, ApiError, ApiQuery, AppState, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339,
+use crate::{
+    core::{AdminUser, ApiError, ApiQuery, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 /// The job kind registered in `server::job_handlers`.
@@ -224,7 +225,7 @@ async fn sms(state: &AppState, d: &Delivery) -> Result<Sms, String> {
         return Ok(Sms::NoPhone);
     };
     let text = format!("{}: {}", d.title, d.body);
-    let result = state.otp_delivery.send_sms(&phone, &text).await;
+    let result = state.messenger.send_sms(&phone, &text).await;
     let (status, answer) = match &result {
         Ok(()) => ("sent", "accepted".to_string()),
         Err(e) => ("failed", e.to_string()),

@@ -6,7 +6,10 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{
-    ApiError, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]

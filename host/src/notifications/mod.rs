@@ -12,12 +12,13 @@ pub mod fcm;
 pub mod inbox;
 pub mod notify;
 
+use crate::{
+    core::{ApiError, jobs::JobsBuilder},
+    state::AppState,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use delivery::{DELIVERY_JOB, delivery_job};
 pub use notify::notify;
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,4 +28,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::register_device))
         .routes(routes!(devices::list_devices))
         .routes(routes!(delivery::delivery_log))
+}
+
+/// The background jobs of the notifications domain (registered by
+/// `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(delivery::DELIVERY_JOB, delivery::delivery_job())
+}
+
+/// Account deletion: the user's devices and in-app notifications go, and the
+/// delivery log keeps its rows (for the operators' counts) without the
+/// phone number or token they went to.
+pub fn forget_user(tx: &rusqlite::Transaction<'_>, user_id: i64) -> Result<(), ApiError> {
+    tx.execute("DELETE FROM user_devices WHERE user_id = ?1", [user_id])?;
+    tx.execute("DELETE FROM notifications WHERE user_id = ?1", [user_id])?;
+    tx.execute("UPDATE sms_fcm_log SET recipient = NULL WHERE user_id = ?1", [user_id])?;
+    Ok(())
 }

@@ -7,7 +7,10 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use crate::core::{ApiError, now_ts};
+use crate::{
+    core::{ApiError, now_ts},
+    state::AppState,
+};
 
 /// The key of a request, if it sent one (1-128 visible ASCII characters).
 pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -68,4 +71,37 @@ pub fn remember<T: Serialize>(
         params![user_id, key, endpoint, hash, status.as_u16(), response, now_ts()],
     )?;
     Ok(())
+}
+
+/// Stores `body` as the answer to an Idempotency-Key in the caller's
+/// transaction, unless a concurrent twin of the request stored one first:
+/// then the twin's answer is the answer.
+pub(crate) fn remember_once<T: Serialize + DeserializeOwned>(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    key: Option<&str>,
+    endpoint: &str,
+    hash: &str,
+    status: StatusCode,
+    body: T,
+) -> Result<(StatusCode, T), ApiError> {
+    let Some(key) = key else { return Ok((status, body)) };
+    if let Some(stored) = replay(tx, user_id, key, endpoint, hash)? {
+        return Ok(stored);
+    }
+    remember(tx, user_id, key, endpoint, hash, status, &body)?;
+    Ok((status, body))
+}
+
+/// The stored answer for this key, if the request was made before.
+pub(crate) async fn replayed<T: DeserializeOwned + Send + 'static>(
+    state: &AppState,
+    user_id: i64,
+    key: &Option<String>,
+    endpoint: &'static str,
+    hash: &str,
+) -> Result<Option<(StatusCode, T)>, ApiError> {
+    let Some(key) = key.clone() else { return Ok(None) };
+    let hash = hash.to_string();
+    state.db.write(move |tx| replay(tx, user_id, &key, endpoint, &hash)).await
 }

@@ -1,20 +1,22 @@
-//! Payments (seed §5): the wallet and points ledgers, transactions and
-//! idempotent money-moving requests. Gateways (Khalti, eSewa, Stripe) plug in
-//! through the plugin runtime's `payment-gateway` world: top-ups, their
-//! verification and webhooks, payment options, and refunds live here.
+//! Payments (seed §5): the wallet and transaction views, idempotent
+//! money-moving requests, payment options, and gateway payments. Gateways
+//! (Khalti, eSewa, Stripe) plug in through the plugin runtime's
+//! `payment-gateway` world: payment intents, top-ups, webhooks and refunds
+//! live here. Balances themselves change only in [`crate::ledger`].
 
-pub mod gateway;
+pub mod gateway_errors;
 pub mod idempotency;
-pub mod ledger;
+pub mod intent_checks;
+pub mod intents;
 pub mod options;
+pub mod purposes;
 pub mod refunds;
 pub mod topup;
 pub mod wallet;
 pub mod webhooks;
 
+use crate::{core::jobs::JobsBuilder, state::AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,8 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::transactions))
         .routes(routes!(topup::topup_intent))
         .routes(routes!(topup::verify_topup))
-        .routes(routes!(topup::status))
-        .routes(routes!(topup::cancel))
+        .routes(routes!(intents::status))
+        .routes(routes!(intents::cancel))
         .routes(routes!(options::methods))
         .routes(routes!(options::calculate_options))
         .routes(routes!(webhooks::khalti))
@@ -37,9 +39,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refunds::reject))
 }
 
-/// Background jobs of this domain, for `server::job_handlers`.
-pub fn job_handlers(jobs: crate::core::jobs::JobsBuilder) -> crate::core::jobs::JobsBuilder {
-    jobs.handle(topup::VERIFY_JOB, topup::verify_job)
+/// The background jobs of the payments domain (registered by `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(intent_checks::VERIFY_JOB, intent_checks::verify_job)
         .handle(refunds::REFUND_JOB, refunds::refund_job)
-        .handle(gateway::TOPUP_POINTS_JOB, gateway::topup_points_job)
+        .handle(topup::TOPUP_POINTS_JOB, topup::topup_points_job)
 }

@@ -11,7 +11,10 @@ use super::{
     topup::{MAX_TOPUP_PAISA, MIN_TOPUP_PAISA},
     wallet,
 };
-use crate::core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody};
+use crate::{
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodOut {

@@ -25,22 +25,39 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    gateway::{gateway_failure, plugin_failure},
-    idempotency,
-    ledger::{self, NewTransaction, WalletKind},
-    topup::{remember_once, replayed},
+    gateway_errors::{gateway_failure, plugin_failure},
+    idempotency::{self, remember_once, replayed},
 };
-use crate::core::{
-    AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams,
-    error::ErrorBody,
-    jobs::{self, NewJob},
-    now_ts, ts_to_rfc3339,
+use crate::{
+    core::{
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams,
+        error::ErrorBody,
+        jobs::{self, NewJob},
+        now_ts,
+        text_enum::text_enum,
+        ts_to_rfc3339,
+    },
+    ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
+    state::AppState,
 };
 
 /// Job: sends an approved gateway refund (again) until the gateway answers.
 pub const REFUND_JOB: &str = "payments.process_refund";
 
-const REFUNDABLE: &[&str] = &["topup", "rental", "rental_extension", "overdue"];
+const REFUNDABLE: &[TransactionKind] =
+    &[TransactionKind::Topup, TransactionKind::Rental, TransactionKind::RentalExtension, TransactionKind::Overdue];
+
+text_enum! {
+    /// Where a refund request stands (`refunds.status`): pending → approved
+    /// (being processed) → processed or failed, or pending → rejected.
+    pub enum RefundStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Processed = "processed",
+        Rejected = "rejected",
+        Failed = "failed",
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefundOut {
@@ -49,12 +66,11 @@ pub struct RefundOut {
     pub transaction_id: i64,
     pub transaction_reference: String,
     /// What was paid: `topup`, `rental`, `rental_extension` or `overdue`.
-    pub transaction_kind: String,
+    pub transaction_kind: TransactionKind,
     pub gateway: Option<String>,
     pub amount_paisa: i64,
     pub reason: String,
-    /// `pending`, `approved` (being processed), `processed`, `rejected` or `failed`.
-    pub status: String,
+    pub status: RefundStatus,
     pub review_note: Option<String>,
     pub gateway_refund_id: Option<String>,
     pub last_error: Option<String>,
@@ -62,26 +78,28 @@ pub struct RefundOut {
     pub updated_at: String,
 }
 
-const REFUND_SELECT: &str = "SELECT r.id, r.user_id, r.transaction_id, t.reference, t.kind, t.gateway, r.amount_paisa,
-        r.reason, r.status, r.review_note, r.gateway_refund_id, r.last_error, r.created_at, r.updated_at
+/// The columns of [`RefundOut`], named as [`refund_from_row`] reads them.
+const REFUND_SELECT: &str = "SELECT r.id, r.user_id, r.transaction_id, t.reference AS transaction_reference,
+        t.kind AS transaction_kind, t.gateway, r.amount_paisa, r.reason, r.status, r.review_note,
+        r.gateway_refund_id, r.last_error, r.created_at, r.updated_at
     FROM refunds r JOIN transactions t ON t.id = r.transaction_id";
 
 fn refund_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundOut> {
     Ok(RefundOut {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        transaction_id: r.get(2)?,
-        transaction_reference: r.get(3)?,
-        transaction_kind: r.get(4)?,
-        gateway: r.get(5)?,
-        amount_paisa: r.get(6)?,
-        reason: r.get(7)?,
-        status: r.get(8)?,
-        review_note: r.get(9)?,
-        gateway_refund_id: r.get(10)?,
-        last_error: r.get(11)?,
-        created_at: ts_to_rfc3339(r.get(12)?),
-        updated_at: ts_to_rfc3339(r.get(13)?),
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        transaction_id: r.get("transaction_id")?,
+        transaction_reference: r.get("transaction_reference")?,
+        transaction_kind: r.get("transaction_kind")?,
+        gateway: r.get("gateway")?,
+        amount_paisa: r.get("amount_paisa")?,
+        reason: r.get("reason")?,
+        status: r.get("status")?,
+        review_note: r.get("review_note")?,
+        gateway_refund_id: r.get("gateway_refund_id")?,
+        last_error: r.get("last_error")?,
+        created_at: ts_to_rfc3339(r.get("created_at")?),
+        updated_at: ts_to_rfc3339(r.get("updated_at")?),
     })
 }
 
@@ -98,7 +116,11 @@ pub struct RefundRequestIn {
 }
 
 /// The caller's transaction by numeric id or by its `TXN-...` reference.
-fn user_transaction(c: &Connection, user_id: i64, key: &str) -> Result<(i64, String, String, i64), ApiError> {
+fn user_transaction(
+    c: &Connection,
+    user_id: i64,
+    key: &str,
+) -> Result<(i64, TransactionKind, TransactionStatus, i64), ApiError> {
     let row = match key.parse::<i64>() {
         Ok(id) => c
             .query_row(
@@ -162,7 +184,7 @@ pub async fn request_refund(
                 return Ok(stored);
             }
             let (txn_id, kind, status, amount) = user_transaction(tx, user.id, &transaction_key)?;
-            if !REFUNDABLE.contains(&kind.as_str()) || status != "success" || amount <= 0 {
+            if !REFUNDABLE.contains(&kind) || status != TransactionStatus::Success || amount <= 0 {
                 return Err(ApiError::conflict(
                     "not_refundable",
                     format!("a {status} {kind} transaction cannot be refunded"),
@@ -178,8 +200,8 @@ pub async fn request_refund(
             let now = now_ts();
             tx.execute(
                 "INSERT INTO refunds (transaction_id, user_id, amount_paisa, reason, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                params![txn_id, user.id, amount, reason, now],
+                 VALUES (?1, ?2, ?3, ?4, ?6, ?5, ?5)",
+                params![txn_id, user.id, amount, reason, now, RefundStatus::Pending],
             )?;
             let out = load_refund(tx, tx.last_insert_rowid())?;
             remember_once(tx, user.id, key.as_deref(), ENDPOINT, &hash, StatusCode::CREATED, out)
@@ -227,8 +249,6 @@ pub struct AdminRefundFilter {
     pub limit: Option<i64>,
 }
 
-const STATUSES: &[&str] = &["pending", "approved", "processed", "rejected", "failed"];
-
 /// Every refund request, newest first, optionally by status.
 #[utoipa::path(
     get, path = "/api/admin/refunds", tag = "admin",
@@ -247,20 +267,20 @@ pub async fn admin_list(
 ) -> Result<Json<Page<RefundOut>>, ApiError> {
     let paging = PageParams { cursor: f.cursor.clone(), limit: f.limit };
     let (limit, before) = (paging.limit()?, paging.before_id()?);
-    if let Some(s) = &f.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
-    }
+    let status = f
+        .status
+        .as_deref()
+        .map(str::parse::<RefundStatus>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("status", e))?;
     let rows = state
         .db
         .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "{REFUND_SELECT} WHERE r.id < ?1 AND (?2 IS NULL OR r.status = ?2) ORDER BY r.id DESC LIMIT ?3"
             ))?;
-            let rows = stmt
-                .query_map(params![before, f.status, limit + 1], refund_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows =
+                stmt.query_map(params![before, status, limit + 1], refund_from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
         .await?;
@@ -279,11 +299,11 @@ pub struct RejectIn {
 }
 
 /// Claims a pending refund for review; 404 or 409 otherwise.
-fn claim(tx: &Transaction<'_>, id: i64, to: &str, admin: i64, note: Option<&str>) -> Result<(), ApiError> {
+fn claim(tx: &Transaction<'_>, id: i64, to: RefundStatus, admin: i64, note: Option<&str>) -> Result<(), ApiError> {
     let n = tx.execute(
         "UPDATE refunds SET status = ?2, reviewed_by = ?3, review_note = ?4, updated_at = ?5
-         WHERE id = ?1 AND status = 'pending'",
-        params![id, to, admin, note, now_ts()],
+         WHERE id = ?1 AND status = ?6",
+        params![id, to, admin, note, now_ts(), RefundStatus::Pending],
     )?;
     if n == 1 {
         return Ok(());
@@ -316,7 +336,7 @@ pub async fn approve(
     let via_gateway = state
         .db
         .write(move |tx| {
-            claim(tx, id, "approved", admin_id, body.note.as_deref())?;
+            claim(tx, id, RefundStatus::Approved, admin_id, body.note.as_deref())?;
             start_refund(tx, id)
         })
         .await?;
@@ -348,8 +368,8 @@ fn start_refund(tx: &Transaction<'_>, id: i64) -> Result<bool, ApiError> {
         tx,
         NewTransaction {
             user_id,
-            kind: "refund",
-            status: if via_gateway { "pending" } else { "success" },
+            kind: TransactionKind::Refund,
+            status: if via_gateway { TransactionStatus::Pending } else { TransactionStatus::Success },
             amount_paisa: amount,
             wallet_paisa: if via_gateway { amount } else { amount - points_value },
             points_used,
@@ -382,7 +402,7 @@ fn start_refund(tx: &Transaction<'_>, id: i64) -> Result<bool, ApiError> {
     if points_used > 0 {
         ledger::points_earn(tx, user_id, points_used, &description, None, Some(refund_txn))?;
     }
-    finish(tx, id, txn_id, "processed", None, None)?;
+    finish(tx, id, txn_id, RefundStatus::Processed, None, None)?;
     Ok(false)
 }
 
@@ -390,29 +410,29 @@ fn finish(
     tx: &Transaction<'_>,
     id: i64,
     txn_id: i64,
-    status: &str,
+    status: RefundStatus,
     gateway_refund_id: Option<&str>,
     error: Option<&str>,
 ) -> Result<bool, ApiError> {
     let now = now_ts();
     let n = tx.execute(
         "UPDATE refunds SET status = ?2, gateway_refund_id = COALESCE(?3, gateway_refund_id), last_error = ?4, updated_at = ?5
-         WHERE id = ?1 AND status = 'approved'",
-        params![id, status, gateway_refund_id, error, now],
+         WHERE id = ?1 AND status = ?6",
+        params![id, status, gateway_refund_id, error, now, RefundStatus::Approved],
     )?;
     if n == 0 {
         return Ok(false);
     }
     let refund_txn: Option<i64> =
         tx.query_row("SELECT refund_transaction_id FROM refunds WHERE id = ?1", [id], |r| r.get(0))?;
-    let (txn_status, refund_status) =
-        if status == "processed" { ("refunded", "success") } else { ("success", "failed") };
-    tx.execute("UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1", params![txn_id, txn_status, now])?;
+    let (txn_status, refund_status) = if status == RefundStatus::Processed {
+        (TransactionStatus::Refunded, TransactionStatus::Success)
+    } else {
+        (TransactionStatus::Success, TransactionStatus::Failed)
+    };
+    ledger::set_transaction_status(tx, txn_id, txn_status)?;
     if let Some(r) = refund_txn {
-        tx.execute(
-            "UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![r, refund_status, now],
-        )?;
+        ledger::set_transaction_status(tx, r, refund_status)?;
     }
     Ok(true)
 }
@@ -421,7 +441,7 @@ fn finish(
 /// gateway is an `Err` (the job retries); a refusal ends the refund `failed`
 /// and gives the top-up back to the wallet.
 pub async fn process_refund(state: &AppState, id: i64) -> Result<(), ApiError> {
-    type Row = (String, i64, i64, i64, String, Option<String>, Option<String>, Option<i64>);
+    type Row = (RefundStatus, i64, i64, i64, String, Option<String>, Option<String>, Option<i64>);
     let row: Option<Row> = state
         .db
         .read(move |c| {
@@ -438,7 +458,7 @@ pub async fn process_refund(state: &AppState, id: i64) -> Result<(), ApiError> {
         })
         .await?;
     let Some((status, user_id, txn_id, amount, reason, gateway, gateway_ref, refund_txn)) = row else { return Ok(()) };
-    if status != "approved" {
+    if status != RefundStatus::Approved {
         return Ok(());
     }
     let order_id: Option<String> = state
@@ -466,7 +486,7 @@ pub async fn process_refund(state: &AppState, id: i64) -> Result<(), ApiError> {
         }
         Ok(Ok(result)) if matches!(result.status, PaymentStatus::Refunded | PaymentStatus::Pending) => {
             let reference = result.refund_ref;
-            state.db.write(move |tx| finish(tx, id, txn_id, "processed", Some(&reference), None)).await?;
+            state.db.write(move |tx| finish(tx, id, txn_id, RefundStatus::Processed, Some(&reference), None)).await?;
             tracing::info!(refund = id, gateway, "gateway refund processed");
             return Ok(());
         }
@@ -515,7 +535,7 @@ async fn fail_refund(
     state
         .db
         .write(move |tx| {
-            if finish(tx, id, txn_id, "failed", None, Some(&why))? {
+            if finish(tx, id, txn_id, RefundStatus::Failed, None, Some(&why))? {
                 ledger::wallet_change(
                     tx,
                     user_id,
@@ -565,7 +585,7 @@ pub async fn reject(
     let out = state
         .db
         .write(move |tx| {
-            claim(tx, id, "rejected", admin_id, Some(&reason))?;
+            claim(tx, id, RefundStatus::Rejected, admin_id, Some(&reason))?;
             load_refund(tx, id)
         })
         .await?;

@@ -1,12 +1,11 @@
-//! Wallet top-ups through a gateway plugin: `POST /api/wallet/topup-intent`,
-//! `POST /api/payment/verify-topup`, `GET /api/payment/status/{intent_id}`,
-//! `POST /api/payment/cancel/{intent_id}`, and the job that keeps checking
-//! pending intents until they are paid or expire.
+//! Wallet top-ups through a gateway plugin: `POST /api/wallet/topup-intent`
+//! opens a `topup` intent, `POST /api/payment/verify-topup` confirms it after
+//! the user comes back, and a paid top-up is credited to the wallet with
+//! its points ([`credit_topup`]), once, whoever learns of it first.
 //!
 //! A gateway that is down or slow never loses a payment: the request fails
-//! with 502/504, the intent stays pending, and the job asks again with
-//! backoff (a verification with no callback data is always possible: the
-//! plugins ask the gateway's lookup/status API).
+//! with 502/504, the intent stays pending, and the background check
+//! ([`super::intent_checks`]) asks again with backoff.
 
 use std::collections::BTreeMap;
 
@@ -15,71 +14,46 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
 };
-use powerbank_plugin_runtime::types::{CallContext, CreateIntentRequest};
-use rusqlite::{OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use powerbank_plugin_runtime::types::{PointsEvent, TopUpEvent};
+use rusqlite::{OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::{
-    gateway::{
-        Intent, IntentOut, Settled, ask_gateway, find_intent, finish_unpaid, gateway_result, is_unreachable,
-        note_error, settle, user_intent,
+    gateway_errors::gateway_failure,
+    idempotency,
+    idempotency::{remember_once, replayed},
+    intents::{
+        Credited, IntentOut, IntentPurpose, IntentStatus, PaidIntent, Settled, ask_gateway, callback_params,
+        check_return_url, claim_paid_intent, find_intent, open_at_gateway, record_failure, settle, store_intent,
+        user_intent,
     },
-    idempotency, wallet,
+    wallet,
 };
-use crate::core::{
-    ApiError, ApiJson, ApiPath, AppState, AuthUser,
-    error::ErrorBody,
-    jobs::{self, NewJob},
-    now_ts,
+use crate::{
+    core::{
+        ApiError, ApiJson, AuthUser,
+        error::ErrorBody,
+        jobs::{self, NewJob},
+        money::format_npr,
+        now_ts,
+    },
+    ledger::{self, TransactionKind, WalletKind},
+    notifications::notify,
+    points::{self, PlannedAward},
+    state::AppState,
 };
 
-/// Job: asks the gateway about a pending intent; expires it once its time is up.
-pub const VERIFY_JOB: &str = "payments.verify_intent";
+/// Job: grants a credited top-up's points when the points plugin could not be
+/// asked at crediting time.
+pub const TOPUP_POINTS_JOB: &str = "payments.topup_points";
 
 /// NPR 10: the smallest top-up (Khalti's own minimum too).
 pub const MIN_TOPUP_PAISA: i64 = 1_000;
+
 /// NPR 100,000.
 pub const MAX_TOPUP_PAISA: i64 = 10_000_000;
-/// How long the user has to pay at the gateway.
-pub const INTENT_TTL_SECS: i64 = 30 * 60;
-/// First background check of a new intent; later checks back off to 10 minutes.
-const FIRST_CHECK_SECS: i64 = 60;
-const MAX_CHECK_SECS: i64 = 600;
-
-/// Stores `body` as the answer to an Idempotency-Key in the caller's
-/// transaction, unless a concurrent twin of the request stored one first:
-/// then the twin's answer is the answer.
-pub(crate) fn remember_once<T: Serialize + DeserializeOwned>(
-    tx: &Transaction<'_>,
-    user_id: i64,
-    key: Option<&str>,
-    endpoint: &str,
-    hash: &str,
-    status: StatusCode,
-    body: T,
-) -> Result<(StatusCode, T), ApiError> {
-    let Some(key) = key else { return Ok((status, body)) };
-    if let Some(stored) = idempotency::replay(tx, user_id, key, endpoint, hash)? {
-        return Ok(stored);
-    }
-    idempotency::remember(tx, user_id, key, endpoint, hash, status, &body)?;
-    Ok((status, body))
-}
-
-/// The stored answer for this key, if the request was made before.
-pub(crate) async fn replayed<T: DeserializeOwned + Send + 'static>(
-    state: &AppState,
-    user_id: i64,
-    key: &Option<String>,
-    endpoint: &'static str,
-    hash: &str,
-) -> Result<Option<(StatusCode, T)>, ApiError> {
-    let Some(key) = key.clone() else { return Ok(None) };
-    let hash = hash.to_string();
-    state.db.write(move |tx| idempotency::replay(tx, user_id, &key, endpoint, &hash)).await
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopupIntentIn {
@@ -148,112 +122,11 @@ pub async fn topup_intent(
             {
                 return Ok(stored);
             }
-            let intent = store_intent(tx, user.id, "topup", &opened)?;
+            let intent = store_intent(tx, user.id, IntentPurpose::Topup, &opened)?;
             remember_once(tx, user.id, key.as_deref(), ENDPOINT, &hash, StatusCode::CREATED, IntentOut::from(intent))
         })
         .await?;
     Ok((status, Json(out)))
-}
-
-/// A `return_url` the gateway may send the user back to.
-pub(crate) fn check_return_url(url: Option<&str>) -> Result<(), ApiError> {
-    if let Some(url) = url
-        && (url.len() > 500 || !(url.starts_with("https://") || url.starts_with("http://")))
-    {
-        return Err(ApiError::invalid_field("return_url", "must be an http(s) URL of at most 500 characters"));
-    }
-    Ok(())
-}
-
-/// A payment the gateway has opened and we have not stored yet.
-#[derive(Debug, Clone)]
-pub struct OpenedIntent {
-    pub id: String,
-    pub gateway: String,
-    pub amount_paisa: i64,
-    pub gateway_ref: String,
-    pub redirect_url: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_payload: Option<Value>,
-}
-
-/// Opens a payment of `amount_paisa` at `gateway` (a loaded gateway plugin's
-/// name; the caller checks it). Nothing is stored: [`store_intent`] does that
-/// in the caller's transaction.
-pub async fn open_at_gateway(
-    state: &AppState,
-    user_id: i64,
-    gateway: &str,
-    amount_paisa: i64,
-    description: String,
-    return_url: Option<String>,
-) -> Result<OpenedIntent, ApiError> {
-    let intent_id = uuid::Uuid::new_v4().to_string();
-    let request = CreateIntentRequest {
-        order_id: intent_id.clone(),
-        amount_paisa,
-        description,
-        return_url,
-        context: CallContext { user_id: Some(user_id.to_string()), station_sn: None, now_unix_ms: now_ts() * 1000 },
-    };
-    let created = gateway_result(gateway, state.plugins.gateway(gateway).create_intent(request).await)?;
-    if created.gateway_ref.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", "the gateway returned no reference"));
-    }
-    let payload: Option<Value> = created.client_payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
-    let client_secret = payload.as_ref().and_then(|p| p["client_secret"].as_str()).map(str::to_owned);
-    Ok(OpenedIntent {
-        id: intent_id,
-        gateway: gateway.to_string(),
-        amount_paisa,
-        gateway_ref: created.gateway_ref,
-        redirect_url: created.redirect_url,
-        client_secret,
-        client_payload: payload,
-    })
-}
-
-/// Stores an opened intent as `pending` for `purpose` (`topup` or `rental`)
-/// and schedules its background checks, which verify it and expire it once
-/// [`INTENT_TTL_SECS`] have passed unpaid.
-pub fn store_intent(
-    tx: &Transaction<'_>,
-    user_id: i64,
-    purpose: &str,
-    opened: &OpenedIntent,
-) -> Result<Intent, ApiError> {
-    let now = now_ts();
-    tx.execute(
-        "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
-            gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-        params![
-            opened.id,
-            user_id,
-            purpose,
-            opened.gateway,
-            opened.amount_paisa,
-            opened.gateway_ref,
-            opened.redirect_url,
-            opened.client_secret,
-            opened.client_payload.as_ref().map(Value::to_string),
-            now + INTENT_TTL_SECS,
-            now
-        ],
-    )?;
-    schedule_check(tx, &opened.id, 1, now + FIRST_CHECK_SECS)?;
-    find_intent(tx, &opened.id)?.ok_or_else(|| ApiError::internal("intent vanished"))
-}
-
-fn schedule_check(tx: &Transaction<'_>, intent_id: &str, attempt: i64, at: i64) -> Result<(), ApiError> {
-    jobs::enqueue(
-        tx,
-        NewJob::new(VERIFY_JOB, json!({ "intent_id": intent_id, "attempt": attempt }))
-            .at(at)
-            .attempts(12)
-            .dedupe(format!("{VERIFY_JOB}:{intent_id}:{attempt}")),
-    )?;
-    Ok(())
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -297,10 +170,10 @@ fn verify_out(
         Some(Settled::Credited(c)) => (true, c.points_awarded),
         _ => (false, 0),
     };
-    let outcome = match (credited, intent.status.as_str()) {
+    let outcome = match (credited, intent.status) {
         (true, _) => "credited",
-        (false, "completed") => "already_completed",
-        (false, other) => other,
+        (false, IntentStatus::Completed) => "already_completed",
+        (false, other) => other.as_str(),
     }
     .to_string();
     Ok(VerifyOut {
@@ -354,7 +227,7 @@ pub async fn verify_topup(
     };
     // Only a credited intent needs no question: one that ended unpaid may
     // still have been paid at the last moment.
-    if intent.status == "completed" {
+    if intent.status == IntentStatus::Completed {
         return Ok(Json(state.db.write(move |tx| respond(tx, None)).await?));
     }
     let callback = callback_params(body.pidx.clone(), body.data.clone(), body.params.clone());
@@ -373,178 +246,86 @@ pub async fn verify_topup(
     .await?;
     match (settled, out) {
         (_, Some(out)) => Ok(Json(out)),
-        (_, None) => Err(super::gateway::gateway_failure(
-            &intent.gateway,
-            powerbank_plugin_runtime::types::GatewayError::AmountMismatch,
-        )),
+        (_, None) => {
+            Err(gateway_failure(&intent.gateway, powerbank_plugin_runtime::types::GatewayError::AmountMismatch))
+        }
     }
 }
 
-/// What the gateway sent back with the user, as the plugin's `verify` takes it.
-pub(crate) fn callback_params(
-    pidx: Option<String>,
-    data: Option<String>,
-    params: Option<BTreeMap<String, String>>,
-) -> Vec<(String, String)> {
-    let mut callback: Vec<(String, String)> = Vec::new();
-    if let Some(pidx) = pidx {
-        callback.push(("pidx".into(), pidx));
-    }
-    if let Some(data) = data {
-        callback.push(("data".into(), data));
-    }
-    callback.extend(params.unwrap_or_default());
-    callback
+/// Points a top-up earns, asked of the points plugin before the crediting
+/// transaction. `None` when the plugin could not answer: the credit goes
+/// ahead and a job grants the points later.
+pub struct TopupPoints {
+    pub awards: Vec<PlannedAward>,
+    pub expiry_days: u32,
 }
 
-/// Notes on the intent why a verification failed, for the app and support.
-pub(crate) async fn record_failure(state: &AppState, intent: &Intent, e: &ApiError) {
-    let id = intent.id.clone();
-    let message = format!("{}: {}", e.code, e.message);
-    if let Err(err) = state.db.write(move |tx| note_error(tx, &id, &message)).await {
-        tracing::warn!(error = %err, "could not record a verification failure");
-    }
-}
-
-/// A payment intent of the caller's.
-#[utoipa::path(
-    get, path = "/api/payment/status/{intent_id}", tag = "payments",
-    security(("bearer" = [])),
-    params(("intent_id" = String, Path, description = "Payment intent id")),
-    responses(
-        (status = 200, description = "The intent", body = IntentOut),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such intent of the caller's", body = ErrorBody),
-    )
-)]
-pub async fn status(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(intent_id): ApiPath<String>,
-) -> Result<Json<IntentOut>, ApiError> {
-    let intent = state.db.read(move |c| user_intent(c, user.id, &intent_id)).await?;
-    Ok(Json(intent.into()))
-}
-
-/// Cancels a pending intent. The gateway is asked first: a payment that went
-/// through is credited instead (409 `already_paid`).
-#[utoipa::path(
-    post, path = "/api/payment/cancel/{intent_id}", tag = "payments",
-    security(("bearer" = [])),
-    params(("intent_id" = String, Path, description = "Payment intent id")),
-    responses(
-        (status = 200, description = "Cancelled (or already ended unpaid)", body = IntentOut),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such intent of the caller's", body = ErrorBody),
-        (status = 409, description = "Already paid and credited", body = ErrorBody),
-        (status = 502, description = "The gateway is unavailable; the intent stays pending", body = ErrorBody),
-        (status = 504, description = "The gateway did not answer in time; the intent stays pending", body = ErrorBody),
-    )
-)]
-pub async fn cancel(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(intent_id): ApiPath<String>,
-) -> Result<Json<IntentOut>, ApiError> {
-    let intent = {
-        let id = intent_id.clone();
-        state.db.read(move |c| user_intent(c, user.id, &id)).await?
+pub async fn plan_topup_points(state: &AppState, user_id: i64, amount_paisa: i64) -> Option<TopupPoints> {
+    let event = PointsEvent::TopUp(TopUpEvent { user_id: user_id.to_string(), amount_paisa });
+    let planned = async {
+        let awards = points::plan_awards(state, event).await?;
+        let expiry_days = points::expiry_days(state).await?;
+        Ok::<_, ApiError>(TopupPoints { awards, expiry_days })
     };
-    let already_paid =
-        || ApiError::conflict("already_paid", "this payment went through and was credited; it cannot be cancelled");
-    match intent.status.as_str() {
-        "pending" => {}
-        "completed" => return Err(already_paid()),
-        _ => return Ok(Json(intent.into())),
-    }
-    let verified = match ask_gateway(&state, &intent, Vec::new()).await {
-        Ok(v) => v,
+    match planned.await {
+        Ok(p) => Some(p),
         Err(e) => {
-            record_failure(&state, &intent, &e).await;
-            return Err(e);
+            tracing::warn!(user_id, error = %e, "top-up points not planned; a job will grant them");
+            None
         }
-    };
-    let id = intent.id.clone();
-    let (_, ended) = settle(&state, &intent, &verified, move |tx, settled| match settled {
-        Settled::Pending | Settled::AmountMismatch => {
-            finish_unpaid(tx, &id, "cancelled", "cancelled by the user")?;
-            find_intent(tx, &id)
-        }
-        _ => find_intent(tx, &id),
-    })
-    .await?;
-    let ended = ended.ok_or_else(|| ApiError::not_found("payment intent"))?;
-    if ended.status == "completed" {
-        return Err(already_paid());
     }
-    Ok(Json(ended.into()))
 }
 
-fn check_delay(attempt: i64) -> i64 {
-    let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);
-    (FIRST_CHECK_SECS * 2_i64.pow(exp)).min(MAX_CHECK_SECS)
-}
-
-/// The background check of one pending intent (see [`VERIFY_JOB`]). An
-/// unreachable gateway fails the job, so the job runner retries it with
-/// backoff; otherwise the next check is scheduled until the intent expires.
-/// An intent past its expiry is asked about once more before it is expired,
-/// so a payment made in its last minute is still credited.
-pub async fn verify_job(state: AppState, payload: Value) -> Result<(), String> {
-    let intent_id = payload["intent_id"].as_str().ok_or("payload without intent_id")?.to_string();
-    let attempt = payload["attempt"].as_i64().unwrap_or(1);
-    let found = {
-        let id = intent_id.clone();
-        state.db.read(move |c| find_intent(c, &id)).await.map_err(|e| e.to_string())?
-    };
-    let Some(intent) = found else { return Ok(()) };
-    if intent.status != "pending" {
-        return Ok(());
-    }
-    match ask_gateway(&state, &intent, Vec::new()).await {
-        Ok(verified) => {
-            settle(&state, &intent, &verified, |_, _| Ok(())).await.map_err(|e| e.to_string())?;
-        }
-        Err(e) => {
-            record_failure(&state, &intent, &e).await;
-            if is_unreachable(&e) {
-                return Err(e.to_string());
-            }
-        }
-    }
+/// Credits a paid top-up intent inside the caller's transaction: intent
+/// completed, a `topup` transaction, the wallet credit, the points and the
+/// notification, all or nothing. `amount_paisa` is what the gateway says was
+/// paid: anything but the intent's amount credits nothing. Returns `None`
+/// when the intent was credited before or the amount differs.
+pub fn credit_topup(
+    tx: &Transaction<'_>,
+    intent_id: &str,
+    amount_paisa: i64,
+    planned: Option<&TopupPoints>,
+) -> Result<Option<Credited>, ApiError> {
     let now = now_ts();
-    state
-        .db
-        .write(move |tx| {
-            let status: Option<(String, i64)> = tx
-                .query_row("SELECT status, expires_at FROM payment_intents WHERE id = ?1", [&intent_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            match status {
-                Some((s, expires_at)) if s == "pending" => {
-                    if now >= expires_at {
-                        if finish_unpaid(tx, &intent_id, "expired", "not paid before the intent expired")? {
-                            tracing::info!(intent_id, "payment intent expired unpaid");
-                        }
-                    } else {
-                        let next = (now + check_delay(attempt + 1)).min(expires_at + 1);
-                        schedule_check(tx, &intent_id, attempt + 1, next)?;
-                    }
-                }
-                _ => {}
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let Some(PaidIntent { user_id, gateway, transaction_id, reference, description }) =
+        claim_paid_intent(tx, intent_id, amount_paisa, IntentPurpose::Topup, TransactionKind::Topup, "Wallet top-up")?
+    else {
+        return Ok(None);
+    };
+    let balance_paisa =
+        ledger::wallet_change(tx, user_id, amount_paisa, WalletKind::Topup, Some(transaction_id), &description)?;
+    let points_awarded = match planned {
+        Some(p) => {
+            points::grant(tx, &p.awards, p.expiry_days, now)?;
+            p.awards.iter().filter(|a| a.user_id == user_id).map(|a| a.points).sum()
+        }
+        None => {
+            jobs::enqueue(
+                tx,
+                NewJob::new(TOPUP_POINTS_JOB, json!({ "user_id": user_id, "amount_paisa": amount_paisa }))
+                    .dedupe(format!("topup_points:{transaction_id}"))
+                    .attempts(12),
+            )?;
+            0
+        }
+    };
+    notify(
+        tx,
+        user_id,
+        "topup_credited",
+        json!({ "amount": format_npr(amount_paisa), "balance": format_npr(balance_paisa) }),
+    )?;
+    tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "top-up credited");
+    Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded }))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn checks_back_off_to_ten_minutes() {
-        let delays: Vec<i64> = (1..=7).map(super::check_delay).collect();
-        assert_eq!(delays, vec![60, 120, 240, 480, 600, 600, 600]);
-    }
+/// Grants a top-up's points later (see [`TOPUP_POINTS_JOB`]).
+pub async fn topup_points_job(state: AppState, payload: Value) -> Result<(), String> {
+    let user_id = payload["user_id"].as_i64().ok_or("payload without user_id")?;
+    let amount_paisa = payload["amount_paisa"].as_i64().ok_or("payload without amount_paisa")?;
+    let event = PointsEvent::TopUp(TopUpEvent { user_id: user_id.to_string(), amount_paisa });
+    let awards = points::plan_awards(&state, event).await.map_err(|e| e.to_string())?;
+    let days = points::expiry_days(&state).await.map_err(|e| e.to_string())?;
+    state.db.write(move |tx| points::grant(tx, &awards, days, now_ts())).await.map_err(|e| e.to_string())
 }

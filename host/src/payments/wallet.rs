@@ -5,8 +5,10 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{
-    ApiError, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, ts_to_rfc3339},
+    ledger::{TransactionKind, TransactionStatus},
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,8 +44,8 @@ pub struct WalletOut {
 pub struct TransactionOut {
     pub id: i64,
     pub reference: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: TransactionKind,
+    pub status: TransactionStatus,
     pub amount_paisa: i64,
     pub wallet_paisa: i64,
     pub points_used: i64,
@@ -132,9 +134,6 @@ pub async fn balance(State(state): State<AppState>, user: AuthUser) -> Result<Js
     Ok(Json(state.db.read(move |c| load_balance(c, user.id)).await?))
 }
 
-const KINDS: &[&str] = &["topup", "rental", "rental_extension", "overdue", "refund"];
-const STATUSES: &[&str] = &["pending", "success", "failed", "refunded"];
-
 /// The caller's payments, newest first.
 #[utoipa::path(
     get, path = "/api/transactions", tag = "payments",
@@ -153,16 +152,18 @@ pub async fn transactions(
 ) -> Result<Json<Page<TransactionOut>>, ApiError> {
     let paging = PageParams { cursor: f.cursor.clone(), limit: f.limit };
     let (limit, before) = (paging.limit()?, paging.before_id()?);
-    if let Some(k) = &f.kind
-        && !KINDS.contains(&k.as_str())
-    {
-        return Err(ApiError::invalid_field("kind", format!("must be one of {}", KINDS.join(", "))));
-    }
-    if let Some(s) = &f.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
-    }
+    let kind = f
+        .kind
+        .as_deref()
+        .map(str::parse::<TransactionKind>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("kind", e))?;
+    let status = f
+        .status
+        .as_deref()
+        .map(str::parse::<TransactionStatus>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("status", e))?;
     let from = crate::core::pagination::date_filter("from", &f.from, false)?;
     let to = crate::core::pagination::date_filter("to", &f.to, true)?;
     let rows = state
@@ -178,7 +179,7 @@ pub async fn transactions(
                  ORDER BY id DESC LIMIT ?7",
             )?;
             let rows = stmt
-                .query_map(params![user.id, before, f.kind, f.status, from, to, limit + 1], |r| {
+                .query_map(params![user.id, before, kind, status, from, to, limit + 1], |r| {
                     Ok(TransactionOut {
                         id: r.get(0)?,
                         reference: r.get(1)?,

@@ -15,10 +15,15 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::gateway::{
-    credit_intent, finish_unpaid, gateway_failure, intent_for_event, note_error, plan_topup_points, plugin_failure,
+use super::{
+    gateway_errors::{gateway_failure, plugin_failure},
+    intents::{IntentPurpose, IntentStatus, credit_intent, finish_unpaid, intent_for_event, note_error},
+    topup::plan_topup_points,
 };
-use crate::core::{ApiError, AppState, error::ErrorBody, now_ts};
+use crate::{
+    core::{ApiError, error::ErrorBody, now_ts},
+    state::AppState,
+};
 
 /// Stored payloads are capped; a webhook body is a few KiB.
 const MAX_STORED_PAYLOAD: usize = 64 * 1024;
@@ -74,9 +79,9 @@ async fn handle(
     };
     let creditable = found.as_ref().filter(|i| {
         event.status == PaymentStatus::Succeeded
-            && i.status != "completed"
+            && i.status != IntentStatus::Completed
             && i.amount_paisa == event.amount_paisa
-            && i.purpose == "topup"
+            && i.purpose == IntentPurpose::Topup
     });
     let planned = match creditable {
         Some(i) => plan_topup_points(&state, i.user_id, i.amount_paisa).await,
@@ -84,6 +89,7 @@ async fn handle(
     };
     let payload = String::from_utf8_lossy(&body[..body.len().min(MAX_STORED_PAYLOAD)]).into_owned();
     let event_id = event.event_id.clone();
+    let purposes = state.payment_purposes.clone();
     let outcome = state
         .db
         .write(move |tx| {
@@ -104,7 +110,7 @@ async fn handle(
                     "amount_mismatch"
                 }
                 (Some(i), PaymentStatus::Succeeded) => {
-                    match credit_intent(tx, &i.id, event.amount_paisa, planned.as_ref())? {
+                    match credit_intent(tx, &purposes, &i.id, event.amount_paisa, planned.as_ref())? {
                         Some(_) => "credited",
                         None => "already_completed",
                     }
@@ -116,7 +122,7 @@ async fn handle(
                     "payment_failed"
                 }
                 (Some(i), PaymentStatus::Cancelled) => {
-                    finish_unpaid(tx, &i.id, "cancelled", "cancelled at the gateway")?;
+                    finish_unpaid(tx, &purposes, &i.id, IntentStatus::Cancelled, "cancelled at the gateway")?;
                     "cancelled"
                 }
                 (Some(_), _) => "ignored",

@@ -7,7 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::core::{AdminUser, ApiError, AppState, error::ErrorBody};
+use crate::{
+    core::{AdminUser, ApiError, error::ErrorBody},
+    state::AppState,
+};
 
 impl From<PluginError> for ApiError {
     /// A plugin that fails is the server's problem, not the client's: 502

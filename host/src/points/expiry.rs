@@ -6,32 +6,25 @@
 //! [`schedule_expiry`] (at start-up) brings the waiting run forward to now,
 //! so exactly one run is ever waiting however often the server restarts.
 
-use rusqlite::{Transaction, params};
+use rusqlite::Transaction;
 use serde_json::{Value, json};
 
 use crate::{
     core::{
-        ApiError, AppState,
-        jobs::{self, NewJob},
+        ApiError,
+        jobs::{self, IfWaiting, NewJob},
         now_ts,
     },
-    payments::ledger,
+    ledger,
+    state::AppState,
 };
 
 pub const EXPIRY_JOB: &str = "points.expire";
 const EVERY_SECS: i64 = 60 * 60;
 
-/// Makes sure one run is waiting, due no later than `at`. Writers are
-/// serialized, so the check and the insert cannot interleave with another's.
+/// Makes sure one run is waiting, due no later than `at`.
 fn schedule(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
-    let waiting = tx.execute(
-        "UPDATE jobs SET run_at = MIN(run_at, ?2) WHERE kind = ?1 AND status = 'pending'",
-        params![EXPIRY_JOB, at],
-    )?;
-    if waiting == 0 {
-        jobs::enqueue(tx, NewJob::new(EXPIRY_JOB, json!({})).at(at))?;
-    }
-    Ok(())
+    jobs::ensure_scheduled(tx, NewJob::new(EXPIRY_JOB, json!({})).at(at), IfWaiting::BringForward)
 }
 
 /// Makes sure expiry runs: enqueues a run now, which catches up on anything

@@ -6,9 +6,12 @@ use rusqlite::params;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{
-    ApiError, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, now_ts, opt_ts,
-    ts_to_rfc3339,
+use crate::{
+    core::{
+        ApiError, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, money::format_npr, now_ts, opt_ts,
+        ts_to_rfc3339,
+    },
+    state::AppState,
 };
 
 /// "Expiring soon" in the summary means within this many days.

@@ -26,12 +26,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use powerbank_plugin_runtime::types::{CallContext, PointsEvent, ReferralEvent, SignupEvent};
 
 use crate::{
-    core::{ApiError, AppState, now_ts},
+    core::{ApiError, jobs::JobsBuilder, now_ts},
+    ledger,
     notifications::notify,
-    payments::ledger,
+    state::AppState,
 };
 
-pub use expiry::{EXPIRY_JOB, expiry_job, schedule_expiry};
+pub use expiry::schedule_expiry;
 
 const DAY_SECS: i64 = 24 * 60 * 60;
 
@@ -164,6 +165,11 @@ pub fn settle_signup(tx: &Transaction<'_>, plan: &SignupPlan, user_id: i64, now:
         referral::record(tx, &bound, user_id, referral::Source::Signup, plan.expiry_days, now)?;
     }
     Ok(())
+}
+
+/// The background jobs of the points domain (registered by `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(expiry::EXPIRY_JOB, expiry::expiry_job)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

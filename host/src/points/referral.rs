@@ -16,7 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 use powerbank_plugin_runtime::types::{PointsEvent, ReferralEvent};
 
 use super::{NEW_USER, PlannedAward, expiry_days, plan_awards, write_awards};
-use crate::core::{ApiError, ApiJson, ApiQuery, AppState, AuthUser, error::ErrorBody, now_ts, rate_limit};
+use crate::{
+    core::{ApiError, ApiJson, ApiQuery, AuthUser, error::ErrorBody, now_ts, rate_limit},
+    ledger,
+    state::AppState,
+};
 
 /// A user who registered without a code may claim one for this long.
 pub const CLAIM_WINDOW_SECS: i64 = 7 * 24 * 60 * 60;
@@ -304,8 +308,7 @@ pub async fn claim(
                 return Err(code_not_found());
             }
             record(tx, &plan, user.id, Source::Claim, days, now)?;
-            let balance: i64 =
-                tx.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user.id], |r| r.get(0))?;
+            let balance = ledger::points_balance(tx, user.id)?;
             let points_awarded = plan.awards.iter().filter(|a| a.user_id == user.id).map(|a| a.points).sum();
             Ok(ClaimOut { code, points_awarded, balance })
         })

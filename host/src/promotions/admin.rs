@@ -8,9 +8,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::coupons::{COUPON_COLUMNS, CouponOut, CouponRow, coupon_from_row, find_by_code};
-use crate::core::{
-    AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AppState, Page, PageParams, error::ErrorBody, now_ts,
-    ts_to_rfc3339,
+use crate::{
+    core::{
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339,
+    },
+    state::AppState,
 };
 
 /// A new coupon. Exactly one of `percentage_bp` and `fixed_paisa`.

@@ -17,7 +17,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, money::format_npr, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, money::format_npr, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 /// A `coupons` row.
 #[derive(Debug, Clone)]
@@ -46,24 +49,25 @@ pub const COUPON_COLUMNS: &str = "id, code, name, description, discount_type, di
     min_amount_paisa, valid_from, valid_until, max_uses_total, max_uses_per_user, is_public, is_active, created_at,
     updated_at";
 
+/// The one mapping of a `coupons` row ([`COUPON_COLUMNS`]), by column name.
 pub fn coupon_from_row(r: &Row<'_>) -> rusqlite::Result<CouponRow> {
     Ok(CouponRow {
-        id: r.get(0)?,
-        code: r.get(1)?,
-        name: r.get(2)?,
-        description: r.get(3)?,
-        discount_type: r.get(4)?,
-        discount_value: r.get(5)?,
-        max_discount_paisa: r.get(6)?,
-        min_amount_paisa: r.get(7)?,
-        valid_from: r.get(8)?,
-        valid_until: r.get(9)?,
-        max_uses_total: r.get(10)?,
-        max_uses_per_user: r.get(11)?,
-        is_public: r.get(12)?,
-        is_active: r.get(13)?,
-        created_at: r.get(14)?,
-        updated_at: r.get(15)?,
+        id: r.get("id")?,
+        code: r.get("code")?,
+        name: r.get("name")?,
+        description: r.get("description")?,
+        discount_type: r.get("discount_type")?,
+        discount_value: r.get("discount_value")?,
+        max_discount_paisa: r.get("max_discount_paisa")?,
+        min_amount_paisa: r.get("min_amount_paisa")?,
+        valid_from: r.get("valid_from")?,
+        valid_until: r.get("valid_until")?,
+        max_uses_total: r.get("max_uses_total")?,
+        max_uses_per_user: r.get("max_uses_per_user")?,
+        is_public: r.get("is_public")?,
+        is_active: r.get("is_active")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
@@ -362,11 +366,11 @@ mod tests {
     #[tokio::test]
     async fn the_paying_transaction_rechecks_the_limits() {
         use crate::{
-            core::{Db, Role},
+            core::Role,
             users::{auth::create_user, identifier::Identifier},
         };
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("coupons.db"), 1).unwrap();
+        let db = crate::schema::open_db(&dir.path().join("coupons.db"), 1).unwrap();
         let (a, b, coupon_id) = db
             .write(|tx| {
                 let now = now_ts();

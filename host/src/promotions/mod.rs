@@ -7,9 +7,8 @@ pub mod admin;
 pub mod coupons;
 pub mod user;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

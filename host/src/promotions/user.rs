@@ -14,8 +14,9 @@ use super::{
     admin::{CouponUsageOut, USAGE_SELECT, usage_from_row},
     coupons::{self, AppliedCoupon, COUPON_COLUMNS, coupon_from_row},
 };
-use crate::core::{
-    ApiError, ApiJson, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiJson, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 /// A coupon anyone may use, as the app lists it.
@@ -115,8 +116,7 @@ async fn preview(state: &AppState, user_id: i64, body: CouponPreviewIn) -> Resul
     let station_sn = body.station_sn.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let (amount, package_code) = match (body.package_id, body.amount_paisa) {
         (Some(id), None) => {
-            let (package, quote) =
-                crate::rentals::initiate::quote_package(state, user_id, id, station_sn.clone()).await?;
+            let (package, quote) = crate::packages::quote(state, user_id, id, station_sn.clone()).await?;
             (quote.amount_paisa, Some(package.code))
         }
         (None, Some(amount)) if (0..=100_000_000).contains(&amount) => (amount, None),

@@ -7,11 +7,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, AppState},
-    payments::{
-        ledger::{self, NewTransaction, WalletKind},
-        options::{points_covering, points_worth_at_most},
-    },
+    core::ApiError,
+    ledger::{self, NewTransaction, TransactionKind, TransactionStatus, WalletKind},
+    payments::options::{points_covering, points_worth_at_most},
+    state::AppState,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -53,10 +52,7 @@ pub async fn plan_split(state: &AppState, user_id: i64, amount: i64, method: Pay
     if amount == 0 || method == PaymentMethod::Wallet {
         return Ok(Split::wallet(amount));
     }
-    let balance: i64 = state
-        .db
-        .read(move |c| Ok(c.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user_id], |r| r.get(0))?))
-        .await?;
+    let balance: i64 = state.db.read(move |c| ledger::points_balance(c, user_id)).await?;
     match method {
         PaymentMethod::Points => match points_covering(state, balance, amount).await? {
             // Points worth at least the amount pay all of it.
@@ -82,8 +78,8 @@ pub struct Charged {
 
 /// What a charge pays for, as recorded in the ledgers.
 pub struct ChargeFor<'a> {
-    /// `transactions.kind`: `rental`, `rental_extension` or `overdue`.
-    pub kind: &'a str,
+    /// `rental`, `rental_extension` or `overdue`.
+    pub kind: TransactionKind,
     pub wallet_kind: WalletKind,
     pub rental_id: Option<i64>,
     pub description: &'a str,
@@ -110,7 +106,7 @@ pub fn charge(
         NewTransaction {
             user_id,
             kind,
-            status: "success",
+            status: TransactionStatus::Success,
             amount_paisa: amount,
             wallet_paisa: split.wallet_paisa,
             points_used: split.points,
@@ -147,10 +143,7 @@ pub fn refund(
         ledger::points_earn(tx, user_id, points, description, None, transaction_id)?;
     }
     if let Some(id) = transaction_id {
-        tx.execute(
-            "UPDATE transactions SET status = 'refunded', updated_at = ?2 WHERE id = ?1",
-            rusqlite::params![id, crate::core::now_ts()],
-        )?;
+        ledger::set_transaction_status(tx, id, TransactionStatus::Refunded)?;
     }
     Ok(())
 }
@@ -158,7 +151,11 @@ pub fn refund(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::Config, core::now_ts, users::auth::create_user, users::identifier::Identifier};
+    use crate::{
+        config::Config,
+        core::now_ts,
+        users::{auth::create_user, identifier::Identifier},
+    };
 
     /// Through the real points plugin (10 points = NPR 1, so 10 paisa a point).
     #[tokio::test]

@@ -15,7 +15,6 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use powerbank_plugin_runtime::types::{CallContext, PackageInfo, Quote, QuoteRequest};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,15 +22,17 @@ use utoipa::ToSchema;
 
 use super::{
     charge::{self, PaymentMethod},
-    gateway::RentalOrderOut,
     lifecycle,
-    model::{self, RentalOut},
+    model::{self, RentalOut, RentalStatus},
+    orders::{OrderStatus, RentalOrderOut},
 };
 use crate::{
-    core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts},
-    payments::ledger::WalletKind,
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
+    ledger::{TransactionKind, WalletKind},
+    packages,
     promotions::coupons::{self, AppliedCoupon},
-    stations::{link::EjectOutcome, listing::RENTABLE_BATTERY},
+    state::AppState,
+    stations::{link::EjectOutcome, slots},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -100,8 +101,8 @@ fn check_user(c: &Connection, user_id: i64) -> Result<(), ApiError> {
 /// No rental in progress and no unpaid dues.
 pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiError> {
     let open: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN ('pending_eject', 'active'))",
-        [user_id],
+        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN (?2, ?3))",
+        params![user_id, RentalStatus::PendingEject, RentalStatus::Active],
         |r| r.get(0),
     )?;
     if open {
@@ -121,18 +122,18 @@ pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiErr
 
 /// No gateway payment for a rental waiting to be paid or started.
 pub(super) fn check_no_open_order(c: &Connection, user_id: i64) -> Result<(), ApiError> {
-    let open: Option<(i64, String, String)> = c
+    let open: Option<(i64, OrderStatus, String)> = c
         .query_row(
             "SELECT id, status, payment_intent_id FROM rental_orders
-             WHERE user_id = ?1 AND status IN ('awaiting_payment', 'paid')",
-            [user_id],
+             WHERE user_id = ?1 AND status IN (?2, ?3)",
+            params![user_id, OrderStatus::AwaitingPayment, OrderStatus::Paid],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     match open {
         None => Ok(()),
         Some((id, status, intent)) => {
-            let message = if status == "paid" {
+            let message = if status == OrderStatus::Paid {
                 "you have paid for a rental that has not started: start it with POST /api/rentals/start"
             } else {
                 "a rental payment is in progress: finish it, or cancel it with POST /api/payment/cancel/{intent_id}"
@@ -171,19 +172,6 @@ pub(super) enum StationRef<'a> {
     Id(i64),
 }
 
-/// The fullest charged bank of the station: (slot index, bank id).
-pub(super) fn rentable_bank(c: &Connection, station_id: i64) -> Result<(i64, i64), ApiError> {
-    c.query_row(
-        "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
-         WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?2
-         ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
-        params![station_id, RENTABLE_BATTERY],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .ok_or_else(|| ApiError::conflict("no_power_bank", "no charged power bank at this station"))
-}
-
 /// A rental about to be ejected, before it is paid for.
 pub(super) struct NewRental<'a> {
     pub user_id: i64,
@@ -211,18 +199,14 @@ pub(super) struct Reserved {
 /// rental, in the caller's transaction.
 pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>) -> Result<Reserved, ApiError> {
     let now = now_ts();
-    let (slot, bank_id) = rentable_bank(tx, r.station_id)?;
-    tx.execute(
-        "UPDATE station_slots SET status = 'reserved', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
-        params![r.station_id, slot, now],
-    )?;
+    let (slot, bank_id) = slots::reserve_rentable_bank(tx, r.station_id, now)?;
     let request_id = uuid::Uuid::new_v4().to_string();
     let code = format!("R-{}", &uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase());
     tx.execute(
         "INSERT INTO rentals (code, user_id, package_id, status, payment_method, station_id, slot_index,
             power_bank_id, eject_request_id, amount_paisa, due_minutes, discount_paisa, coupon_id, created_at,
             updated_at)
-         VALUES (?1, ?2, ?3, 'pending_eject', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+         VALUES (?1, ?2, ?3, ?14, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
         params![
             code,
             r.user_id,
@@ -236,7 +220,8 @@ pub(super) fn reserve(tx: &Transaction<'_>, station_sn: String, r: NewRental<'_>
             r.due_minutes,
             r.discount_paisa,
             r.coupon_id,
-            now
+            now,
+            RentalStatus::PendingEject
         ],
     )?;
     Ok(Reserved {
@@ -286,7 +271,7 @@ pub(super) async fn eject_and_settle(
         // The station's answer arrived just after the wait ended and the
         // link applied it first: the bank is out and the rental is active.
         let rental = state.db.read(move |c| model::load_own(c, user_id, rental_id)).await?;
-        if rental.status == "active" {
+        if rental.status == RentalStatus::Active {
             return Ok(rental);
         }
     }
@@ -295,42 +280,6 @@ pub(super) async fn eject_and_settle(
         d.extend(extra);
     }
     Err(ApiError::new(status, code, format!("{reason}; {}", refund.message)).with_details(details))
-}
-
-/// An active package and its price by the pricing plugin.
-pub async fn quote_package(
-    state: &AppState,
-    user_id: i64,
-    package_id: i64,
-    station_sn: Option<String>,
-) -> Result<(PackageInfo, Quote), ApiError> {
-    let package = state
-        .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT id, code, price_paisa, duration_minutes FROM rental_packages WHERE id = ?1 AND is_active = 1",
-                [package_id],
-                |r| {
-                    Ok(PackageInfo {
-                        id: r.get::<_, i64>(0)?.to_string(),
-                        code: r.get(1)?,
-                        price_paisa: r.get(2)?,
-                        duration_minutes: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("package"))?;
-    let context = CallContext {
-        user_id: Some(user_id.to_string()),
-        station_sn,
-        now_unix_ms: chrono::Utc::now().timestamp_millis(),
-    };
-    let request = QuoteRequest { package: package.clone(), requested_minutes: None, context };
-    let quote = state.plugins.pricing().quote(request).await?;
-    Ok((package, quote))
 }
 
 /// A rental's price: the package's quote, less any coupon.
@@ -359,7 +308,7 @@ async fn price(
     station_sn: &str,
     coupon_code: Option<&str>,
 ) -> Result<Priced, ApiError> {
-    let (package, quote) = quote_package(state, user_id, package_id, Some(station_sn.to_string())).await?;
+    let (package, quote) = packages::quote(state, user_id, package_id, Some(station_sn.to_string())).await?;
     let coupon = match coupon_code {
         Some(code) => Some(
             coupons::apply(
@@ -409,7 +358,7 @@ pub async fn initiate(
     let user_id = user.id;
     let sn = req.station_sn.trim().to_string();
     let method = payment(&state, &req.payment_method)?;
-    crate::payments::topup::check_return_url(req.return_url.as_deref())?;
+    crate::payments::intents::check_return_url(req.return_url.as_deref())?;
     state.db.read(move |c| check_user(c, user_id)).await?;
     let coupon = req.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let priced = price(&state, user_id, req.package_id, &sn, coupon).await?;
@@ -418,8 +367,7 @@ pub async fn initiate(
         Payment::Gateway(_) if priced.amount_paisa == 0 => PaymentMethod::Wallet,
         Payment::Gateway(gateway) => {
             let order =
-                super::gateway::open_order(&state, user_id, sn, req.package_id, gateway, priced, req.return_url)
-                    .await?;
+                super::orders::open_order(&state, user_id, sn, req.package_id, gateway, priced, req.return_url).await?;
             return Ok((StatusCode::ACCEPTED, Json(order)).into_response());
         }
         Payment::Balance(m) => m,
@@ -453,7 +401,7 @@ pub async fn initiate(
                 priced.amount_paisa,
                 split,
                 charge::ChargeFor {
-                    kind: "rental",
+                    kind: TransactionKind::Rental,
                     wallet_kind: WalletKind::RentalCharge,
                     rental_id: Some(rental_id),
                     description: &format!("Rental {}", reserved.code),

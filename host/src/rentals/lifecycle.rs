@@ -10,16 +10,21 @@ use serde_json::{Value, json};
 
 use super::{
     charge,
-    model::{self, RentalOut},
+    model::{self, RentalOut, RentalStatus},
 };
 use crate::{
     core::{
-        ApiError, AppState,
-        jobs::{self, NewJob},
+        ApiError,
+        jobs::{self, IfWaiting, NewJob},
         money::format_npr,
         now_ts,
     },
-    payments::ledger::WalletKind,
+    ledger::{self, TransactionKind, WalletKind},
+    state::AppState,
+    stations::{
+        self,
+        link::hooks::{BankEjected, BankReturned},
+    },
 };
 
 /// Job kind: a station reported a returned power bank.
@@ -37,17 +42,17 @@ const ENDING_SOON_SECS: i64 = 15 * 60;
 pub fn activate(tx: &Transaction<'_>, rental_id: i64, power_bank: &str) -> Result<RentalOut, ApiError> {
     let now = now_ts();
     let changed = tx.execute(
-        "UPDATE rentals SET status = 'active', started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
+        "UPDATE rentals SET status = ?4, started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
             power_bank_id = COALESCE((SELECT id FROM power_banks WHERE serial_number = ?3), power_bank_id)
-         WHERE id = ?1 AND status = 'pending_eject'",
-        params![rental_id, now, power_bank],
+         WHERE id = ?1 AND status = ?5",
+        params![rental_id, now, power_bank, RentalStatus::Active, RentalStatus::PendingEject],
     )?;
     let core = model::load_core(tx, rental_id)?.ok_or_else(|| ApiError::not_found("rental"))?;
     if changed == 0 {
-        if core.status == "active" {
+        if core.status == RentalStatus::Active {
             return model::load_own(tx, core.user_id, rental_id);
         }
-        return Err(model::illegal(&core.status, "activate"));
+        return Err(model::illegal(core.status, "activate"));
     }
     let (bank, station): (String, String) = tx.query_row(
         "SELECT pb.serial_number, s.name FROM rentals r JOIN power_banks pb ON pb.id = r.power_bank_id
@@ -84,11 +89,11 @@ pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> R
     }
     let row = tx
         .query_row(
-            "UPDATE rentals SET status = 'failed', failure_code = ?2, failure_reason = ?3, updated_at = ?4
-             WHERE id = ?1 AND status = 'pending_eject'
+            "UPDATE rentals SET status = ?5, failure_code = ?2, failure_reason = ?3, updated_at = ?4
+             WHERE id = ?1 AND status = ?6
              RETURNING user_id, transaction_id, wallet_paisa + gateway_paisa, points_used, gateway_paisa,
                 station_id, slot_index",
-            params![rental_id, code, reason, now],
+            params![rental_id, code, reason, now, RentalStatus::Failed, RentalStatus::PendingEject],
             |r| {
                 Ok(Failed {
                     user_id: r.get(0)?,
@@ -112,12 +117,7 @@ pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> R
     };
     charge::refund(tx, user_id, transaction_id, to_wallet, points, description)?;
     crate::promotions::coupons::release_for_rental(tx, rental_id)?;
-    tx.execute(
-        "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
-            updated_at = ?3
-         WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
-        params![station_id, slot, now],
-    )?;
+    stations::slots::release_reservation(tx, station_id, slot, now)?;
     Ok(true)
 }
 
@@ -126,7 +126,7 @@ pub fn fail(tx: &Transaction<'_>, rental_id: i64, code: &str, reason: &str) -> R
 const LATE_EJECT_WINDOW_SECS: i64 = 60 * 60;
 
 /// Reconciles a station's `ejected` with the rentals, inside the transaction
-/// that applies the event (the station link calls it for every `ejected`):
+/// that applies the event (registered as the station link's `ejected` hook):
 ///
 /// - the eject of a rental still `pending_eject`: it becomes active (the
 ///   request waiting for it finds it so, even if its wait just ended);
@@ -137,16 +137,10 @@ const LATE_EJECT_WINDOW_SECS: i64 = 60 * 60;
 ///   wallet, or, when the wallet cannot cover it, the price is recorded as a
 ///   due (as an unpaid overdue charge is); the user is told;
 /// - anything else (an operator's eject, a repeat): nothing.
-pub fn on_ejected(
-    tx: &Transaction<'_>,
-    station_id: i64,
-    request_id: Option<&str>,
-    slot: u16,
-    power_bank: &str,
-    now: i64,
-) -> Result<(), ApiError> {
+pub fn on_ejected(tx: &Transaction<'_>, ejected: &BankEjected<'_>) -> Result<(), ApiError> {
+    let BankEjected { station_id, request_id, slot, power_bank, at: now } = *ejected;
     let request_id = request_id.map(str::trim).filter(|r| !r.is_empty());
-    let found: Option<(i64, String, Option<String>)> = match request_id {
+    let found: Option<(i64, RentalStatus, Option<String>)> = match request_id {
         Some(id) => tx
             .query_row(
                 "SELECT id, status, failure_code FROM rentals WHERE eject_request_id = ?1 AND station_id = ?2",
@@ -157,19 +151,19 @@ pub fn on_ejected(
         None => tx
             .query_row(
                 "SELECT id, status, failure_code FROM rentals
-                 WHERE station_id = ?1 AND failure_code = 'eject_timeout' AND status = 'failed' AND updated_at >= ?2
+                 WHERE station_id = ?1 AND failure_code = 'eject_timeout' AND status = ?5 AND updated_at >= ?2
                    AND (power_bank_id = (SELECT id FROM power_banks WHERE serial_number = ?3) OR slot_index = ?4)
                  ORDER BY id DESC LIMIT 1",
-                params![station_id, now - LATE_EJECT_WINDOW_SECS, power_bank, slot],
+                params![station_id, now - LATE_EJECT_WINDOW_SECS, power_bank, slot, RentalStatus::Failed],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?,
     };
     match found {
-        Some((id, status, _)) if status == "pending_eject" => {
+        Some((id, RentalStatus::PendingEject, _)) => {
             activate(tx, id, power_bank)?;
         }
-        Some((id, status, code)) if status == "failed" && code.as_deref() == Some("eject_timeout") => {
+        Some((id, RentalStatus::Failed, code)) if code.as_deref() == Some("eject_timeout") => {
             resume(tx, id, power_bank, now)?;
         }
         _ => {}
@@ -181,8 +175,8 @@ pub fn on_ejected(
 fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> Result<(), ApiError> {
     let user_id: i64 = tx.query_row("SELECT user_id FROM rentals WHERE id = ?1", [rental_id], |r| r.get(0))?;
     let open: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN ('pending_eject', 'active'))",
-        [user_id],
+        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN (?2, ?3))",
+        params![user_id, RentalStatus::PendingEject, RentalStatus::Active],
         |r| r.get(0),
     )?;
     if open {
@@ -193,21 +187,18 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
     }
     let resumed: Option<(i64, String, Option<i64>)> = tx
         .query_row(
-            "UPDATE rentals SET status = 'active', started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
+            "UPDATE rentals SET status = ?4, started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
                 failure_code = NULL, failure_reason = NULL, reminded_at = NULL, ending_soon_notified_at = NULL,
                 wallet_paisa = 0, points_used = 0, gateway_paisa = 0, transaction_id = NULL,
                 power_bank_id = COALESCE((SELECT id FROM power_banks WHERE serial_number = ?3), power_bank_id)
-             WHERE id = ?1 AND status = 'failed' AND failure_code = 'eject_timeout'
+             WHERE id = ?1 AND status = ?5 AND failure_code = 'eject_timeout'
              RETURNING amount_paisa, code, coupon_id",
-            params![rental_id, now, power_bank],
+            params![rental_id, now, power_bank, RentalStatus::Active, RentalStatus::Failed],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     let Some((amount, code, coupon)) = resumed else { return Ok(()) };
-    let balance: i64 = tx
-        .query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let balance = ledger::wallet_balance(tx, user_id)?.unwrap_or(0);
     let payment = if amount == 0 {
         "Nothing to pay.".to_string()
     } else if balance >= amount {
@@ -217,7 +208,7 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
             amount,
             charge::Split::wallet(amount),
             charge::ChargeFor {
-                kind: "rental",
+                kind: TransactionKind::Rental,
                 wallet_kind: WalletKind::RentalCharge,
                 rental_id: Some(rental_id),
                 description: &format!("Rental {code} (the power bank came out after the eject timed out)"),
@@ -253,6 +244,20 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
     Ok(())
 }
 
+/// A bank went back into a station (the station link's `returned` hook):
+/// closing its rental (pricing, charging, points) runs as a durable job
+/// enqueued with the station's change, so a crash cannot lose a return.
+pub fn enqueue_return(tx: &Transaction<'_>, returned: &BankReturned<'_>) -> Result<(), ApiError> {
+    jobs::enqueue(
+        tx,
+        NewJob::new(
+            RETURNED_JOB,
+            json!({ "station_id": returned.station_id, "power_bank": returned.power_bank, "returned_at": returned.at }),
+        ),
+    )?;
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 struct Returned {
     station_id: i64,
@@ -270,6 +275,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
         .read(move |c| {
             let id: Option<i64> = c
                 .query_row(
+                    // The literal matches the partial index `rentals_active_bank`.
                     "SELECT r.id FROM rentals r JOIN power_banks pb ON pb.id = r.power_bank_id
                      WHERE pb.serial_number = ?1 AND r.status = 'active'",
                     [&bank],
@@ -323,12 +329,12 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
         .db
         .write(move |tx| {
             let now = now_ts();
-            let status = if in_grace { "cancelled" } else { "completed" };
+            let status = if in_grace { RentalStatus::Cancelled } else { RentalStatus::Completed };
             let closed = tx.execute(
                 "UPDATE rentals SET status = ?2, returned_at = ?3, return_station_id = ?4, overdue_paisa = ?5,
                     updated_at = ?6
-                 WHERE id = ?1 AND status = 'active'",
-                params![rental.id, status, ev.returned_at, ev.station_id, overdue, now],
+                 WHERE id = ?1 AND status = ?7",
+                params![rental.id, status, ev.returned_at, ev.station_id, overdue, now, RentalStatus::Active],
             )?;
             if closed == 0 {
                 return Ok(()); // another delivery of this return got here first
@@ -348,8 +354,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 crate::promotions::coupons::release_for_rental(tx, rental.id)?;
             }
             if overdue > 0 {
-                let balance: i64 =
-                    tx.query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user], |r| r.get(0))?;
+                let balance = ledger::wallet_balance(tx, user)?.ok_or_else(|| ApiError::not_found("wallet"))?;
                 if balance >= overdue {
                     charge::charge(
                         tx,
@@ -357,7 +362,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                         overdue,
                         charge::Split::wallet(overdue),
                         charge::ChargeFor {
-                            kind: "overdue",
+                            kind: TransactionKind::Overdue,
                             wallet_kind: WalletKind::OverdueCharge,
                             rental_id: Some(rental.id),
                             description: "Overdue charge",
@@ -394,14 +399,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
 /// Schedules the next sweep unless one is already waiting. Called at start
 /// and by each sweep, so exactly one chain of sweeps exists.
 pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
-    let waiting: bool =
-        tx.query_row("SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status = 'pending')", [SWEEP_JOB], |r| {
-            r.get(0)
-        })?;
-    if !waiting {
-        jobs::enqueue(tx, NewJob::new(SWEEP_JOB, json!({})).at(at))?;
-    }
-    Ok(())
+    jobs::ensure_scheduled(tx, NewJob::new(SWEEP_JOB, json!({})).at(at), IfWaiting::Keep)
 }
 
 /// Fails ejects that never settled (a crash between paying and the
@@ -413,30 +411,34 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
         .db
         .write(move |tx| {
             let now = now_ts();
-            let mut stmt = tx.prepare("SELECT id FROM rentals WHERE status = 'pending_eject' AND created_at < ?1")?;
-            let stale: Vec<i64> = stmt.query_map([now - stale_after], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            let mut stmt = tx.prepare("SELECT id FROM rentals WHERE status = ?2 AND created_at < ?1")?;
+            let stale: Vec<i64> = stmt
+                .query_map(params![now - stale_after, RentalStatus::PendingEject], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             drop(stmt);
             for id in stale {
                 fail(tx, id, "eject_timeout", "no answer from the station")?;
             }
-            super::gateway::refund_stale_paid_orders(tx, now)?;
+            super::orders::refund_stale_paid_orders(tx, now)?;
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.user_id, pb.serial_number, (?1 - r.due_at) / 60 FROM rentals r
                  JOIN power_banks pb ON pb.id = r.power_bank_id
-                 WHERE r.status = 'active' AND r.due_at < ?1 AND r.reminded_at IS NULL",
+                 WHERE r.status = ?2 AND r.due_at < ?1 AND r.reminded_at IS NULL",
             )?;
             let overdue: Vec<(i64, i64, String, i64)> = stmt
-                .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map(params![now, RentalStatus::Active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?;
             drop(stmt);
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.user_id, pb.serial_number, (r.due_at - ?1 + 59) / 60 FROM rentals r
                  JOIN power_banks pb ON pb.id = r.power_bank_id
-                 WHERE r.status = 'active' AND r.due_at > ?1 AND r.due_at <= ?1 + ?2
+                 WHERE r.status = ?3 AND r.due_at > ?1 AND r.due_at <= ?1 + ?2
                    AND (r.ending_soon_notified_at IS NULL OR r.ending_soon_notified_at < r.due_at - ?2)",
             )?;
             let ending: Vec<(i64, i64, String, i64)> = stmt
-                .query_map(params![now, ENDING_SOON_SECS], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map(params![now, ENDING_SOON_SECS, RentalStatus::Active], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
                 .collect::<Result<_, _>>()?;
             drop(stmt);
             for (id, user, bank, minutes) in ending {

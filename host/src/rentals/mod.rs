@@ -1,37 +1,41 @@
-//! Rentals (seed §4): the package catalogue, starting a rental with an eject
-//! over the station link (paid from the balance, or first through a payment
-//! gateway: [`gateway`]), coupons on the price, returns at any station,
-//! extensions, dues and history.
+//! Rentals (seed §4): starting a rental with an eject over the station link
+//! (paid from the balance, or first through a payment gateway:
+//! [`orders`]), coupons on the price, returns at any station, extensions,
+//! dues and history.
 
-pub mod actions;
+pub mod active_and_history;
+pub mod cancel;
 pub mod charge;
-pub mod gateway;
+pub mod dues;
+pub mod extend;
 pub mod initiate;
 pub mod lifecycle;
 pub mod model;
-pub mod packages;
+pub mod order_routes;
+pub mod orders;
+pub mod problem_reports;
+pub mod tracking;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::core::{AppState, jobs::JobsBuilder};
+use crate::{core::jobs::JobsBuilder, state::AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(packages::list_packages))
         .routes(routes!(initiate::initiate))
-        .routes(routes!(gateway::verify_payment))
-        .routes(routes!(gateway::start))
-        .routes(routes!(actions::active))
-        .routes(routes!(actions::history))
-        .routes(routes!(actions::extend))
-        .routes(routes!(actions::cancel))
-        .routes(routes!(actions::location))
-        .routes(routes!(actions::report_issue))
-        .routes(routes!(actions::calculate_due))
-        .routes(routes!(actions::pay_due))
+        .routes(routes!(order_routes::verify_payment))
+        .routes(routes!(order_routes::start))
+        .routes(routes!(active_and_history::active))
+        .routes(routes!(active_and_history::history))
+        .routes(routes!(extend::extend))
+        .routes(routes!(cancel::cancel))
+        .routes(routes!(tracking::location))
+        .routes(routes!(problem_reports::report_issue))
+        .routes(routes!(dues::calculate_due))
+        .routes(routes!(dues::pay_due))
 }
 
-/// The background jobs of the rentals domain.
-pub fn jobs(builder: JobsBuilder) -> JobsBuilder {
-    builder.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
+/// The background jobs of the rentals domain (registered by `server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
 }

@@ -4,14 +4,35 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, opt_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, opt_ts, text_enum::text_enum, ts_to_rfc3339},
+    state::AppState,
+};
+
+text_enum! {
+    /// Where a rental is in its life (`rentals.status`): pending_eject →
+    /// active → completed (or cancelled, when returned within the grace
+    /// window), and pending_eject → failed. A rental in progress is
+    /// `pending_eject` or `active` (one per user, by a unique partial index).
+    pub enum RentalStatus {
+        /// Paid, eject command sent.
+        PendingEject = "pending_eject",
+        /// The bank is out.
+        Active = "active",
+        /// Returned.
+        Completed = "completed",
+        /// The eject failed or timed out; refunded.
+        Failed = "failed",
+        /// Returned within the grace window; refunded.
+        Cancelled = "cancelled",
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RentalOut {
     pub id: i64,
     pub code: String,
-    /// `pending_eject`, `active`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: RentalStatus,
     pub station_sn: String,
     pub station_name: String,
     pub slot: i64,
@@ -40,11 +61,13 @@ pub struct RentalOut {
     pub created_at: String,
 }
 
+/// The columns of [`RentalOut`], named as [`rental_from_row`] reads them.
 pub const RENTAL_SELECT: &str = "
-    SELECT r.id, r.code, r.status, s.serial_number, s.name, r.slot_index, pb.serial_number, p.code, p.name,
-           r.payment_method, r.amount_paisa, r.wallet_paisa, r.points_used, r.started_at, r.due_at,
-           r.returned_at, rs.serial_number, r.overdue_paisa, r.unpaid_due_paisa, r.failure_reason, r.created_at,
-           r.gateway_paisa, r.discount_paisa, cp.code
+    SELECT r.id, r.code, r.status, s.serial_number AS station_sn, s.name AS station_name, r.slot_index,
+           pb.serial_number AS power_bank, p.code AS package_code, p.name AS package_name, r.payment_method,
+           r.amount_paisa, r.wallet_paisa, r.points_used, r.started_at, r.due_at, r.returned_at,
+           rs.serial_number AS return_station_sn, r.overdue_paisa, r.unpaid_due_paisa, r.failure_reason,
+           r.created_at, r.gateway_paisa, r.discount_paisa, cp.code AS coupon_code
     FROM rentals r
     JOIN stations s ON s.id = r.station_id
     JOIN rental_packages p ON p.id = r.package_id
@@ -52,32 +75,33 @@ pub const RENTAL_SELECT: &str = "
     LEFT JOIN stations rs ON rs.id = r.return_station_id
     LEFT JOIN coupons cp ON cp.id = r.coupon_id";
 
+/// The one mapping of a [`RENTAL_SELECT`] row, by column name.
 pub fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalOut> {
     Ok(RentalOut {
-        id: r.get(0)?,
-        code: r.get(1)?,
-        status: r.get(2)?,
-        station_sn: r.get(3)?,
-        station_name: r.get(4)?,
-        slot: r.get(5)?,
-        power_bank: r.get(6)?,
-        package_code: r.get(7)?,
-        package_name: r.get(8)?,
-        payment_method: r.get(9)?,
-        amount_paisa: r.get(10)?,
-        wallet_paisa: r.get(11)?,
-        points_used: r.get(12)?,
-        gateway_paisa: r.get(21)?,
-        discount_paisa: r.get(22)?,
-        coupon_code: r.get(23)?,
-        started_at: opt_ts(r.get(13)?),
-        due_at: opt_ts(r.get(14)?),
-        returned_at: opt_ts(r.get(15)?),
-        return_station_sn: r.get(16)?,
-        overdue_paisa: r.get(17)?,
-        unpaid_due_paisa: r.get(18)?,
-        failure_reason: r.get(19)?,
-        created_at: ts_to_rfc3339(r.get(20)?),
+        id: r.get("id")?,
+        code: r.get("code")?,
+        status: r.get("status")?,
+        station_sn: r.get("station_sn")?,
+        station_name: r.get("station_name")?,
+        slot: r.get("slot_index")?,
+        power_bank: r.get("power_bank")?,
+        package_code: r.get("package_code")?,
+        package_name: r.get("package_name")?,
+        payment_method: r.get("payment_method")?,
+        amount_paisa: r.get("amount_paisa")?,
+        wallet_paisa: r.get("wallet_paisa")?,
+        points_used: r.get("points_used")?,
+        gateway_paisa: r.get("gateway_paisa")?,
+        discount_paisa: r.get("discount_paisa")?,
+        coupon_code: r.get("coupon_code")?,
+        started_at: opt_ts(r.get("started_at")?),
+        due_at: opt_ts(r.get("due_at")?),
+        returned_at: opt_ts(r.get("returned_at")?),
+        return_station_sn: r.get("return_station_sn")?,
+        overdue_paisa: r.get("overdue_paisa")?,
+        unpaid_due_paisa: r.get("unpaid_due_paisa")?,
+        failure_reason: r.get("failure_reason")?,
+        created_at: ts_to_rfc3339(r.get("created_at")?),
     })
 }
 
@@ -93,7 +117,7 @@ pub fn load_own(c: &Connection, user_id: i64, id: i64) -> Result<RentalOut, ApiE
 pub struct RentalCore {
     pub id: i64,
     pub user_id: i64,
-    pub status: String,
+    pub status: RentalStatus,
     pub package_id: i64,
     pub package_code: String,
     pub package_price: i64,
@@ -105,26 +129,37 @@ pub struct RentalCore {
 
 pub fn load_core(c: &Connection, id: i64) -> Result<Option<RentalCore>, ApiError> {
     Ok(c.query_row(
-        "SELECT r.id, r.user_id, r.status, p.id, p.code, p.price_paisa, p.duration_minutes, r.started_at, r.due_at,
+        "SELECT r.id, r.user_id, r.status, p.id AS package_id, p.code AS package_code,
+                p.price_paisa AS package_price, p.duration_minutes AS package_minutes, r.started_at, r.due_at,
                 r.unpaid_due_paisa
          FROM rentals r JOIN rental_packages p ON p.id = r.package_id WHERE r.id = ?1",
         [id],
         |r| {
             Ok(RentalCore {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                status: r.get(2)?,
-                package_id: r.get(3)?,
-                package_code: r.get(4)?,
-                package_price: r.get(5)?,
-                package_minutes: r.get(6)?,
-                started_at: r.get(7)?,
-                due_at: r.get(8)?,
-                unpaid_due_paisa: r.get(9)?,
+                id: r.get("id")?,
+                user_id: r.get("user_id")?,
+                status: r.get("status")?,
+                package_id: r.get("package_id")?,
+                package_code: r.get("package_code")?,
+                package_price: r.get("package_price")?,
+                package_minutes: r.get("package_minutes")?,
+                started_at: r.get("started_at")?,
+                due_at: r.get("due_at")?,
+                unpaid_due_paisa: r.get("unpaid_due_paisa")?,
             })
         },
     )
     .optional()?)
+}
+
+/// The caller's rental (its lifecycle columns); someone else's is "not found".
+pub async fn own_core(state: &AppState, user: i64, id: i64) -> Result<RentalCore, ApiError> {
+    state
+        .db
+        .read(move |c| load_core(c, id))
+        .await?
+        .filter(|r| r.user_id == user)
+        .ok_or_else(|| ApiError::not_found("rental"))
 }
 
 impl RentalCore {
@@ -139,6 +174,6 @@ impl RentalCore {
 }
 
 /// A 409 for a transition the state machine does not allow.
-pub fn illegal(from: &str, action: &str) -> ApiError {
+pub fn illegal(from: impl std::fmt::Display, action: &str) -> ApiError {
     ApiError::conflict("invalid_rental_state", format!("cannot {action} a rental that is {from}"))
 }

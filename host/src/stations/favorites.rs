@@ -12,8 +12,9 @@ use utoipa::ToSchema;
 use super::listing::{
     RENTABLE_BATTERY, SLOT_JOINS, SUMMARY_COLUMNS, StationSummary, attach_amenities, summary_from_row,
 };
-use crate::core::{
-    ApiError, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339,
+use crate::{
+    core::{ApiError, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]

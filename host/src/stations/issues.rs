@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::favorites::station_id;
-use crate::core::{
-    ApiError, ApiJson, ApiPath, ApiQuery, AppState, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
-    rate_limit, ts_to_rfc3339,
+use crate::{
+    core::{
+        ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts, rate_limit,
+        text_enum::text_enum, ts_to_rfc3339,
+    },
+    state::AppState,
 };
 
 pub const MAX_IMAGES: usize = 5;
@@ -63,6 +66,19 @@ pub struct StationRef {
     pub name: String,
 }
 
+text_enum! {
+    /// Where a reported issue stands (`station_issues.status`). The first
+    /// three are unresolved: the public list shows those (its query spells
+    /// them out to match the partial index `station_issues_station_open`).
+    pub enum IssueStatus {
+        Open = "open",
+        Acknowledged = "acknowledged",
+        InProgress = "in_progress",
+        Resolved = "resolved",
+        Dismissed = "dismissed",
+    }
+}
+
 /// An issue as its reporter sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MyIssueOut {
@@ -72,8 +88,7 @@ pub struct MyIssueOut {
     pub issue_type: String,
     pub description: String,
     pub images: Vec<String>,
-    /// `open`, `acknowledged`, `in_progress`, `resolved` or `dismissed`.
-    pub status: String,
+    pub status: IssueStatus,
     pub reported_at: String,
     pub updated_at: String,
     pub resolved_at: Option<String>,
@@ -86,7 +101,7 @@ pub struct PublicIssueOut {
     pub issue_type: String,
     pub description: String,
     /// `open`, `acknowledged` or `in_progress`.
-    pub status: String,
+    pub status: IssueStatus,
     pub reported_at: String,
 }
 

@@ -12,7 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{ApiError, ApiPath, ApiQuery, AppState, Page, PageParams, error::ErrorBody, opt_ts};
+use crate::{
+    core::{ApiError, ApiPath, ApiQuery, Page, PageParams, error::ErrorBody, opt_ts},
+    state::AppState,
+};
 
 /// Statuses a client may filter on; `retired` stations are never listed.
 pub const STATUSES: &[&str] = &["online", "offline", "maintenance"];

@@ -3,15 +3,16 @@
 //! (MQTT).
 
 pub mod admin;
+pub mod banks;
 pub mod favorites;
 pub mod issues;
 pub mod link;
 pub mod listing;
 pub mod nearby;
+pub mod slots;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     // Fixed segments (`nearby`, `favorites`, `my-reports`) take precedence

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::listing::{StationSummary, summaries_by_id};
-use crate::core::{ApiError, ApiQuery, AppState, error::ErrorBody};
+use crate::{
+    core::{ApiError, ApiQuery, error::ErrorBody},
+    state::AppState,
+};
 
 /// Mean Earth radius (IUGG), metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -268,7 +271,7 @@ mod tests {
     fn rtree_search_agrees_with_a_full_scan() {
         use rand::{Rng, SeedableRng, rngs::StdRng};
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::core::migrations::apply(&mut conn).unwrap();
+        crate::core::migrations::apply(&mut conn, crate::schema::MIGRATIONS).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         // A dense city and a sparse countryside, and a few retired stations.
         for i in 0..3_000 {

@@ -19,7 +19,10 @@ use super::{
     profile::validate_username,
     sessions::{self, Rotation, TokenPair},
 };
-use crate::core::{ApiError, ApiJson, AppState, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::{
+    core::{ApiError, ApiJson, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserOut {

@@ -2,7 +2,6 @@
 //! (seed §2).
 
 pub mod auth;
-pub mod delivery;
 pub mod identifier;
 pub mod operator_signin;
 pub mod otp;
@@ -10,9 +9,8 @@ pub mod profile;
 pub mod sessions;
 pub mod usage;
 
+use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
-
-use crate::core::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

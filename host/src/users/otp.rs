@@ -16,7 +16,10 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 
 use super::identifier::Identifier;
-use crate::core::{ApiError, ApiJson, AppState, error::ErrorBody, now_ts, rate_limit};
+use crate::{
+    core::{ApiError, ApiJson, error::ErrorBody, now_ts, rate_limit},
+    state::AppState,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -152,9 +155,9 @@ pub async fn get_otp(
 
     let text = format!("Your powerbank code is {code}. It expires in 5 minutes. Never share it.");
     let sent = match &identifier {
-        Identifier::Phone(phone) => state.otp_delivery.send_sms(phone, &text).await.map(|_| "sms"),
+        Identifier::Phone(phone) => state.messenger.send_sms(phone, &text).await.map(|_| "sms"),
         Identifier::Email(email) => {
-            state.otp_delivery.send_email(email, "Your powerbank code", &text).await.map(|_| "email")
+            state.messenger.send_email(email, "Your powerbank code", &text).await.map(|_| "email")
         }
     };
     let channel = sent.map_err(|e| {

@@ -7,7 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{auth::MessageOut, sessions};
-use crate::core::{ApiError, ApiJson, AppState, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339};
+use crate::{
+    app_core,
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339},
+    kyc, notifications,
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileOut {
@@ -189,14 +194,11 @@ pub async fn delete_account(State(state): State<AppState>, user: AuthUser) -> Re
         .db
         .write(move |tx| {
             let now = now_ts();
-            // Identity documents, devices and messages are personal data too.
-            let mut stmt = tx.prepare("SELECT storage_key FROM media_uploads WHERE user_id = ?1")?;
-            let files = stmt.query_map([user.id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-            tx.execute("UPDATE media_uploads SET url = '', original_name = 'deleted' WHERE user_id = ?1", [user.id])?;
-            tx.execute("UPDATE user_kyc SET document_number = 'deleted' WHERE user_id = ?1", [user.id])?;
-            tx.execute("DELETE FROM user_devices WHERE user_id = ?1", [user.id])?;
-            tx.execute("DELETE FROM notifications WHERE user_id = ?1", [user.id])?;
-            tx.execute("UPDATE sms_fcm_log SET recipient = NULL WHERE user_id = ?1", [user.id])?;
+            // Uploads, identity documents, devices and messages are personal
+            // data too; each domain forgets its own.
+            let files = app_core::forget_uploads_of(tx, user.id)?;
+            kyc::forget_user(tx, user.id)?;
+            notifications::forget_user(tx, user.id)?;
             tx.execute(
                 "DELETE FROM otp_codes WHERE target IN (SELECT phone FROM users WHERE id = ?1
                                                          UNION SELECT email FROM users WHERE id = ?1)",

@@ -14,7 +14,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, Role};
+use crate::{
+    core::{ApiError, Role},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {

@@ -4,7 +4,10 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::core::{ApiError, AppState, AuthUser, error::ErrorBody};
+use crate::{
+    core::{ApiError, AuthUser, error::ErrorBody},
+    state::AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FavouriteStation {

@@ -501,11 +501,11 @@ async fn fifty_concurrent_spends_of_a_balance_that_covers_one() {
         let db = db.clone();
         spends.push(tokio::spawn(async move {
             db.write(move |tx| {
-                powerbank::payments::ledger::wallet_change(
+                powerbank::ledger::wallet_change(
                     tx,
                     uid,
                     -10_000,
-                    powerbank::payments::ledger::WalletKind::RentalCharge,
+                    powerbank::ledger::WalletKind::RentalCharge,
                     None,
                     &format!("spend {i}"),
                 )
@@ -700,11 +700,11 @@ async fn refunds_go_back_through_the_gateway_or_the_wallet() {
     Db::open(&s.db_path(), 1)
         .unwrap()
         .write(move |tx| {
-            powerbank::payments::ledger::wallet_change(
+            powerbank::ledger::wallet_change(
                 tx,
                 uid,
                 -20_000,
-                powerbank::payments::ledger::WalletKind::RentalCharge,
+                powerbank::ledger::WalletKind::RentalCharge,
                 None,
                 "a rental",
             )

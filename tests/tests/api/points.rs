@@ -366,7 +366,7 @@ async fn summary_adds_up_and_history_pages_only_the_callers_rows() {
     // referral grant's expiry within 30 days.
     db(&s)
         .write(move |tx| {
-            powerbank::payments::ledger::points_spend(tx, a, 30, "spent", "rental payment", None)?;
+            powerbank::ledger::points_spend(tx, a, 30, "spent", "rental payment", None)?;
             tx.execute(
                 "UPDATE points_transactions SET expires_at = ?2
                  WHERE id = (SELECT MAX(id) FROM points_transactions WHERE user_id = ?1 AND reason = 'referral')",

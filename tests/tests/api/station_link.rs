@@ -3,7 +3,7 @@
 
 use std::{process::Stdio, time::Duration};
 
-use powerbank::stations::link::{LinkConfig, MqttMode};
+use powerbank::config::{LinkConfig, MqttMode};
 use powerbank_tests::{
     TestServer, both_brokers,
     mqtt::{Broker, free_port, link_config, linked_server, sim_config, start_sim, wait_for},

@@ -3,10 +3,22 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use powerbank::core::{Db, db::statements_executed, now_ts};
+use powerbank::core::{Db, db::statements_executed_on, now_ts};
 use powerbank_tests::{Reply, Session, TestServer};
 use reqwest::{Method, StatusCode, multipart};
 use serde_json::{Value, json};
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+/// Statements are counted per database file (`statements_executed_on`), so
+/// the other servers of this test binary cannot disturb a count. The tests of
+/// this file also hold this lock shared and the counting test holds it alone,
+/// which keeps the counting test's requests quick on a busy machine.
+static QUIET: RwLock<()> = RwLock::const_new(());
+
+async fn start() -> (RwLockReadGuard<'static, ()>, TestServer) {
+    let guard = QUIET.read().await;
+    (guard, TestServer::start().await)
+}
 
 /// Inserts `count` stations numbered from `first`: on a grid around
 /// Kathmandu, each with four slots (a charged bank, a flat bank, two
@@ -71,9 +83,9 @@ fn seed_bulk(db: &Db, first: usize, count: usize) {
 async fn statements_for(s: &TestServer, path: &str) -> u64 {
     let mut least = u64::MAX;
     for _ in 0..5 {
-        let before = statements_executed(&s.db_path());
+        let before = statements_executed_on(&s.db_path());
         let r = s.get(path, None).await;
-        let after = statements_executed(&s.db_path());
+        let after = statements_executed_on(&s.db_path());
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
         least = least.min(after - before);
     }
@@ -92,6 +104,7 @@ fn serials(r: &Reply) -> Vec<String> {
 
 #[tokio::test]
 async fn station_list_costs_a_constant_number_of_statements() {
+    let _alone = QUIET.write().await;
     let s = TestServer::start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
 
@@ -155,7 +168,7 @@ async fn add_bank(s: &TestServer, admin: &Session, sn: &str, station: &str, slot
 
 #[tokio::test]
 async fn list_filters_by_city_status_amenities_and_availability() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let admin = s.admin().await;
     for (code, name) in [("wifi", "Wi-Fi"), ("parking", "Parking")] {
         let r = s.post("/api/admin/amenities", Some(&admin.access), json!({"code": code, "name": name})).await;
@@ -227,7 +240,7 @@ fn north_of(lat: f64, metres: f64) -> f64 {
 
 #[tokio::test]
 async fn nearby_is_sorted_by_distance_within_the_radius() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let admin = s.admin().await;
     let (lat, lng) = (27.7172, 85.3240);
     for (sn, metres) in [
@@ -326,7 +339,7 @@ async fn nearby_is_sorted_by_distance_within_the_radius() {
 
 #[tokio::test]
 async fn favorites_are_idempotent_private_and_paged() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
     seed_bulk(&db, 0, 4);
     let alice = s.register("9841000201").await;
@@ -408,7 +421,7 @@ async fn away_from_hour_edge() {
 
 #[tokio::test]
 async fn issue_reports_check_images_limit_rate_and_stay_private() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let db = Db::open(&s.db_path(), 1).unwrap();
     seed_bulk(&db, 0, 2);
     let alice = s.register("9841000301").await;
@@ -539,7 +552,7 @@ async fn issue_reports_check_images_limit_rate_and_stay_private() {
 
 #[tokio::test]
 async fn admin_endpoints_need_the_admin_role_and_validate() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let user = s.register("9841000401").await;
     let admin = s.admin().await;
     let station = json!({"serial_number": "ADM-001", "name": "Admin made", "address": "Lakeside", "city": "Pokhara",
@@ -730,7 +743,7 @@ async fn admin_endpoints_need_the_admin_role_and_validate() {
 
 #[tokio::test]
 async fn fixed_routes_are_not_taken_for_serial_numbers() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let user = s.register("9841000501").await;
     // Were these routed to `/api/stations/{sn}` they would answer 404.
     assert_eq!(s.get("/api/stations/nearby", None).await.status, StatusCode::BAD_REQUEST);
@@ -741,7 +754,7 @@ async fn fixed_routes_are_not_taken_for_serial_numbers() {
 
 #[tokio::test]
 async fn openapi_documents_every_station_endpoint_with_schemas() {
-    let s = TestServer::start().await;
+    let (_q, s) = start().await;
     let r = s.get("/api/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
     let paths = r.body["paths"].as_object().unwrap();

@@ -7,7 +7,8 @@ use powerbank_plugin_runtime::types::{
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::core::ApiError;
+use super::hooks::{BankEjected, BankReturned, LinkHooks};
+use crate::{core::ApiError, stations::banks::BankStatus};
 
 /// What applying one decoded message did.
 #[derive(Debug, PartialEq)]
@@ -70,13 +71,15 @@ pub fn bank_in_slot(c: &rusqlite::Connection, station: i64, slot: u16) -> Result
 }
 
 /// Applies every event of one message from `device_id`, decoded by the
-/// `protocol` plugin, in the caller's transaction.
+/// `protocol` plugin, in the caller's transaction, calling the `hooks`
+/// other domains registered for banks leaving and entering slots.
 pub fn message(
     tx: &Transaction<'_>,
     device_id: &str,
     protocol: &str,
     events: &[StationEvent],
     now: i64,
+    hooks: &LinkHooks,
 ) -> Result<Applied, ApiError> {
     let Some(station) = station_by_device(tx, device_id)? else { return Ok(Applied::UnknownStation) };
     if station.protocol != protocol {
@@ -93,10 +96,10 @@ pub fn message(
                 heartbeat(tx, station.id, h, now)?;
                 event.clone()
             }
-            StationEvent::Ejected(e) => StationEvent::Ejected(ejected(tx, station.id, e, now)?),
+            StationEvent::Ejected(e) => StationEvent::Ejected(ejected(tx, station.id, e, now, hooks)?),
             StationEvent::EjectFailed(e) => StationEvent::EjectFailed(eject_failed(tx, station.id, e, now)?),
             StationEvent::Returned(e) => {
-                returned(tx, station.id, e, now)?;
+                returned(tx, station.id, e, now, hooks)?;
                 event.clone()
             }
             StationEvent::SlotFault(e) => {
@@ -129,8 +132,8 @@ fn power_bank_id(tx: &Transaction<'_>, serial: &str, now: i64) -> Result<i64, Ap
     }
     tx.execute(
         "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, created_at, updated_at)
-         VALUES (?1, 10000, 'in_slot', 0, ?2, ?2)",
-        params![serial, now],
+         VALUES (?1, 10000, ?3, 0, ?2, ?2)",
+        params![serial, now, BankStatus::InSlot],
     )?;
     Ok(tx.last_insert_rowid())
 }
@@ -159,10 +162,10 @@ fn seat_bank(
         params![station, index, bank, now],
     )?;
     tx.execute(
-        "UPDATE power_banks SET status = 'in_slot', station_id = ?2,
+        "UPDATE power_banks SET status = ?5, station_id = ?2,
             battery_level = COALESCE(?3, battery_level), updated_at = ?4
          WHERE id = ?1",
-        params![bank, station, battery.map(|b| i64::from(b.min(100))), now],
+        params![bank, station, battery.map(|b| i64::from(b.min(100))), now, BankStatus::InSlot],
     )?;
     Ok(bank)
 }
@@ -221,7 +224,13 @@ fn heartbeat(tx: &Transaction<'_>, id: i64, _hb: &HeartbeatReport, now: i64) -> 
 
 /// The bank left its slot. Returns the event with the bank filled in when the
 /// station named only the slot.
-fn ejected(tx: &Transaction<'_>, id: i64, e: &EjectedEvent, now: i64) -> Result<EjectedEvent, ApiError> {
+fn ejected(
+    tx: &Transaction<'_>,
+    id: i64,
+    e: &EjectedEvent,
+    now: i64,
+    hooks: &LinkHooks,
+) -> Result<EjectedEvent, ApiError> {
     mark_seen(tx, id, now)?;
     let power_bank = match &e.power_bank {
         Some(bank) => Some(bank.clone()),
@@ -231,10 +240,17 @@ fn ejected(tx: &Transaction<'_>, id: i64, e: &EjectedEvent, now: i64) -> Result<
     if let Some(serial) = &power_bank {
         let bank = power_bank_id(tx, serial, now)?;
         tx.execute(
-            "UPDATE power_banks SET status = 'rented', station_id = NULL, updated_at = ?2 WHERE id = ?1",
-            params![bank, now],
+            "UPDATE power_banks SET status = ?3, station_id = NULL, updated_at = ?2 WHERE id = ?1",
+            params![bank, now, BankStatus::Rented],
         )?;
-        crate::rentals::lifecycle::on_ejected(tx, id, e.request_id.as_deref(), e.slot, serial, now)?;
+        let event = BankEjected {
+            station_id: id,
+            request_id: e.request_id.as_deref(),
+            slot: e.slot,
+            power_bank: serial,
+            at: now,
+        };
+        hooks.ejected(tx, &event)?;
     }
     Ok(EjectedEvent { request_id: e.request_id.clone(), slot: e.slot, power_bank })
 }
@@ -257,29 +273,15 @@ fn eject_failed(tx: &Transaction<'_>, id: i64, e: &EjectFailedEvent, now: i64) -
         (None, None) => None,
     };
     if let Some(slot) = slot {
-        tx.execute(
-            "UPDATE station_slots SET status = CASE WHEN power_bank_id IS NULL THEN 'empty' ELSE 'occupied' END,
-                updated_at = ?3
-             WHERE station_id = ?1 AND slot_index = ?2 AND status = 'reserved'",
-            params![id, slot, now],
-        )?;
+        crate::stations::slots::release_reservation(tx, id, i64::from(slot), now)?;
     }
     Ok(EjectFailedEvent { slot, ..e.clone() })
 }
 
-fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64) -> Result<(), ApiError> {
+fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64, hooks: &LinkHooks) -> Result<(), ApiError> {
     mark_seen(tx, id, now)?;
     seat_bank(tx, id, e.slot, &e.power_bank, e.battery, now)?;
-    // Closing the rental (pricing, charging, points) runs as a durable job
-    // enqueued with this change, so a crash cannot lose a return.
-    crate::core::jobs::enqueue(
-        tx,
-        crate::core::jobs::NewJob::new(
-            crate::rentals::lifecycle::RETURNED_JOB,
-            serde_json::json!({ "station_id": id, "power_bank": e.power_bank, "returned_at": now }),
-        ),
-    )?;
-    Ok(())
+    hooks.returned(tx, &BankReturned { station_id: id, slot: e.slot, power_bank: &e.power_bank, at: now })
 }
 
 fn slot_fault(tx: &Transaction<'_>, id: i64, e: &SlotFaultEvent, now: i64) -> Result<(), ApiError> {

@@ -8,11 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    EjectOutcome, LinkStatus, MqttMode, StationTraffic,
+    EjectOutcome, LinkStatus, StationTraffic,
     apply::{self, StationRef},
     broker::HOST_USERNAME,
 };
-use crate::core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody};
+use crate::{
+    config::MqttMode,
+    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody},
+    state::AppState,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

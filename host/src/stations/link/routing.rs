@@ -13,6 +13,8 @@ use rumqttc::{QoS, SubscribeFilter};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
 use super::StationLink;
 
 /// One loaded protocol and the filters it listens on (without the mountpoint).
@@ -104,6 +106,19 @@ impl StationLink {
             }
         }
         *self.subscribed.lock().unwrap_or_else(|p| p.into_inner()) = wanted;
+    }
+}
+
+/// Keeps the routes and subscriptions in step with the loaded plugins.
+pub(super) async fn routes_task(link: Arc<StationLink>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut reloads = link.plugins.reloads();
+    loop {
+        link.refresh_routes().await;
+        link.sync_subscriptions().await;
+        tokio::select! {
+            changed = reloads.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

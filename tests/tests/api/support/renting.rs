@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use powerbank::{
     core::Db,
-    payments::ledger::{WalletKind, wallet_change},
+    ledger::{WalletKind, wallet_change},
 };
 use powerbank_tests::{
     Reply, Session, TestServer,

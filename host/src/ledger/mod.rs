@@ -1,32 +1,47 @@
-//! The only code that changes wallet and points balances. Each function runs
-//! inside the caller's transaction and writes the balance and its ledger row
-//! together; a balance that would go negative refuses the whole transaction.
+//! The ledger: the only code that changes wallet and points balances or
+//! writes payment records (`transactions`). It sits below every domain that
+//! moves money (payments, points, rentals) and imports none of them.
+//!
+//! Each function runs inside the caller's transaction and writes the balance
+//! and its ledger row together; a balance that would go negative refuses the
+//! whole transaction.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::core::{ApiError, now_ts};
+use rusqlite::Connection;
 
-/// What a ledger entry is for (stored as text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WalletKind {
-    Topup,
-    RentalCharge,
-    ExtensionCharge,
-    OverdueCharge,
-    Refund,
-    Adjustment,
+use crate::core::{ApiError, now_ts, text_enum::text_enum};
+
+text_enum! {
+    /// What a wallet ledger entry is for (`wallet_transactions.kind`).
+    pub enum WalletKind {
+        Topup = "topup",
+        RentalCharge = "rental_charge",
+        ExtensionCharge = "extension_charge",
+        OverdueCharge = "overdue_charge",
+        Refund = "refund",
+        Adjustment = "adjustment",
+    }
 }
 
-impl WalletKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WalletKind::Topup => "topup",
-            WalletKind::RentalCharge => "rental_charge",
-            WalletKind::ExtensionCharge => "extension_charge",
-            WalletKind::OverdueCharge => "overdue_charge",
-            WalletKind::Refund => "refund",
-            WalletKind::Adjustment => "adjustment",
-        }
+text_enum! {
+    /// What a payment was for (`transactions.kind`).
+    pub enum TransactionKind {
+        Topup = "topup",
+        Rental = "rental",
+        RentalExtension = "rental_extension",
+        Overdue = "overdue",
+        Refund = "refund",
+    }
+}
+
+text_enum! {
+    /// Where a payment stands (`transactions.status`).
+    pub enum TransactionStatus {
+        Pending = "pending",
+        Success = "success",
+        Failed = "failed",
+        Refunded = "refunded",
     }
 }
 
@@ -77,7 +92,7 @@ pub fn wallet_change(
         params![
             user_id,
             if delta > 0 { "credit" } else { "debit" },
-            kind.as_str(),
+            kind,
             delta.abs(),
             balance,
             transaction_id,
@@ -203,8 +218,8 @@ pub fn expire_points(tx: &Transaction<'_>, now: i64) -> Result<i64, ApiError> {
 /// Records a payment; `reference` is the public id shown to users.
 pub struct NewTransaction<'a> {
     pub user_id: i64,
-    pub kind: &'a str,
-    pub status: &'a str,
+    pub kind: TransactionKind,
+    pub status: TransactionStatus,
     pub amount_paisa: i64,
     pub wallet_paisa: i64,
     pub points_used: i64,
@@ -241,6 +256,32 @@ pub fn record_transaction(tx: &Transaction<'_>, t: NewTransaction<'_>) -> Result
     Ok((tx.last_insert_rowid(), reference))
 }
 
+/// Moves a payment to `status` (a refund processed, failed or given back).
+pub fn set_transaction_status(tx: &Transaction<'_>, id: i64, status: TransactionStatus) -> Result<(), ApiError> {
+    tx.execute("UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1", params![id, status, now_ts()])?;
+    Ok(())
+}
+
+/// Links a payment made before its rental existed (a gateway payment) to
+/// the rental it paid for.
+pub fn attach_rental(tx: &Transaction<'_>, id: i64, rental_id: i64) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE transactions SET rental_id = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, rental_id, now_ts()],
+    )?;
+    Ok(())
+}
+
+/// The user's wallet balance in paisa; `None` when the user has no wallet.
+pub fn wallet_balance(c: &Connection, user_id: i64) -> Result<Option<i64>, ApiError> {
+    Ok(c.query_row("SELECT balance_paisa FROM wallets WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?)
+}
+
+/// The user's points balance.
+pub fn points_balance(c: &Connection, user_id: i64) -> Result<i64, ApiError> {
+    Ok(c.query_row("SELECT balance FROM user_points WHERE user_id = ?1", [user_id], |r| r.get(0))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,7 +292,7 @@ mod tests {
 
     async fn db_with_user() -> (tempfile::TempDir, Db, i64) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("ledger.db"), 2).unwrap();
+        let db = crate::schema::open_db(&dir.path().join("ledger.db"), 2).unwrap();
         let user = db
             .write(|tx| {
                 create_user(tx, &Identifier::Phone("+9779800000001".into()), Role::User, None, None, None, now_ts())

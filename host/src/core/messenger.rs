@@ -1,5 +1,6 @@
-//! Delivers one-time codes by SMS (Sparrow SMS) or email (SMTP), or to the
-//! log in development.
+//! Sends text messages to people: SMS through Sparrow SMS, email through an
+//! SMTP relay, or the log in development. One-time codes go out through it,
+//! and so does the SMS fallback of push notifications.
 
 use std::time::Duration;
 
@@ -8,14 +9,14 @@ use serde::Deserialize;
 
 use crate::config::{EmailConfig, SmsConfig};
 
-pub struct OtpDelivery {
+pub struct Messenger {
     sms: SmsConfig,
     email: EmailConfig,
     http: reqwest::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
+pub enum MessengerError {
     #[error("SMS gateway refused the message: {0}")]
     Refused(String),
     #[error("SMS gateway unreachable: {0}")]
@@ -32,13 +33,13 @@ struct SparrowAnswer {
     response: serde_json::Value,
 }
 
-impl OtpDelivery {
+impl Messenger {
     pub fn new(sms: SmsConfig, email: EmailConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         Ok(Self { sms, email, http })
     }
 
-    pub async fn send_sms(&self, phone_e164: &str, text: &str) -> Result<(), DeliveryError> {
+    pub async fn send_sms(&self, phone_e164: &str, text: &str) -> Result<(), MessengerError> {
         match &self.sms {
             SmsConfig::Log => {
                 tracing::info!(to = phone_e164, text, "sms (log sender)");
@@ -54,42 +55,42 @@ impl OtpDelivery {
                     .form(&[("token", token.as_str()), ("from", from.as_str()), ("to", to), ("text", text)])
                     .send()
                     .await
-                    .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+                    .map_err(|e| MessengerError::Unreachable(e.to_string()))?;
                 let status = response.status();
                 let answer: Option<SparrowAnswer> = response.json().await.ok();
                 match answer {
                     Some(a) if status.is_success() && a.response_code == 200 => Ok(()),
-                    Some(a) => Err(DeliveryError::Refused(format!(
+                    Some(a) => Err(MessengerError::Refused(format!(
                         "HTTP {status}, response_code {}: {}",
                         a.response_code, a.response
                     ))),
-                    None => Err(DeliveryError::Refused(format!("HTTP {status} without a Sparrow answer"))),
+                    None => Err(MessengerError::Refused(format!("HTTP {status} without a Sparrow answer"))),
                 }
             }
         }
     }
 
-    pub async fn send_email(&self, to: &str, subject: &str, text: &str) -> Result<(), DeliveryError> {
+    pub async fn send_email(&self, to: &str, subject: &str, text: &str) -> Result<(), MessengerError> {
         match &self.email {
             EmailConfig::Log => {
                 tracing::info!(to, subject, text, "email (log sender)");
                 Ok(())
             }
             EmailConfig::Smtp { host, port, from } => {
-                let from: Mailbox = from.parse().map_err(|e| DeliveryError::Email(format!("from: {e}")))?;
-                let to: Mailbox = to.parse().map_err(|e| DeliveryError::Email(format!("to: {e}")))?;
+                let from: Mailbox = from.parse().map_err(|e| MessengerError::Email(format!("from: {e}")))?;
+                let to: Mailbox = to.parse().map_err(|e| MessengerError::Email(format!("to: {e}")))?;
                 let message = lettre::Message::builder()
                     .from(from)
                     .to(to)
                     .subject(subject)
                     .body(text.to_string())
-                    .map_err(|e| DeliveryError::Email(e.to_string()))?;
+                    .map_err(|e| MessengerError::Email(e.to_string()))?;
                 // Plain SMTP to a relay on the box or the LAN; the relay handles TLS onwards.
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
                     .port(*port)
                     .timeout(Some(Duration::from_secs(10)))
                     .build();
-                transport.send(message).await.map(|_| ()).map_err(|e| DeliveryError::Email(e.to_string()))
+                transport.send(message).await.map(|_| ()).map_err(|e| MessengerError::Email(e.to_string()))
             }
         }
     }

@@ -2,14 +2,29 @@
 //! media and power banks. Stations are retired, never deleted: rentals,
 //! issues and favourites keep pointing at them.
 
+mod queries;
+mod validate;
+
 use axum::{Json, extract::State, http::StatusCode};
-use chrono::NaiveTime;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::listing::{AmenityOut, MediaOut, STATUSES, SlotOut, StationDetail, load_detail, validate_amenity_code};
-use crate::core::{AdminUser, ApiError, ApiJson, ApiPath, AppState, error::ErrorBody, now_ts};
+use self::{
+    queries::{detail, find_live_station, find_station, resize_slots, set_amenities},
+    validate::{
+        amenity_codes, ensure_device_id_free, http_url, is_unique_violation, latitude, longitude, opening_hours,
+        opt_text, protocol, serial, status, text,
+    },
+};
+use crate::{
+    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody, now_ts},
+    state::AppState,
+    stations::{
+        banks::BankStatus,
+        listing::{AmenityOut, MediaOut, SlotOut, StationDetail, validate_amenity_code},
+    },
+};
 
 pub const MAX_SLOTS: i64 = 64;
 pub const MAX_MEDIA_PER_STATION: i64 = 20;
@@ -131,223 +146,10 @@ pub struct PowerBankOut {
     pub serial_number: String,
     pub capacity_mah: i64,
     pub battery_level: i64,
-    /// `in_slot`, `rented`, `maintenance` or `lost`.
-    pub status: String,
+    pub status: BankStatus,
     pub station_sn: String,
     pub slot_index: i64,
 }
-
-// ---------------------------------------------------------------- validation
-
-fn serial(field: &str, raw: &str) -> Result<String, ApiError> {
-    let s = raw.trim();
-    let ok = (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !ok {
-        return Err(ApiError::invalid_field(field, "3 to 64 characters: letters, digits, - and _"));
-    }
-    Ok(s.to_string())
-}
-
-/// A protocol must be a station-protocol plugin in plugins.toml (loaded or
-/// not: an operator may register stations before their plugin is deployed).
-fn protocol(state: &AppState, raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(name) = raw.map(str::trim) else { return Ok(None) };
-    let configured = state
-        .plugins
-        .status()
-        .iter()
-        .any(|p| p.kind == powerbank_plugin_runtime::PluginKind::StationProtocol && p.name == name);
-    if !configured {
-        return Err(ApiError::invalid_field(
-            "protocol",
-            format!("no station-protocol plugin named `{name}` in plugins.toml"),
-        ));
-    }
-    Ok(Some(name.to_string()))
-}
-
-/// A device id must not name another station, by its device id or its serial.
-fn ensure_device_id_free(tx: &Transaction<'_>, device_id: &str, own_serial: &str) -> Result<(), ApiError> {
-    let taken: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM stations
-            WHERE serial_number != ?2 AND (device_id = ?1 OR (device_id IS NULL AND serial_number = ?1)))",
-        params![device_id, own_serial],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(ApiError::conflict("duplicate_device_id", "another station uses this device id"));
-    }
-    Ok(())
-}
-
-fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let s = raw.trim();
-    let n = s.chars().count();
-    if n < 2 || n > max {
-        return Err(ApiError::invalid_field(field, format!("must be 2 to {max} characters")));
-    }
-    crate::core::text::check_user_text(field, s, false)?;
-    Ok(s.to_string())
-}
-
-fn opt_text(field: &str, raw: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
-    raw.map(|r| text(field, r, max)).transpose()
-}
-
-fn latitude(v: f64) -> Result<f64, ApiError> {
-    if v.is_finite() && (-90.0..=90.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ApiError::invalid_field("latitude", "must be between -90 and 90"))
-    }
-}
-
-fn longitude(v: f64) -> Result<f64, ApiError> {
-    if v.is_finite() && (-180.0..=180.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ApiError::invalid_field("longitude", "must be between -180 and 180"))
-    }
-}
-
-fn status(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(s) if STATUSES.contains(&s) => Ok(Some(s.to_string())),
-        Some(_) => Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", ")))),
-    }
-}
-
-fn opening_hours(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let bad = || ApiError::invalid_field("opening_hours", "must be HH:MM-HH:MM");
-    let (open, close) = raw.trim().split_once('-').ok_or_else(bad)?;
-    let open = NaiveTime::parse_from_str(open.trim(), "%H:%M").map_err(|_| bad())?;
-    let close = NaiveTime::parse_from_str(close.trim(), "%H:%M").map_err(|_| bad())?;
-    Ok(Some(format!("{}-{}", open.format("%H:%M"), close.format("%H:%M"))))
-}
-
-fn http_url(field: &str, raw: &str) -> Result<String, ApiError> {
-    let url = raw.trim();
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() > "https://".len()
-        && url.len() <= 500
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
-        return Err(ApiError::invalid_field(field, "must be an http(s) URL up to 500 characters"));
-    }
-    Ok(url.to_string())
-}
-
-fn amenity_codes(codes: &[String]) -> Result<Vec<String>, ApiError> {
-    let mut out: Vec<String> = Vec::with_capacity(codes.len());
-    for code in codes {
-        let code = code.trim().to_ascii_lowercase();
-        validate_amenity_code(&code).map_err(|m| ApiError::invalid_field("amenities", m))?;
-        if !out.contains(&code) {
-            out.push(code);
-        }
-    }
-    if out.len() > 50 {
-        return Err(ApiError::invalid_field("amenities", "at most 50 amenities"));
-    }
-    Ok(out)
-}
-
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
-
-fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
-}
-
-// ------------------------------------------------------------------- storage
-
-/// `(id, status)` of a station by serial, retired ones included.
-fn find_station(c: &Connection, sn: &str) -> Result<(i64, String), ApiError> {
-    c.query_row("SELECT id, status FROM stations WHERE serial_number = ?1", [sn], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("station"))
-}
-
-/// A station that is not retired, for changes that only make sense on a live one.
-fn find_live_station(c: &Connection, sn: &str) -> Result<i64, ApiError> {
-    let (id, status) = find_station(c, sn)?;
-    if status == "retired" {
-        return Err(ApiError::conflict("station_retired", "the station is retired"));
-    }
-    Ok(id)
-}
-
-fn detail(c: &Connection, sn: &str) -> Result<StationDetail, ApiError> {
-    load_detail(c, sn, true)?.ok_or_else(|| ApiError::not_found("station"))
-}
-
-/// Replaces the station's amenities; unknown codes are refused.
-fn set_amenities(tx: &Transaction<'_>, station: i64, codes: &[String]) -> Result<(), ApiError> {
-    let codes_json = serde_json::to_string(codes).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut stmt =
-        tx.prepare_cached("SELECT code FROM station_amenities WHERE code IN (SELECT value FROM json_each(?1))")?;
-    let known: Vec<String> = stmt.query_map([&codes_json], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    if let Some(unknown) = codes.iter().find(|c| !known.contains(c)) {
-        return Err(ApiError::invalid_field("amenities", format!("unknown amenity code '{unknown}'")));
-    }
-    tx.execute("DELETE FROM station_amenity_mappings WHERE station_id = ?1", [station])?;
-    tx.execute(
-        "INSERT INTO station_amenity_mappings (station_id, amenity_id)
-         SELECT ?1, id FROM station_amenities WHERE code IN (SELECT value FROM json_each(?2))",
-        params![station, codes_json],
-    )?;
-    Ok(())
-}
-
-/// Grows or shrinks the station to `target` slots.
-fn resize_slots(tx: &Transaction<'_>, station: i64, target: i64, now: i64) -> Result<(), ApiError> {
-    let (count, max_index): (i64, i64) = tx.query_row(
-        "SELECT COUNT(*), COALESCE(MAX(slot_index), 0) FROM station_slots WHERE station_id = ?1",
-        [station],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    if target > count {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO station_slots (station_id, slot_index, status, updated_at) VALUES (?1, ?2, 'empty', ?3)",
-        )?;
-        for index in max_index + 1..=max_index + (target - count) {
-            stmt.execute(params![station, index, now])?;
-        }
-    } else if target < count {
-        let remove = count - target;
-        let busy: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM (SELECT status, power_bank_id FROM station_slots WHERE station_id = ?1
-                                   ORDER BY slot_index DESC LIMIT ?2)
-             WHERE status NOT IN ('empty', 'fault') OR power_bank_id IS NOT NULL",
-            params![station, remove],
-            |r| r.get(0),
-        )?;
-        if busy > 0 {
-            return Err(ApiError::conflict(
-                "slot_not_empty",
-                "the slots to remove (the highest-numbered ones) must be empty",
-            ));
-        }
-        tx.execute(
-            "DELETE FROM station_slots WHERE id IN (SELECT id FROM station_slots WHERE station_id = ?1
-                                                    ORDER BY slot_index DESC LIMIT ?2)",
-            params![station, remove],
-        )
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                ApiError::conflict("slot_in_use", "a slot to remove is still referenced (by a rental)")
-            } else {
-                e.into()
-            }
-        })?;
-    }
-    Ok(())
-}
-
-// ----------------------------------------------------------------- endpoints
 
 /// Adds a station.
 #[utoipa::path(
@@ -733,8 +535,8 @@ pub async fn register_power_bank(
             }
             tx.execute(
                 "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, station_id, created_at, updated_at)
-                 VALUES (?1, ?2, 'in_slot', ?3, ?4, ?5, ?5)",
-                params![sn, capacity, battery, station, now],
+                 VALUES (?1, ?2, ?6, ?3, ?4, ?5, ?5)",
+                params![sn, capacity, battery, station, now, BankStatus::InSlot],
             )?;
             let bank = tx.last_insert_rowid();
             tx.execute(
@@ -746,33 +548,11 @@ pub async fn register_power_bank(
                 serial_number: sn,
                 capacity_mah: capacity,
                 battery_level: battery,
-                status: "in_slot".into(),
+                status: BankStatus::InSlot,
                 station_sn,
                 slot_index,
             })
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_rules() {
-        assert!(serial("sn", "KTM-THAMEL-01").is_ok());
-        assert!(serial("sn", "ab").is_err());
-        assert!(serial("sn", "has space").is_err());
-        assert!(text("name", " x ", 100).is_err());
-        assert!(text("name", "Thamel\u{0}", 100).is_err());
-        assert_eq!(opening_hours(Some("6:00 - 22:00")).unwrap().unwrap(), "06:00-22:00");
-        assert!(opening_hours(Some("25:00-26:00")).is_err());
-        assert!(opening_hours(Some("always")).is_err());
-        assert!(http_url("url", "javascript:alert(1)").is_err());
-        assert!(http_url("url", "https://example.com/a.jpg").is_ok());
-        assert!(latitude(f64::INFINITY).is_err());
-        assert!(longitude(180.5).is_err());
-        assert_eq!(amenity_codes(&["WiFi".into(), "wifi".into()]).unwrap(), vec!["wifi"]);
-    }
 }

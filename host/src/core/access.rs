@@ -6,12 +6,20 @@
 //! extractor checks in one indexed query that the user is still active and the
 //! session not revoked, so logout and account deletion take effect at once.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use std::sync::Arc;
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::request::Parts,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{db::now_ts, error::ApiError, state::AppState};
+use super::{
+    db::{Db, now_ts},
+    error::ApiError,
+};
 
 const ISSUER: &str = "powerbank";
 const ACCESS_AUDIENCE: &str = "powerbank-api";
@@ -143,7 +151,8 @@ impl JwtKeys {
 }
 
 /// An authenticated caller. Taking it as a handler argument makes the
-/// endpoint require a valid access token.
+/// endpoint require a valid access token. It works on any router state that
+/// hands out the [`Db`] and the [`JwtKeys`] through [`FromRef`].
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
@@ -168,15 +177,19 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = state.jwt.verify_access(bearer(parts)?)?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let claims = Arc::<JwtKeys>::from_ref(state).verify_access(bearer(parts)?)?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid token"))?;
         let sid = claims.sid.clone();
-        let live = state
-            .db
+        let live = Db::from_ref(state)
             .read(move |conn| {
                 Ok(conn
                     .query_row(
@@ -199,10 +212,15 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-impl FromRequestParts<AppState> for AdminUser {
+impl<S> FromRequestParts<S> for AdminUser
+where
+    S: Send + Sync,
+    Db: FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("admin role required"));

@@ -1,0 +1,102 @@
+//! Rental packages (seed §5): the catalogue (`GET /api/packages`) and what a
+//! package costs now, by the pricing plugin ([`quote`]). Rentals and the
+//! coupon previews of promotions both price through here.
+
+use axum::{Json, extract::State};
+use powerbank_plugin_runtime::types::{CallContext, PackageInfo, Quote, QuoteRequest};
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    core::{ApiError, money::format_npr},
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RentalPackage {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub duration_minutes: i64,
+    /// Integer paisa (1 NPR = 100 paisa).
+    pub price_paisa: i64,
+    /// The same price for display, e.g. `"50.00"`.
+    pub price_npr: String,
+    /// `prepaid` or `postpaid`.
+    pub payment_model: String,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_packages))
+}
+
+/// Active rental packages, shortest first.
+#[utoipa::path(
+    get, path = "/api/packages", tag = "payments",
+    responses((status = 200, description = "Packages", body = Vec<RentalPackage>))
+)]
+pub async fn list_packages(State(state): State<AppState>) -> Result<Json<Vec<RentalPackage>>, ApiError> {
+    let list = state
+        .db
+        .read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, code, name, description, duration_minutes, price_paisa, payment_model
+                 FROM rental_packages WHERE is_active = 1 ORDER BY duration_minutes, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let price: i64 = r.get(5)?;
+                Ok(RentalPackage {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    description: r.get(3)?,
+                    duration_minutes: r.get(4)?,
+                    price_paisa: price,
+                    price_npr: format_npr(price),
+                    payment_model: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+/// An active package and its price by the pricing plugin.
+pub async fn quote(
+    state: &AppState,
+    user_id: i64,
+    package_id: i64,
+    station_sn: Option<String>,
+) -> Result<(PackageInfo, Quote), ApiError> {
+    let package = state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, code, price_paisa, duration_minutes FROM rental_packages WHERE id = ?1 AND is_active = 1",
+                [package_id],
+                |r| {
+                    Ok(PackageInfo {
+                        id: r.get::<_, i64>(0)?.to_string(),
+                        code: r.get(1)?,
+                        price_paisa: r.get(2)?,
+                        duration_minutes: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("package"))?;
+    let context = CallContext {
+        user_id: Some(user_id.to_string()),
+        station_sn,
+        now_unix_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let request = QuoteRequest { package: package.clone(), requested_minutes: None, context };
+    let quote = state.plugins.pricing().quote(request).await?;
+    Ok((package, quote))
+}
