@@ -32,8 +32,10 @@ pub struct Config {
     pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// How often the idle background worker polls for jobs that came due.
+    pub job_idle_poll: Duration,
     /// Header read timeout and connection cap of the HTTP listener.
-    pub http: crate::http_listener::HttpLimits,
+    pub http: crate::core::http_listener::HttpLimits,
     /// Allowed CORS origins; empty allows any origin without credentials.
     pub cors_origins: Vec<String>,
     pub reader_connections: usize,
@@ -199,6 +201,7 @@ impl Config {
             },
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),
+            job_idle_poll: Duration::from_secs(1),
             http: Default::default(),
             cors_origins: Vec::new(),
             reader_connections: 4,

@@ -9,7 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod demo;
-pub mod http_listener;
 pub mod kyc;
 #[cfg(test)]
 mod layers;

@@ -170,7 +170,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         private_storage: Arc::new(private_storage),
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
-        jobs: job_handlers(),
+        jobs: job_handlers(config.job_idle_poll),
         station_link: Arc::new(station_link),
         payment_purposes: payment_purposes(),
         plugins,
@@ -192,8 +192,8 @@ fn payment_purposes() -> PaymentPurposes {
 
 /// Every background job kind and the domain code that runs it: each domain
 /// registers its own, as each merges its own router.
-fn job_handlers() -> Jobs<AppState> {
-    let jobs = Jobs::builder();
+fn job_handlers(idle_poll: std::time::Duration) -> Jobs<AppState> {
+    let jobs = Jobs::builder().idle_poll(idle_poll);
     let jobs = notifications::jobs(jobs);
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
@@ -271,7 +271,7 @@ pub async fn serve(
     StationLink::start(&state, background_stopped.clone())?;
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let limits = state.config.http.clone();
-    let served = crate::http_listener::serve(listener, app(state), limits, shutdown).await.context("HTTP server");
+    let served = crate::core::http_listener::serve(listener, app(state), limits, shutdown).await.context("HTTP server");
     let _ = stop_background.send(true);
     let _ = worker.await;
     served

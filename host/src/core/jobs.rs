@@ -25,6 +25,7 @@ pub const SCHEMA: &str = include_str!("jobs.sql");
 
 /// How long a claimed job may run before another worker may take it over.
 const LEASE_SECS: i64 = 120;
+/// How often an idle worker looks for due jobs (it is also woken on enqueue).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -34,21 +35,23 @@ pub type JobHandler<S> = Arc<dyn Fn(S, Value) -> JobFuture + Send + Sync>;
 pub struct Jobs<S> {
     handlers: Arc<HashMap<&'static str, JobHandler<S>>>,
     wake: Arc<Notify>,
+    idle_poll: Duration,
 }
 
 impl<S> Clone for Jobs<S> {
     fn clone(&self) -> Self {
-        Self { handlers: self.handlers.clone(), wake: self.wake.clone() }
+        Self { handlers: self.handlers.clone(), wake: self.wake.clone(), idle_poll: self.idle_poll }
     }
 }
 
 pub struct JobsBuilder<S> {
     handlers: HashMap<&'static str, JobHandler<S>>,
+    idle_poll: Duration,
 }
 
 impl<S> Jobs<S> {
     pub fn builder() -> JobsBuilder<S> {
-        JobsBuilder { handlers: HashMap::new() }
+        JobsBuilder { handlers: HashMap::new(), idle_poll: IDLE_POLL }
     }
 
     /// Wakes the worker after a commit that enqueued work due now.
@@ -67,8 +70,14 @@ impl<S: Send + 'static> JobsBuilder<S> {
         self
     }
 
+    /// How often the idle worker polls for jobs that came due (default 1 s).
+    pub fn idle_poll(mut self, every: Duration) -> Self {
+        self.idle_poll = every;
+        self
+    }
+
     pub fn build(self) -> Jobs<S> {
-        Jobs { handlers: Arc::new(self.handlers), wake: Arc::new(Notify::new()) }
+        Jobs { handlers: Arc::new(self.handlers), wake: Arc::new(Notify::new()), idle_poll: self.idle_poll }
     }
 }
 
@@ -264,7 +273,7 @@ where
     Db: FromRef<S>,
     Jobs<S>: FromRef<S>,
 {
-    let wake = Jobs::<S>::from_ref(&state).wake;
+    let Jobs { wake, idle_poll, .. } = Jobs::<S>::from_ref(&state);
     loop {
         if *shutdown.borrow() {
             return;
@@ -276,7 +285,7 @@ where
         }
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep(IDLE_POLL) => {}
+            () = tokio::time::sleep(idle_poll) => {}
             _ = shutdown.changed() => return,
         }
     }

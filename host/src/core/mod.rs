@@ -5,6 +5,7 @@
 pub mod access;
 pub mod db;
 pub mod error;
+pub mod http_listener;
 pub mod jobs;
 pub mod messenger;
 pub mod migrations;
