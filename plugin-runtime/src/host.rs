@@ -57,6 +57,11 @@ pub struct PluginStatus {
     pub kind: PluginKind,
     /// Version reported by the serving build; `None` if nothing is serving.
     pub version: Option<String>,
+    /// How to show the serving build to people (its `info`).
+    pub display_name: Option<String>,
+    pub icon_url: Option<String>,
+    /// The contract version the serving build was built against (`0.2.0`).
+    pub contract: Option<String>,
     pub sha256: Option<String>,
     pub path: PathBuf,
     pub loaded_at_unix_ms: Option<i64>,
@@ -68,6 +73,15 @@ pub struct PluginStatus {
     pub failures: u64,
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
+}
+
+/// How to show a plugin to people (a payment method, say), from its `info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisplayInfo {
+    pub name: String,
+    pub display_name: String,
+    /// An `https://` URL or a `data:` URI; `None` for a generic icon.
+    pub icon_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,6 +201,17 @@ impl PluginHost {
     pub fn active(&self, kind: PluginKind) -> Option<(String, String)> {
         let set = self.inner.active.load();
         set.singletons.get(&kind).map(|l| (l.env.name.clone(), l.version.to_string()))
+    }
+
+    /// How to show the serving plugin `name` (a gateway, say) to people:
+    /// its display name and icon, from its `info`.
+    pub fn display_info(&self, name: &str) -> Option<DisplayInfo> {
+        let set = self.inner.active.load();
+        set.by_name(name).map(|l| DisplayInfo {
+            name: l.env.name.clone(),
+            display_name: l.info.display_name.clone(),
+            icon_url: l.info.icon_url.clone(),
+        })
     }
 
     /// Names of the loaded payment gateways.
@@ -343,6 +368,9 @@ impl Inner {
                     name: l.env.name.clone(),
                     kind: l.env.kind,
                     version: Some(l.version.to_string()),
+                    display_name: Some(l.info.display_name.clone()),
+                    icon_url: l.info.icon_url.clone(),
+                    contract: Some(l.contract.version().to_string()),
                     sha256: Some(l.sha256.clone()),
                     path: l.path.clone(),
                     loaded_at_unix_ms: Some(l.loaded_at_unix_ms),
@@ -367,6 +395,9 @@ impl Inner {
                     name: cfg.name.clone(),
                     kind: cfg.kind,
                     version: None,
+                    display_name: None,
+                    icon_url: None,
+                    contract: None,
                     sha256: None,
                     path: cfg.path.clone(),
                     loaded_at_unix_ms: None,

@@ -16,8 +16,8 @@
 //! call budget. See `docs/plugins.md` for the plugins.toml format.
 
 mod api;
-mod bindings;
 pub mod config;
+mod contract;
 mod engine;
 mod error;
 mod host;
@@ -29,6 +29,7 @@ mod watch;
 
 pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin, StationProtocolPlugin, station_limits};
 pub use config::{Limits, PluginKind, PluginsConfig};
+pub use contract::Contract;
 pub use engine::PluginHostOptions;
 pub use error::{ConfigError, Failure, PluginError};
-pub use host::{PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file};
+pub use host::{DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file};

@@ -30,7 +30,7 @@ use std::{
 
 use powerbank_plugin_runtime::{
     PluginHost,
-    types::{DecodeError, EjectCommand, StationCommand, StationEvent},
+    types::{DecodeError, EjectCommand, Qos, StationCommand, StationEvent},
 };
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde::Serialize;
@@ -371,9 +371,9 @@ impl StationLink {
             self.plugins.station_protocol(&station.protocol).encode(station.device_id.clone(), command).await?;
         for m in messages {
             let qos = match m.qos {
-                0 => QoS::AtMostOnce,
-                1 => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce,
+                Qos::AtMostOnce => QoS::AtMostOnce,
+                Qos::AtLeastOnce => QoS::AtLeastOnce,
+                Qos::ExactlyOnce => QoS::ExactlyOnce,
             };
             client
                 .publish(format!("{}{}", self.config.mountpoint, m.topic), qos, m.retain, m.payload)
