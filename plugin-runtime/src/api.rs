@@ -7,7 +7,7 @@
 
 use crate::config::PluginKind;
 use crate::error::{Failure, PluginError};
-use crate::host::PluginHost;
+use crate::plugin_host::PluginHost;
 use crate::types::*;
 
 /// Calls to the active pricing plugin. Obtained from [`PluginHost::pricing`].

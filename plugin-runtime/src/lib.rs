@@ -20,8 +20,8 @@ pub mod config;
 mod contract;
 mod engine;
 mod error;
-mod host;
 mod loaded;
+mod plugin_host;
 mod state;
 mod stats;
 pub mod types;
@@ -32,4 +32,6 @@ pub use config::{Limits, PluginKind, PluginsConfig};
 pub use contract::Contract;
 pub use engine::PluginHostOptions;
 pub use error::{ConfigError, Failure, PluginError};
-pub use host::{DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file};
+pub use plugin_host::{
+    DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file,
+};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::host::{Inner, PluginHost};
+use crate::plugin_host::{Inner, PluginHost};
 
 /// Starts watching; stops when the last `PluginHost` clone is dropped.
 pub(crate) fn spawn(host: &PluginHost, debounce: Duration) -> Result<(), String> {
