@@ -146,6 +146,11 @@ async fn a_broken_plugins_toml_changes_nothing() {
     assert!(err.to_string().contains("path"), "{err}");
     assert!(host.pricing().quote(quote_request()).await.is_ok());
     assert_eq!(host.status().len(), 3);
+    // A format this host does not read is refused the same way.
+    scratch.write_config(&format!("version = 2\n{}", standard_plugins()));
+    let err = host.reload().await.expect_err("unknown format");
+    assert!(err.to_string().contains("format version 1"), "{err}");
+    assert!(host.pricing().quote(quote_request()).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
