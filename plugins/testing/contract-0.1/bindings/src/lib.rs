@@ -8,6 +8,7 @@ extern crate self as contract_v0_1_bindings;
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod pricing {
     wit_bindgen::generate!({
         world: "pricing",
@@ -24,6 +25,7 @@ pub mod pricing {
 
 macro_rules! world_sharing_host {
     ($module:ident, $world:literal, $export_macro:literal, $bindings:literal, $types:ident) => {
+        #[allow(clippy::too_many_arguments)] // generated code
         pub mod $module {
             wit_bindgen::generate!({
                 world: $world,
