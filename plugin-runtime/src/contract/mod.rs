@@ -11,6 +11,18 @@
 //! which version served them. The rule for what makes a new version, and the
 //! recipe for adding one, are in docs/plugins.md ("Contract versions").
 
+/// Awaits an export call, classifying a wasmtime error (trap, timeout, out
+/// of memory) into a `Failure`. Defined before the version modules so they
+/// use it too.
+macro_rules! export {
+    ($store:ident, $call:expr) => {
+        match $call.await {
+            Ok(value) => Ok(value),
+            Err(e) => Err(crate::engine::classify($store, e)),
+        }
+    };
+}
+
 mod convert;
 pub(crate) mod current;
 mod v0_1;
@@ -21,7 +33,6 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::config::PluginKind;
-use crate::engine::classify;
 use crate::error::Failure;
 use crate::state::StoreState;
 use crate::types::*;
@@ -141,7 +152,6 @@ pub(crate) enum Versioned<Current, V0_1> {
     V0_1(V0_1),
 }
 
-type Pre<C, V> = Versioned<C, V>;
 pub(crate) type Pricing = Versioned<current::pricing::Pricing, v0_1::bindings::pricing::Pricing>;
 pub(crate) type PointsRules = Versioned<current::points::PointsRules, v0_1::bindings::points::PointsRules>;
 pub(crate) type Promotions = Versioned<current::promotions::Promotions, v0_1::bindings::promotions::Promotions>;
@@ -153,19 +163,22 @@ pub(crate) type StationProtocol =
 /// A component checked against its kind's world in its contract version;
 /// instantiating it is the cheap, per-call part.
 pub(crate) enum WorldPre {
-    Pricing(Pre<current::pricing::PricingPre<StoreState>, v0_1::bindings::pricing::PricingPre<StoreState>>),
-    Points(Pre<current::points::PointsRulesPre<StoreState>, v0_1::bindings::points::PointsRulesPre<StoreState>>),
+    Pricing(Versioned<current::pricing::PricingPre<StoreState>, v0_1::bindings::pricing::PricingPre<StoreState>>),
+    Points(Versioned<current::points::PointsRulesPre<StoreState>, v0_1::bindings::points::PointsRulesPre<StoreState>>),
     Promotions(
-        Pre<current::promotions::PromotionsPre<StoreState>, v0_1::bindings::promotions::PromotionsPre<StoreState>>,
+        Versioned<
+            current::promotions::PromotionsPre<StoreState>,
+            v0_1::bindings::promotions::PromotionsPre<StoreState>,
+        >,
     ),
     Gateway(
-        Pre<
+        Versioned<
             current::payment_gateway::PaymentGatewayPre<StoreState>,
             v0_1::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
         >,
     ),
     StationProtocol(
-        Pre<
+        Versioned<
             current::station_protocol::StationProtocolPre<StoreState>,
             v0_1::bindings::station_protocol::StationProtocolPre<StoreState>,
         >,
@@ -209,17 +222,6 @@ impl WorldPre {
     }
 }
 
-/// Awaits an export call, classifying a wasmtime error (trap, timeout, out
-/// of memory) into a `Failure`.
-macro_rules! export {
-    ($store:ident, $call:expr) => {
-        match $call.await {
-            Ok(value) => Ok(value),
-            Err(e) => Err(classify($store, e)),
-        }
-    };
-}
-
 /// A fresh instance in `store` of the world `$variant` of a `WorldPre`.
 macro_rules! instantiate {
     ($fn_name:ident, $variant:ident, $instance:ty) => {
@@ -249,6 +251,7 @@ impl WorldPre {
     pub async fn probe(&self, store: &mut Store<StoreState>) -> Result<(PluginInfo, Result<(), CallError>), Failure> {
         macro_rules! probe {
             ($instance:expr) => {{
+                // `self` is of this kind, so the instance is too.
                 let instance = $instance.ok_or_else(|| Failure::Internal("world mismatch".to_string()))??;
                 let info = instance.info(store).await?;
                 (info, instance.self_check(store).await?)
@@ -265,7 +268,7 @@ impl WorldPre {
 }
 
 /// A plugin call's two layers: the plugin failing (trap, timeout...), or its answer.
-type Answer<T, E> = Result<Result<T, E>, Failure>;
+pub(crate) type Answer<T, E> = Result<Result<T, E>, Failure>;
 
 /// `info` and `self-check` of every world, current or not.
 macro_rules! plugin_exports {

@@ -18,6 +18,8 @@ pub struct ValidationReport {
     pub name: String,
     pub version: String,
     pub sha256: String,
+    /// The contract version it was built against (`0.2.0`, `0.1.0`).
+    pub contract: String,
 }
 
 pub(super) async fn validate_with(
@@ -50,7 +52,13 @@ pub(super) async fn validate_with(
     });
     // Compiled above, so this finds it in the cache.
     let loaded = loaded::load_bytes(rt, cache, env, source, bytes, sha256.clone()).await?;
-    Ok(ValidationReport { kind, name, version: loaded.version.to_string(), sha256 })
+    Ok(ValidationReport {
+        kind,
+        name,
+        version: loaded.version.to_string(),
+        sha256,
+        contract: loaded.contract.version().to_string(),
+    })
 }
 
 /// `validate` without a running host, for the CLI

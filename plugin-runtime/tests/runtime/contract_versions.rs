@@ -28,7 +28,7 @@ async fn a_0_1_pricing_plugin_prices_through_the_adapter() {
         "legacy-pricing",
         "pricing",
         "compat_v0_1_pricing.wasm",
-        "config = { paisa_per_minute = 50 }\nlimits = { timeout_ms = 2000 }",
+        "config = { paisa_per_minute = 50 }\nlimits = { timeout_ms = 10000 }",
     ))
     .await;
     let status = status_of(&host, "legacy-pricing");
@@ -146,7 +146,7 @@ fn gateway_entry(name: &str, port: u16, extra: &str) -> String {
         &format!(
             "allowed_hosts = [\"http://127.0.0.1:{port}\"]\n\
              secrets = {{ webhook_secret = {{ value = \"s3cret\" }} }}\n\
-             limits = {{ timeout_ms = 5000 }}\n\
+             limits = {{ timeout_ms = 10000 }}\n\
              config = {{ api_base_url = \"http://127.0.0.1:{port}\"{extra} }}"
         ),
     )
@@ -257,8 +257,18 @@ fn eject(slot: u16) -> StationCommand {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_0_1_station_protocol_gets_its_numeric_qos_checked() {
     let config = [
-        entry("legacy-qos2", "station-protocol", "compat_v0_1_station.wasm", "config = { qos = 2 }"),
-        entry("legacy-qos7", "station-protocol", "compat_v0_1_station.wasm", "config = { qos = 7 }"),
+        entry(
+            "legacy-qos2",
+            "station-protocol",
+            "compat_v0_1_station.wasm",
+            "config = { qos = 2 }\nlimits = { timeout_ms = 10000 }",
+        ),
+        entry(
+            "legacy-qos7",
+            "station-protocol",
+            "compat_v0_1_station.wasm",
+            "config = { qos = 7 }\nlimits = { timeout_ms = 10000 }",
+        ),
     ]
     .concat();
     let (_s, host) = start(&config).await;
@@ -298,8 +308,13 @@ async fn a_0_1_station_protocol_gets_its_numeric_qos_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_and_coupons_of_0_1_answer_in_current_types() {
     let config = [
-        entry("legacy-points", "points-rules", "compat_v0_1_points.wasm", "config = { expiry_days = 45 }"),
-        entry("legacy-coupons", "promotions", "compat_v0_1_promotions.wasm", ""),
+        entry(
+            "legacy-points",
+            "points-rules",
+            "compat_v0_1_points.wasm",
+            "config = { expiry_days = 45 }\nlimits = { timeout_ms = 10000 }",
+        ),
+        entry("legacy-coupons", "promotions", "compat_v0_1_promotions.wasm", "limits = { timeout_ms = 10000 }"),
     ]
     .concat();
     let (_s, host) = start(&config).await;
@@ -368,7 +383,10 @@ async fn versions_are_negotiated_by_their_compatibility_track() {
     let scratch = Scratch::new();
     let current = std::fs::read(dist("pricing_standard.wasm")).expect("read plugin");
     let path = scratch.dir.path().join("pricing.wasm");
-    let config = format!("[plugins.pricing]\nkind = \"pricing\"\npath = \"{}\"\n", path.display());
+    let config = format!(
+        "[plugins.pricing]\nkind = \"pricing\"\npath = \"{}\"\nlimits = {{ timeout_ms = 10000 }}\n",
+        path.display()
+    );
 
     // A later patch release of 0.2 (a compatible change) loads on this 0.2.0 host.
     std::fs::write(&path, relabelled(&current, "0.2.0", "0.2.9")).expect("write");
@@ -389,6 +407,8 @@ async fn versions_are_negotiated_by_their_compatibility_track() {
     // `validate` says the same without loading.
     let refused = host.validate(&path).await.expect_err("refused");
     assert!(refused.contains("powerbank:plugins@0.9.0"), "{refused}");
+    let report = host.validate(dist("compat_v0_1_points.wasm")).await.expect("a valid 0.1 plugin");
+    assert_eq!((report.kind, report.contract.as_str()), (PluginKind::PointsRules, "0.1.0"));
     let report = host.validate(dist("compat_v0_1_gateway.wasm")).await;
     assert!(report.is_err_and(|e| e.contains("api_base_url")), "a 0.1 self-check runs in validate too");
 }
@@ -396,8 +416,13 @@ async fn versions_are_negotiated_by_their_compatibility_track() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_0_1_plugin_swaps_with_a_current_one_under_load() {
     let scratch = Scratch::new();
-    let legacy = entry("pricing", "pricing", "compat_v0_1_pricing.wasm", "config = { paisa_per_minute = 100 }");
-    let current = entry("pricing", "pricing", "pricing_standard.wasm", "");
+    let legacy = entry(
+        "pricing",
+        "pricing",
+        "compat_v0_1_pricing.wasm",
+        "config = { paisa_per_minute = 100 }\nlimits = { timeout_ms = 10000 }",
+    );
+    let current = entry("pricing", "pricing", "pricing_standard.wasm", "limits = { timeout_ms = 10000 }");
     scratch.write_config(&legacy);
     let (host, _) = scratch.start().await;
     let caller = {

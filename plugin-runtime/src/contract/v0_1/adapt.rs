@@ -18,8 +18,8 @@
 use wasmtime::Store;
 
 use super::bindings;
+use crate::contract::Answer;
 use crate::contract::convert::{Convert, same_records, same_variants};
-use crate::engine::classify;
 use crate::error::Failure;
 use crate::state::StoreState;
 use crate::types::*;
@@ -125,19 +125,6 @@ fn outbound(m: old::OutboundMessage) -> Result<OutboundMessage, Failure> {
         other => return Err(Failure::MalformedResult(format!("QoS {other}"))),
     };
     Ok(OutboundMessage { topic: m.topic, payload: m.payload, qos, retain: m.retain })
-}
-
-/// A plugin call's two layers: the plugin failing (trap, timeout...), or its answer.
-type Answer<T, E> = Result<Result<T, E>, Failure>;
-
-/// Awaits an export call, classifying a wasmtime error.
-macro_rules! export {
-    ($store:ident, $call:expr) => {
-        match $call.await {
-            Ok(value) => Ok(value),
-            Err(e) => Err(classify($store, e)),
-        }
-    };
 }
 
 /// A 0.1 business function's string error: 0.1 used it to refuse an input.
