@@ -217,7 +217,7 @@ impl PointsPlugin<'_> {
         kind = PluginKind::PointsRules, gateway = no_name, op = "expiry-days",
         |store, loaded| {
             let i = loaded.points(store).await?;
-            i.expiry_days(store).await
+            i.expiry_days(store).await?.map_err(Failure::from)
         }
     }
 }
@@ -440,7 +440,7 @@ impl StationProtocolPlugin<'_> {
         kind = PluginKind::StationProtocol, gateway = protocol_name, op = "topic-filters",
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
-            let filters = i.topic_filters(store).await?;
+            let filters = i.topic_filters(store).await?.map_err(Failure::from)?;
             if filters.is_empty() || filters.len() > station_limits::MAX_TOPIC_FILTERS {
                 return malformed(format!("{} topic filters", filters.len()));
             }

@@ -344,7 +344,7 @@ impl PointsRules {
         }
     }
 
-    pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Result<u32, Failure> {
+    pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Answer<u32, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_expiry_days(&mut *store)),
             Versioned::V0_1(i) => i.expiry_days(store).await,
@@ -415,7 +415,7 @@ impl PaymentGateway {
 }
 
 impl StationProtocol {
-    pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Result<Vec<String>, Failure> {
+    pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Answer<Vec<String>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_topic_filters(&mut *store)),
             Versioned::V0_1(i) => i.topic_filters(store).await,

@@ -103,10 +103,8 @@ impl Guest for StandardPoints {
         Ok(points.saturating_mul(100) / rules.points_per_npr)
     }
 
-    fn expiry_days() -> u32 {
-        // The signature leaves no room for an error; self-check has already
-        // refused a bad value, so the default here is only a backstop.
-        Rules::from_config().map_or(365, |r| r.expiry_days)
+    fn expiry_days() -> Result<u32, CallError> {
+        Ok(Rules::from_config()?.expiry_days)
     }
 }
 

@@ -37,10 +37,8 @@ impl Guest for NativeProtocol {
         topics().map(|_| ())
     }
 
-    fn topic_filters() -> Vec<String> {
-        // A bad prefix gives no filters, which the host reports; self-check
-        // keeps such a config from loading in the first place.
-        topics().map(|t| t.host_filters().to_vec()).unwrap_or_default()
+    fn topic_filters() -> Result<Vec<String>, CallError> {
+        Ok(topics()?.host_filters().to_vec())
     }
 
     fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError> {

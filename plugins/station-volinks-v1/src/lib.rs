@@ -46,10 +46,8 @@ impl Guest for VolinksV1 {
         settings().map(|_| ())
     }
 
-    fn topic_filters() -> Vec<String> {
-        // A bad config gives no filters, which the host reports; self-check
-        // keeps such a config from loading in the first place.
-        settings().map(|s| s.topics.host_filters().to_vec()).unwrap_or_default()
+    fn topic_filters() -> Result<Vec<String>, CallError> {
+        Ok(settings()?.topics.host_filters().to_vec())
     }
 
     fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError> {

@@ -8,6 +8,7 @@
 //!   `misconfigured`;
 //! - `apply-coupon` answered `result<discount, rejection>`: `applied` or
 //!   `rejected`;
+//! - `topic-filters` and `expiry-days` could not fail: their answer is `ok`;
 //! - a gateway signalled a timeout by an `unavailable` message starting with
 //!   `timeout`: that is `gateway-error::timeout`;
 //! - `outbound-message.qos` was a number checked by the host: 0-2 become the
@@ -206,8 +207,8 @@ impl bindings::points::PointsRules {
         Ok(answer.map_err(refused))
     }
 
-    pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Result<u32, Failure> {
-        export!(store, self.call_expiry_days(&mut *store))
+    pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Answer<u32, CallError> {
+        Ok(Ok(export!(store, self.call_expiry_days(&mut *store))?))
     }
 }
 
@@ -264,8 +265,8 @@ impl bindings::payment_gateway::PaymentGateway {
 }
 
 impl bindings::station_protocol::StationProtocol {
-    pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Result<Vec<String>, Failure> {
-        export!(store, self.call_topic_filters(&mut *store))
+    pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Answer<Vec<String>, CallError> {
+        Ok(Ok(export!(store, self.call_topic_filters(&mut *store))?))
     }
 
     pub async fn decode(
