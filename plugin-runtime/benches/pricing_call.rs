@@ -1,8 +1,10 @@
 //! Cost of one pricing quote through the plugin runtime versus the same rule
-//! as a plain Rust function.
+//! as a plain Rust function, and of a quote from a plugin built against
+//! contract 0.1 (through the adapter that converts its types).
 //!
 //! Run: `cargo bench -p powerbank-plugin-runtime --bench pricing_call`
-//! (needs plugins/dist/pricing_standard.wasm: `cargo xtask build-plugins`).
+//! (needs plugins/dist/pricing_standard.wasm and compat_v0_1_pricing.wasm:
+//! `cargo xtask build-plugins`).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -67,11 +69,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<(), std::convert::Infallible>(())
     })?;
 
+    // A 0.1 plugin: the request is converted down and the answer up. Its rule
+    // (minutes times a rate) is as trivial as the standard one's.
+    let legacy_wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/compat_v0_1_pricing.wasm");
+    let legacy_config = dir.path().join("legacy.toml");
+    std::fs::write(
+        &legacy_config,
+        format!("[plugins.legacy]\nkind = \"pricing\"\npath = \"{}\"\n", legacy_wasm.display()),
+    )?;
+    let (legacy, report) = runtime.block_on(PluginHost::start(&legacy_config, PluginHostOptions::default()))?;
+    if !report.failed.is_empty() {
+        return Err(format!("0.1 plugin failed to load: {:?}", report.failed).into());
+    }
+    let legacy_times = measure(|| {
+        let quote = runtime.block_on(legacy.pricing().quote(black_box(request.clone())));
+        black_box(quote).map(|_| ())
+    })?;
+
     let (wasm_p50, wasm_p99) = percentiles(wasm_times);
+    let (legacy_p50, legacy_p99) = percentiles(legacy_times);
     let (native_p50, native_p99) = percentiles(native_times);
     println!("pricing quote, {ITERATIONS} calls each (after {WARMUP} warm-up calls)");
     println!("  plugin (fresh instance + call):   median {:>9.2} us   p99 {:>9.2} us", us(wasm_p50), us(wasm_p99));
     println!("  plain Rust function:              median {:>9.3} us   p99 {:>9.3} us", us(native_p50), us(native_p99));
+    println!("  0.1 plugin through the adapter:   median {:>9.2} us   p99 {:>9.2} us", us(legacy_p50), us(legacy_p99));
     let ratio = wasm_p50.as_nanos() as f64 / native_p50.as_nanos().max(1) as f64;
     println!("  ratio plugin / plain (median):    {ratio:.0}x");
     println!(

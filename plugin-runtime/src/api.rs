@@ -7,7 +7,7 @@
 
 use crate::config::PluginKind;
 use crate::error::{Failure, PluginError};
-use crate::host::PluginHost;
+use crate::plugin_host::PluginHost;
 use crate::types::*;
 
 /// Calls to the active pricing plugin. Obtained from [`PluginHost::pricing`].
@@ -150,16 +150,6 @@ fn protocol_name(p: &StationProtocolPlugin<'_>) -> Option<String> {
     Some(p.name.clone())
 }
 
-/// Calls an export, turning a wasmtime error into a classified `Failure`.
-macro_rules! call {
-    ($store:ident, $instance:ident . $method:ident ( $($arg:expr),* )) => {
-        match $instance.$method(&mut *$store, $($arg),*).await {
-            Ok(value) => Ok(value),
-            Err(e) => Err(crate::engine::classify($store, e)),
-        }
-    };
-}
-
 impl PricingPlugin<'_> {
     plugin_call! {
         /// Price of a new rental.
@@ -167,7 +157,7 @@ impl PricingPlugin<'_> {
         kind = PluginKind::Pricing, gateway = no_name, op = "quote",
         |store, loaded| {
             let i = loaded.pricing(store).await?;
-            let quote = call!(store, i.call_quote(&request))?.map_err(Failure::Rejected)?;
+            let quote = i.quote(store, &request).await?.map_err(Failure::from)?;
             check_quote(&quote)?;
             Ok(quote)
         }
@@ -179,7 +169,7 @@ impl PricingPlugin<'_> {
         kind = PluginKind::Pricing, gateway = no_name, op = "price-extension",
         |store, loaded| {
             let i = loaded.pricing(store).await?;
-            let paisa = call!(store, i.call_price_extension(&request))?.map_err(Failure::Rejected)?;
+            let paisa = i.price_extension(store, &request).await?.map_err(Failure::from)?;
             check_paisa(paisa)
         }
     }
@@ -190,7 +180,7 @@ impl PricingPlugin<'_> {
         kind = PluginKind::Pricing, gateway = no_name, op = "overdue-charge",
         |store, loaded| {
             let i = loaded.pricing(store).await?;
-            let charge = call!(store, i.call_overdue_charge(&request))?.map_err(Failure::Rejected)?;
+            let charge = i.overdue_charge(store, &request).await?.map_err(Failure::from)?;
             check_paisa(charge.amount_paisa)?;
             Ok(charge)
         }
@@ -204,7 +194,7 @@ impl PointsPlugin<'_> {
         kind = PluginKind::PointsRules, gateway = no_name, op = "award",
         |store, loaded| {
             let i = loaded.points(store).await?;
-            let awards = call!(store, i.call_award(&event, &context))?.map_err(Failure::Rejected)?;
+            let awards = i.award(store, &event, &context).await?.map_err(Failure::from)?;
             check_awards(&event, &awards)?;
             Ok(awards)
         }
@@ -216,7 +206,7 @@ impl PointsPlugin<'_> {
         kind = PluginKind::PointsRules, gateway = no_name, op = "points-to-paisa",
         |store, loaded| {
             let i = loaded.points(store).await?;
-            let paisa = call!(store, i.call_points_to_paisa(points))?.map_err(Failure::Rejected)?;
+            let paisa = i.points_to_paisa(store, points).await?.map_err(Failure::from)?;
             check_paisa(paisa)
         }
     }
@@ -227,7 +217,7 @@ impl PointsPlugin<'_> {
         kind = PluginKind::PointsRules, gateway = no_name, op = "expiry-days",
         |store, loaded| {
             let i = loaded.points(store).await?;
-            call!(store, i.call_expiry_days())
+            i.expiry_days(store).await?.map_err(Failure::from)
         }
     }
 }
@@ -241,11 +231,13 @@ impl PromotionsPlugin<'_> {
         kind = PluginKind::Promotions, gateway = no_name, op = "apply-coupon",
         |store, loaded| {
             let i = loaded.promotions(store).await?;
-            let applied = call!(store, i.call_apply_coupon(&coupon, &order, usage))?;
-            if let Ok(d) = &applied {
-                check_discount(order.amount_paisa, d)?;
+            match i.apply_coupon(store, &coupon, &order, usage).await?.map_err(Failure::from)? {
+                CouponDecision::Applied(d) => {
+                    check_discount(order.amount_paisa, &d)?;
+                    Ok(Ok(d))
+                }
+                CouponDecision::Rejected(rejection) => Ok(Err(rejection)),
             }
-            Ok(applied)
         }
     }
 }
@@ -258,7 +250,7 @@ impl GatewayPlugin<'_> {
         kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "create-intent",
         |store, loaded| {
             let i = loaded.gateway(store).await?;
-            call!(store, i.call_create_intent(&request))
+            i.create_intent(store, &request).await
         }
     }
 
@@ -269,7 +261,7 @@ impl GatewayPlugin<'_> {
         kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "verify",
         |store, loaded| {
             let i = loaded.gateway(store).await?;
-            let verified = call!(store, i.call_verify(&request))?;
+            let verified = i.verify(store, &request).await?;
             if let Ok(v) = &verified {
                 check_paisa(v.amount_paisa)?;
             }
@@ -284,7 +276,7 @@ impl GatewayPlugin<'_> {
         kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "parse-webhook",
         |store, loaded| {
             let i = loaded.gateway(store).await?;
-            call!(store, i.call_parse_webhook(&headers, &body))
+            i.parse_webhook(store, &headers, &body).await
         }
     }
 
@@ -294,7 +286,7 @@ impl GatewayPlugin<'_> {
         kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "refund",
         |store, loaded| {
             let i = loaded.gateway(store).await?;
-            let refunded = call!(store, i.call_refund(&request))?;
+            let refunded = i.refund(store, &request).await?;
             if let Ok(r) = &refunded
                 && (r.amount_paisa < 0 || r.amount_paisa > request.amount_paisa)
             {
@@ -434,9 +426,6 @@ fn check_outbound(messages: &[OutboundMessage]) -> Result<(), Failure> {
         if !publishable {
             return malformed(format!("cannot publish to `{}`", m.topic.escape_debug()));
         }
-        if m.qos > 2 {
-            return malformed(format!("QoS {}", m.qos));
-        }
         if m.payload.len() > station_limits::MAX_PAYLOAD_BYTES {
             return malformed(format!("payload of {} bytes", m.payload.len()));
         }
@@ -451,7 +440,7 @@ impl StationProtocolPlugin<'_> {
         kind = PluginKind::StationProtocol, gateway = protocol_name, op = "topic-filters",
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
-            let filters = call!(store, i.call_topic_filters())?;
+            let filters = i.topic_filters(store).await?.map_err(Failure::from)?;
             if filters.is_empty() || filters.len() > station_limits::MAX_TOPIC_FILTERS {
                 return malformed(format!("{} topic filters", filters.len()));
             }
@@ -469,7 +458,7 @@ impl StationProtocolPlugin<'_> {
         kind = PluginKind::StationProtocol, gateway = protocol_name, op = "decode",
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
-            let decoded = call!(store, i.call_decode(&topic, &payload))?;
+            let decoded = i.decode(store, &topic, &payload).await?;
             if let Ok(d) = &decoded {
                 check_decoded(d)?;
             }
@@ -483,7 +472,7 @@ impl StationProtocolPlugin<'_> {
         kind = PluginKind::StationProtocol, gateway = protocol_name, op = "encode",
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
-            let messages = call!(store, i.call_encode(&device_id, &command))?.map_err(Failure::Rejected)?;
+            let messages = i.encode(store, &device_id, &command).await?.map_err(Failure::from)?;
             check_outbound(&messages)?;
             Ok(messages)
         }

@@ -55,9 +55,15 @@ impl fmt::Display for PluginKind {
     }
 }
 
+/// The version of the plugins.toml format this host reads.
+pub const FORMAT_VERSION: u32 = 1;
+
 /// The whole file, validated; plugin paths are resolved against its folder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
+    /// The file's `version` (the format, not any plugin's): always
+    /// [`FORMAT_VERSION`] once parsed.
+    pub version: u32,
     pub plugins: Vec<PluginConfig>,
 }
 
@@ -190,6 +196,8 @@ impl fmt::Display for AllowedHost {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
+    /// The format version; files written before it existed have none.
+    version: Option<i64>,
     #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
 }
@@ -225,6 +233,20 @@ impl PluginsConfig {
 
     pub fn parse(text: &str, base_dir: &Path) -> Result<Self, String> {
         let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let version = match raw.version {
+            Some(v) if v == i64::from(FORMAT_VERSION) => FORMAT_VERSION,
+            // Every file from before the key existed is in format 1.
+            None => {
+                tracing::warn!("plugins.toml has no `version`; reading it as version = {FORMAT_VERSION}");
+                FORMAT_VERSION
+            }
+            Some(other) => {
+                return Err(format!(
+                    "version = {other}: this host reads plugins.toml format version {FORMAT_VERSION} \
+                     (see docs/plugins.md)"
+                ));
+            }
+        };
         let mut plugins = Vec::with_capacity(raw.plugins.len());
         for (name, p) in raw.plugins {
             plugins.push(validate_plugin(name, p, base_dir)?);
@@ -237,7 +259,7 @@ impl PluginsConfig {
                 return Err(format!("more than one enabled plugin of kind {} (only one may serve it)", p.kind));
             }
         }
-        Ok(PluginsConfig { plugins })
+        Ok(PluginsConfig { version, plugins })
     }
 
     pub fn enabled(&self) -> impl Iterator<Item = &PluginConfig> {
@@ -297,6 +319,8 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"
+        version = 1
+
         [plugins.pricing-standard]
         kind = "pricing"
         path = "plugins/dist/pricing_standard.wasm"
@@ -327,6 +351,20 @@ mod tests {
         assert!(!khalti.enabled);
         assert_eq!(khalti.path, PathBuf::from("/abs/khalti.wasm"));
         assert_eq!(khalti.secrets["api_key"], SecretSource::Env("KHALTI_KEY".into()));
+        Ok(())
+    }
+
+    #[test]
+    fn the_format_version_is_1_and_may_be_left_out() -> Result<(), String> {
+        assert_eq!(PluginsConfig::parse(SAMPLE, Path::new("."))?.version, 1);
+        let without = PluginsConfig::parse("[plugins.a]\nkind = \"pricing\"\npath = \"a.wasm\"\n", Path::new("."))?;
+        assert_eq!((without.version, without.plugins.len()), (1, 1));
+        for other in ["version = 2", "version = 0", "version = -1"] {
+            let err = PluginsConfig::parse(other, Path::new(".")).err().unwrap_or_default();
+            assert!(err.contains("format version 1"), "{other}: {err}");
+        }
+        let err = PluginsConfig::parse("version = \"1\"", Path::new(".")).err().unwrap_or_default();
+        assert!(err.contains("version"), "{err}");
         Ok(())
     }
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
 
-use crate::bindings;
 use crate::config::PluginKind;
+use crate::contract;
 use crate::error::{Failure, PluginError};
 use crate::loaded::Loaded;
 use crate::state::{Outbound, PluginEnv, StoreState};
@@ -150,7 +150,10 @@ impl Runtime {
             // A plugin that reports an error after being refused a host has
             // most likely failed because of that refusal: say so.
             let failure = match (failure, store.data().forbidden_host.clone()) {
-                (Failure::Rejected(_) | Failure::Trap(_), Some(host)) => Failure::ForbiddenHost(host),
+                (
+                    Failure::Rejected(_) | Failure::Trap(_) | Failure::Misconfigured(_) | Failure::Unavailable(_),
+                    Some(host),
+                ) => Failure::ForbiddenHost(host),
                 (failure, _) => failure,
             };
             let err = PluginError {
@@ -188,22 +191,12 @@ pub(crate) fn classify(store: &Store<StoreState>, err: wasmtime::Error) -> Failu
     }
 }
 
+/// A linker with WASI (granting nothing) and every supported contract
+/// version of `kind`'s world.
 fn linker(engine: &Engine, kind: PluginKind) -> anyhow::Result<Linker<StoreState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    type Data = wasmtime::component::HasSelf<StoreState>;
-    let added = match kind {
-        PluginKind::Pricing => bindings::pricing::Pricing::add_to_linker::<_, Data>(&mut linker, |s| s),
-        PluginKind::PointsRules => bindings::points::PointsRules::add_to_linker::<_, Data>(&mut linker, |s| s),
-        PluginKind::Promotions => bindings::promotions::Promotions::add_to_linker::<_, Data>(&mut linker, |s| s),
-        PluginKind::PaymentGateway => {
-            bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(&mut linker, |s| s)
-        }
-        PluginKind::StationProtocol => {
-            bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(&mut linker, |s| s)
-        }
-    };
-    added.map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    contract::add_to_linker(&mut linker, kind).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::config::PluginKind;
+use crate::types::CallError;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("plugin {plugin}@{version} ({kind}) {operation}: {failure}")]
@@ -33,8 +34,14 @@ pub enum Failure {
     /// The plugin returned something the host cannot accept (negative money,
     /// a breakdown that does not add up, points for an unrelated user, ...).
     MalformedResult(String),
-    /// The plugin declined the input with its own message.
+    /// The plugin declined the input with its own message (`invalid-input`).
     Rejected(String),
+    /// The plugin says its config or secrets are wrong (`misconfigured`).
+    Misconfigured(String),
+    /// The plugin does not do what was asked (`not-supported`).
+    NotSupported(String),
+    /// A service the plugin relies on could not be reached (`unavailable`).
+    Unavailable(String),
     /// All call slots were in use; the call did not start.
     Busy,
     /// Compiling, linking, `info` or `self-check` failed, so the plugin was not loaded.
@@ -54,6 +61,9 @@ impl Failure {
             Failure::ForbiddenHost(_) => "forbidden_host",
             Failure::MalformedResult(_) => "malformed_result",
             Failure::Rejected(_) => "rejected",
+            Failure::Misconfigured(_) => "misconfigured",
+            Failure::NotSupported(_) => "not_supported",
+            Failure::Unavailable(_) => "unavailable",
             Failure::Busy => "busy",
             Failure::Load(_) => "load",
             Failure::Internal(_) => "internal",
@@ -73,9 +83,24 @@ impl fmt::Display for Failure {
             Failure::ForbiddenHost(h) => write!(f, "tried to reach forbidden host {h}"),
             Failure::MalformedResult(m) => write!(f, "returned a malformed result: {m}"),
             Failure::Rejected(m) => write!(f, "rejected the request: {m}"),
+            Failure::Misconfigured(m) => write!(f, "is misconfigured: {m}"),
+            Failure::NotSupported(m) => write!(f, "does not support this: {m}"),
+            Failure::Unavailable(m) => write!(f, "could not reach what it needs: {m}"),
             Failure::Busy => f.write_str("all plugin call slots are busy"),
             Failure::Load(m) => write!(f, "failed to load: {m}"),
             Failure::Internal(m) => write!(f, "host error: {m}"),
+        }
+    }
+}
+
+/// How the host reads a plugin's `call-error`.
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::InvalidInput(m) => Failure::Rejected(m),
+            CallError::Misconfigured(m) => Failure::Misconfigured(m),
+            CallError::NotSupported(m) => Failure::NotSupported(m),
+            CallError::Unavailable(m) => Failure::Unavailable(m),
         }
     }
 }
@@ -100,6 +125,7 @@ impl PluginError {
                 | Failure::Trap(_)
                 | Failure::ForbiddenHost(_)
                 | Failure::MalformedResult(_)
+                | Failure::Misconfigured(_)
                 | Failure::Load(_)
         )
     }

@@ -16,12 +16,12 @@
 //! call budget. See `docs/plugins.md` for the plugins.toml format.
 
 mod api;
-mod bindings;
 pub mod config;
+mod contract;
 mod engine;
 mod error;
-mod host;
 mod loaded;
+mod plugin_host;
 mod state;
 mod stats;
 pub mod types;
@@ -29,6 +29,9 @@ mod watch;
 
 pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin, StationProtocolPlugin, station_limits};
 pub use config::{Limits, PluginKind, PluginsConfig};
+pub use contract::Contract;
 pub use engine::PluginHostOptions;
 pub use error::{ConfigError, Failure, PluginError};
-pub use host::{PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file};
+pub use plugin_host::{
+    DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file,
+};

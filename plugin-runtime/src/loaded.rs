@@ -7,104 +7,50 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::Component;
 
-use crate::bindings::payment_gateway::{PaymentGateway, PaymentGatewayPre};
-use crate::bindings::points::{PointsRules, PointsRulesPre};
-use crate::bindings::pricing::{Pricing, PricingPre};
-use crate::bindings::promotions::{Promotions, PromotionsPre};
-use crate::bindings::shared::{self, PluginInfo};
-use crate::bindings::station_protocol::{StationProtocol, StationProtocolPre};
 use crate::config::{PluginConfig, PluginKind};
-use crate::engine::{Runtime, classify};
+use crate::contract::{self, Contract, WorldPre};
+use crate::engine::Runtime;
 use crate::error::Failure;
 use crate::state::{PluginEnv, StoreState, unix_ms};
 use crate::stats::Stats;
-
-/// The pre-linked component of one world; instantiating it is the cheap,
-/// per-call part.
-pub(crate) enum KindPre {
-    Pricing(PricingPre<StoreState>),
-    Points(PointsRulesPre<StoreState>),
-    Promotions(PromotionsPre<StoreState>),
-    Gateway(PaymentGatewayPre<StoreState>),
-    StationProtocol(StationProtocolPre<StoreState>),
-}
-
-impl KindPre {
-    /// Checks the component against `kind`'s world: every export present
-    /// with the right type.
-    fn new(kind: PluginKind, pre: InstancePre<StoreState>) -> wasmtime::Result<Self> {
-        Ok(match kind {
-            PluginKind::Pricing => KindPre::Pricing(PricingPre::new(pre)?),
-            PluginKind::PointsRules => KindPre::Points(PointsRulesPre::new(pre)?),
-            PluginKind::Promotions => KindPre::Promotions(PromotionsPre::new(pre)?),
-            PluginKind::PaymentGateway => KindPre::Gateway(PaymentGatewayPre::new(pre)?),
-            PluginKind::StationProtocol => KindPre::StationProtocol(StationProtocolPre::new(pre)?),
-        })
-    }
-}
+use crate::types::PluginInfo;
 
 pub(crate) struct Loaded {
     pub env: Arc<PluginEnv>,
     pub version: Arc<str>,
+    /// What the plugin said about itself when it loaded.
+    pub info: PluginInfo,
+    /// The contract version it was built against.
+    pub contract: Contract,
     pub sha256: String,
     pub path: PathBuf,
     pub loaded_at_unix_ms: i64,
     pub stats: Stats,
-    pre: KindPre,
+    pre: WorldPre,
     /// The config entry it was loaded from, to tell whether a reload changes it.
     pub source: PluginConfig,
 }
 
 macro_rules! instance_fn {
-    ($fn_name:ident, $variant:ident, $ty:ty) => {
+    ($fn_name:ident, $ty:ty) => {
         /// A fresh instance in `store`; `Failure::Internal` if this plugin is of another kind.
         pub async fn $fn_name(&self, store: &mut Store<StoreState>) -> Result<$ty, Failure> {
-            match &self.pre {
-                KindPre::$variant(pre) => match pre.instantiate_async(&mut *store).await {
-                    Ok(instance) => Ok(instance),
-                    Err(e) => Err(classify(store, e)),
-                },
-                _ => Err(Failure::Internal(format!("plugin {} is a {} plugin", self.env.name, self.env.kind))),
+            match self.pre.$fn_name(store).await {
+                Some(instance) => instance,
+                None => Err(Failure::Internal(format!("plugin {} is a {} plugin", self.env.name, self.env.kind))),
             }
         }
     };
 }
 
 impl Loaded {
-    instance_fn!(pricing, Pricing, Pricing);
-    instance_fn!(points, Points, PointsRules);
-    instance_fn!(promotions, Promotions, Promotions);
-    instance_fn!(gateway, Gateway, PaymentGateway);
-    instance_fn!(station_protocol, StationProtocol, StationProtocol);
-
-    /// Calls `info` then `self-check` on a fresh instance.
-    async fn probe(&self, store: &mut Store<StoreState>) -> Result<PluginInfo, Failure> {
-        // Each world has its own generated instance type, hence one arm each.
-        macro_rules! probe {
-            ($instance:expr) => {{
-                let i = $instance;
-                let info = match i.call_info(&mut *store).await {
-                    Ok(info) => info,
-                    Err(e) => return Err(classify(store, e)),
-                };
-                match i.call_self_check(&mut *store).await {
-                    Ok(check) => (info, check),
-                    Err(e) => return Err(classify(store, e)),
-                }
-            }};
-        }
-        let (info, check) = match &self.pre {
-            KindPre::Pricing(_) => probe!(self.pricing(store).await?),
-            KindPre::Points(_) => probe!(self.points(store).await?),
-            KindPre::Promotions(_) => probe!(self.promotions(store).await?),
-            KindPre::Gateway(_) => probe!(self.gateway(store).await?),
-            KindPre::StationProtocol(_) => probe!(self.station_protocol(store).await?),
-        };
-        check.map_err(|msg| Failure::Rejected(format!("self-check failed: {msg}")))?;
-        Ok(info)
-    }
+    instance_fn!(pricing, contract::Pricing);
+    instance_fn!(points, contract::PointsRules);
+    instance_fn!(promotions, contract::Promotions);
+    instance_fn!(gateway, contract::PaymentGateway);
+    instance_fn!(station_protocol, contract::StationProtocol);
 }
 
 /// Compiled components by sha256, so a reload that keeps a file (or only
@@ -174,45 +120,53 @@ pub(crate) async fn load_bytes(
 ) -> Result<Loaded, String> {
     let kind = env.kind;
     let component = compile_off_thread(rt, cache, sha256.clone(), bytes).await?;
-    let pre = rt
-        .linker(kind)
-        .instantiate_pre(&component)
-        .map_err(|e| format!("imports something the host does not provide: {e:#}"))?;
-    let pre = KindPre::new(kind, pre).map_err(|e| format!("does not implement the {kind} world: {e:#}"))?;
-    let mut loaded = Loaded {
+    let contract = Contract::of(&rt.engine, &component)?;
+    let pre = link(rt, kind, contract, &component)?;
+    // `run` would count the probe as a served call; probe on a bare store.
+    let mut store = rt.new_store(&env, &Arc::from("?"));
+    let (info, checked) = pre.probe(&mut store).await.map_err(|f| format!("info/self-check: {f}"))?;
+    if let Err(e) = checked {
+        return Err(format!("self-check failed: {}", Failure::from(e)));
+    }
+    let declared = declared_kind(info.kind);
+    if declared != kind {
+        return Err(format!("says it is a {declared} plugin but is configured as {kind}"));
+    }
+    Ok(Loaded {
         env,
-        version: Arc::from("?"),
+        version: Arc::from(info.version.as_str()),
+        info,
+        contract,
         sha256,
         path: source.path.clone(),
         loaded_at_unix_ms: unix_ms(SystemTime::now()),
         stats: Stats::default(),
         pre,
         source,
-    };
-    // `run` would count the probe as a served call; probe on a bare store.
-    let mut store = rt.new_store(&loaded.env, &loaded.version);
-    let info = loaded.probe(&mut store).await.map_err(|f| match f {
-        Failure::Rejected(msg) => msg,
-        other => format!("info/self-check: {other}"),
-    })?;
-    let declared = declared_kind(info.kind);
-    if declared != kind {
-        return Err(format!("says it is a {declared} plugin but is configured as {kind}"));
-    }
-    loaded.version = Arc::from(info.version.as_str());
-    Ok(loaded)
+    })
 }
 
-/// Which worlds a component satisfies, for `validate`.
+/// Links `component` against `kind`'s world in its contract version.
+fn link(rt: &Runtime, kind: PluginKind, contract: Contract, component: &Component) -> Result<WorldPre, String> {
+    let pre = rt
+        .linker(kind)
+        .instantiate_pre(component)
+        .map_err(|e| format!("imports something this host does not provide (contract {contract}): {e:#}"))?;
+    WorldPre::new(contract, kind, pre)
+        .map_err(|e| format!("does not implement the {kind} world of contract {contract}: {e:#}"))
+}
+
+/// Which world a component implements, for `validate`.
 pub(crate) fn detect_kind(rt: &Runtime, component: &Component) -> Result<PluginKind, String> {
+    let contract = Contract::of(&rt.engine, component)?;
     let mut reasons = Vec::new();
     for kind in PluginKind::ALL {
-        match rt.linker(kind).instantiate_pre(component).and_then(|pre| KindPre::new(kind, pre)) {
+        match link(rt, kind, contract, component) {
             Ok(_) => return Ok(kind),
-            Err(e) => reasons.push(format!("{kind}: {e:#}")),
+            Err(e) => reasons.push(format!("{kind}: {e}")),
         }
     }
-    Err(format!("implements none of the plugin worlds ({})", reasons.join("; ")))
+    Err(format!("implements none of the plugin worlds of contract {contract} ({})", reasons.join("; ")))
 }
 
 /// Compiles (or finds in the cache) on the blocking pool: compiling takes
@@ -229,7 +183,8 @@ pub(crate) async fn compile_off_thread(
         .map_err(|e| format!("compile task failed: {e}"))?
 }
 
-pub(crate) fn declared_kind(kind: shared::PluginKind) -> PluginKind {
+pub(crate) fn declared_kind(kind: contract::current::shared::PluginKind) -> PluginKind {
+    use contract::current::shared;
     match kind {
         shared::PluginKind::Pricing => PluginKind::Pricing,
         shared::PluginKind::PointsRules => PluginKind::PointsRules,

@@ -12,9 +12,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::host::{self, HttpError, HttpMethod, HttpRequest, HttpResponse};
-use crate::bindings::shared::LogLevel;
 use crate::config::{AllowedHost, Limits, PluginKind};
+use crate::contract::current::{self, host};
+use crate::types::{HttpError, HttpMethod, HttpRequest, HttpResponse, LogLevel};
 
 /// Caps on what a plugin can push into the host's logs in one call.
 const MAX_LOG_LINES_PER_CALL: u32 = 64;
@@ -128,12 +128,12 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 // Interfaces with only types have empty host traits.
-impl crate::bindings::shared::Host for StoreState {}
-impl crate::bindings::pricing::powerbank::plugins::pricing_types::Host for StoreState {}
-impl crate::bindings::points::powerbank::plugins::points_types::Host for StoreState {}
-impl crate::bindings::promotions::powerbank::plugins::promotion_types::Host for StoreState {}
-impl crate::bindings::payment_gateway::powerbank::plugins::payment_types::Host for StoreState {}
-impl crate::bindings::station_protocol::powerbank::plugins::station_types::Host for StoreState {}
+impl current::shared::Host for StoreState {}
+impl current::pricing::powerbank::plugins::pricing_types::Host for StoreState {}
+impl current::points::powerbank::plugins::points_types::Host for StoreState {}
+impl current::promotions::powerbank::plugins::promotion_types::Host for StoreState {}
+impl current::payment_gateway::powerbank::plugins::payment_types::Host for StoreState {}
+impl current::station_protocol::powerbank::plugins::station_types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {

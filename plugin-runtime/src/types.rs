@@ -1,22 +1,25 @@
-//! The values passed to and from plugins, generated from `wit/` and
-//! re-exported under short names. All money is integer paisa.
+//! The values passed to and from plugins, generated from the current
+//! contract (`wit/`, `powerbank:plugins@0.2.0`) and re-exported under short
+//! names. All money is integer paisa. Plugins built against an older
+//! contract are called in these same types (`contract::v0_1`).
 
-pub use crate::bindings::host::{HttpError, HttpMethod, HttpRequest, HttpResponse};
-pub use crate::bindings::payment_gateway::powerbank::plugins::payment_types::{
+pub use crate::contract::current::host::{HttpError, HttpMethod, HttpRequest, HttpResponse};
+pub use crate::contract::current::payment_gateway::powerbank::plugins::payment_types::{
     CreateIntentRequest, GatewayError, PaymentIntent, PaymentStatus, PaymentVerification, RefundRequest, RefundResult,
     VerifyRequest, WebhookEvent,
 };
-pub use crate::bindings::points::powerbank::plugins::points_types::{
+pub use crate::contract::current::points::powerbank::plugins::points_types::{
     Award, AwardRole, PointsEvent, ReferralEvent, RentalCompletedEvent, SignupEvent, TopUpEvent,
 };
-pub use crate::bindings::pricing::powerbank::plugins::pricing_types::{
+pub use crate::contract::current::pricing::powerbank::plugins::pricing_types::{
     BreakdownLine, ExtensionRequest, OverdueCharge, OverdueRequest, PackageInfo, Quote, QuoteRequest,
 };
-pub use crate::bindings::promotions::powerbank::plugins::promotion_types::{
-    Coupon, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, OrderSummary,
+pub use crate::contract::current::promotions::powerbank::plugins::promotion_types::{
+    Coupon, CouponDecision, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, OrderSummary,
 };
-pub use crate::bindings::shared::{CallContext, LogLevel, PluginInfo};
-pub use crate::bindings::station_protocol::powerbank::plugins::station_types::{
+pub use crate::contract::current::shared::{CallContext, CallError, LogLevel, PluginInfo};
+pub use crate::contract::current::station_protocol::powerbank::plugins::station_types::{
     DecodeError, DecodedMessage, EjectCommand, EjectFailedEvent, EjectedEvent, HeartbeatReport, MalformedMessage,
-    OutboundMessage, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState, StationCommand, StationEvent, StatusReport,
+    OutboundMessage, Qos, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState, StationCommand, StationEvent,
+    StatusReport,
 };

@@ -2,51 +2,52 @@
 //! `GatewayError`s the host can act on, form encoding, HMAC-SHA256, and
 //! paisa <-> rupee text.
 //!
-//! Error conventions the host relies on:
-//! - the gateway could not be reached, answered 5xx or 429, or did not answer
-//!   in time: `Unavailable`, whose message starts with `timeout` when the
-//!   time budget ran out (the host answers 504 then, 502 otherwise);
-//! - the gateway refused our credentials or configuration: `Internal`;
+//! How HTTP outcomes map to `GatewayError` (the host answers each differently):
+//! - the time budget ran out: `Timeout` (504);
+//! - the gateway could not be reached, answered 5xx or 429, or answered
+//!   unreadable JSON: `Unavailable` (502, retry later);
+//! - the gateway refused our credentials, or our config is wrong: `Internal`;
 //! - the gateway refused the request itself (4xx): `InvalidRequest`.
 
 use hmac::{Hmac, Mac};
 use powerbank_plugin_sdk::http::{self, HttpError, HttpMethod, HttpRequest, HttpResponse};
 use powerbank_plugin_sdk::payment_gateway::GatewayError;
-use powerbank_plugin_sdk::{config, secret};
+use powerbank_plugin_sdk::{CallError, config, secret};
 use serde_json::Value;
 use sha2::Sha256;
 
 /// A required config value, e.g. `base_url`, without a trailing slash.
-pub fn base_url(key: &str) -> Result<String, String> {
-    let url = config::get(key).ok_or_else(|| format!("config `{key}` is required"))?;
+pub fn base_url(key: &str) -> Result<String, CallError> {
+    let url = config::required(key)?;
     let url = url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(format!("config `{key}` must be an http(s) URL, got `{url}`"));
+        return Err(config::misconfigured(key, format!("must be an http(s) URL, got `{url}`")));
     }
     Ok(url)
 }
 
 /// A required secret; its absence is a configuration error.
-pub fn required_secret(key: &str) -> Result<String, String> {
+pub fn required_secret(key: &str) -> Result<String, CallError> {
     match secret(key) {
         Some(s) if !s.trim().is_empty() => Ok(s),
-        _ => Err(format!("secret `{key}` is not configured")),
+        _ => Err(CallError::Misconfigured(format!("secret `{key}` is not configured"))),
     }
 }
 
 /// `required_secret` for business calls.
 pub fn secret_or_internal(key: &str) -> Result<String, GatewayError> {
-    required_secret(key).map_err(GatewayError::Internal)
+    Ok(required_secret(key)?)
 }
 
+/// `base_url` for business calls.
 pub fn config_or_internal(key: &str) -> Result<String, GatewayError> {
-    base_url(key).map_err(GatewayError::Internal)
+    Ok(base_url(key)?)
 }
 
 /// Maps a transport-level failure of `http-fetch`.
 pub fn http_error(url: &str, e: HttpError) -> GatewayError {
     match e {
-        HttpError::Timeout => GatewayError::Unavailable(format!("timeout waiting for {url}")),
+        HttpError::Timeout => GatewayError::Timeout(format!("no answer from {url} within the time budget")),
         HttpError::Transport(m) => GatewayError::Unavailable(format!("{url}: {m}")),
         HttpError::TooManyCalls => GatewayError::Internal("outbound call budget exhausted".into()),
         HttpError::ForbiddenHost(h) => GatewayError::Internal(format!("{h} is not in allowed_hosts")),

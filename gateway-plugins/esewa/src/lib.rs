@@ -25,16 +25,16 @@ use gateway_common::{
 };
 use powerbank_plugin_sdk::http::HttpMethod;
 use powerbank_plugin_sdk::payment_gateway::{
-    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, PluginInfo,
-    PluginKind, RefundRequest, RefundResult, VerifyRequest, WebhookEvent,
+    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, RefundRequest,
+    RefundResult, VerifyRequest, WebhookEvent,
 };
-use powerbank_plugin_sdk::{config, log, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, log, plugin_info};
 use serde_json::{Map, Value, json};
 
 const REQUEST_SIGNED_FIELDS: &str = "total_amount,transaction_uuid,product_code";
 
 fn product_code() -> Result<String, GatewayError> {
-    config::get("product_code").ok_or_else(|| GatewayError::Internal("config `product_code` is required".into()))
+    Ok(config::required("product_code")?)
 }
 
 fn sign(message: &str) -> Result<String, GatewayError> {
@@ -133,13 +133,13 @@ struct Esewa;
 
 impl Guest for Esewa {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::PaymentGateway)
+        plugin_info!(PluginKind::PaymentGateway, "eSewa")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         base_url("base_url")?;
         base_url("form_url")?;
-        config::get("product_code").ok_or("config `product_code` is required")?;
+        config::required("product_code")?;
         for key in ["success_url", "failure_url"] {
             if config::get(key).is_some() {
                 base_url(key)?;

@@ -17,10 +17,10 @@ use gateway_common::{
 };
 use powerbank_plugin_sdk::http::HttpMethod;
 use powerbank_plugin_sdk::payment_gateway::{
-    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, PluginInfo,
-    PluginKind, RefundRequest, RefundResult, VerifyRequest, WebhookEvent,
+    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, RefundRequest,
+    RefundResult, VerifyRequest, WebhookEvent,
 };
-use powerbank_plugin_sdk::{config, log, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, log, plugin_info};
 use serde_json::{Value, json};
 
 fn auth_headers() -> Result<Vec<(String, String)>, GatewayError> {
@@ -88,10 +88,10 @@ struct Khalti;
 
 impl Guest for Khalti {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::PaymentGateway)
+        plugin_info!(PluginKind::PaymentGateway, "Khalti")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         base_url("base_url")?;
         base_url("website_url")?;
         if config::get("refund_base_url").is_some() {

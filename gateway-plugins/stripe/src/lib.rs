@@ -22,10 +22,10 @@ use gateway_common::{
 };
 use powerbank_plugin_sdk::http::HttpMethod;
 use powerbank_plugin_sdk::payment_gateway::{
-    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, PluginInfo,
-    PluginKind, RefundRequest, RefundResult, VerifyRequest, WebhookEvent,
+    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, RefundRequest,
+    RefundResult, VerifyRequest, WebhookEvent,
 };
-use powerbank_plugin_sdk::{config, now_unix_ms, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, now_unix_ms, plugin_info};
 use serde_json::{Value, json};
 
 fn headers(idempotency_key: Option<&str>) -> Result<Vec<(String, String)>, GatewayError> {
@@ -68,7 +68,7 @@ fn order_id_of(object: &Value) -> Option<String> {
 /// Checks `Stripe-Signature` the way Stripe's own libraries do.
 fn verify_signature(headers: &[(String, String)], body: &[u8]) -> Result<(), GatewayError> {
     let secret = secret_or_internal("webhook_secret")?;
-    let tolerance: i64 = config::parse_or("webhook_tolerance_secs", 300).map_err(GatewayError::Internal)?;
+    let tolerance: i64 = config::parse_or("webhook_tolerance_secs", 300)?;
     let header = header(headers, "stripe-signature").ok_or(GatewayError::BadSignature)?;
     let mut timestamp = None;
     let mut signatures = Vec::new();
@@ -97,10 +97,10 @@ struct Stripe;
 
 impl Guest for Stripe {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::PaymentGateway)
+        plugin_info!(PluginKind::PaymentGateway, "Card (Stripe)")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         base_url("base_url")?;
         config::parse_or::<i64>("webhook_tolerance_secs", 300)?;
         required_secret("secret_key")?;

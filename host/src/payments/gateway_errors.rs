@@ -34,7 +34,7 @@ pub fn plugin_failure(e: PluginError) -> ApiError {
 pub fn gateway_failure(gateway: &str, e: GatewayError) -> ApiError {
     let details = json!({ "gateway": gateway });
     match e {
-        GatewayError::Unavailable(m) if m.starts_with("timeout") => {
+        GatewayError::Timeout(m) => {
             ApiError::new(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", format!("{gateway} did not answer in time"))
                 .with_details(json!({ "gateway": gateway, "reason": m }))
         }

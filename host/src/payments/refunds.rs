@@ -491,7 +491,7 @@ pub async fn process_refund(state: &AppState, id: i64) -> Result<(), ApiError> {
             return Ok(());
         }
         Ok(Ok(result)) => format!("the gateway answered {:?}", result.status),
-        Ok(Err(e @ GatewayError::Unavailable(_))) | Ok(Err(e @ GatewayError::Internal(_))) => {
+        Ok(Err(e @ (GatewayError::Unavailable(_) | GatewayError::Timeout(_) | GatewayError::Internal(_)))) => {
             let e = gateway_failure(&gateway, e);
             note_refund_error(state, id, &e).await;
             return Err(e);

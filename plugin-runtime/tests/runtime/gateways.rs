@@ -138,3 +138,41 @@ async fn a_missing_secret_env_var_fails_only_that_gateway() {
     assert!(report.failed[0].1.contains("POWERBANK_TEST_SURELY_UNSET_VAR"));
     assert_eq!(host.gateway_names(), vec!["fake-a"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_say_how_to_show_them() {
+    let scratch = Scratch::new();
+    let config = [
+        entry(
+            "fake-a",
+            "payment-gateway",
+            "fake_gateway.wasm",
+            "config = { checkout_base_url = \"https://pay-a.example\" }",
+        ),
+        entry(
+            "fake-b",
+            "payment-gateway",
+            "fake_gateway.wasm",
+            "config = { checkout_base_url = \"https://pay-b.example\", display_name = \"Pay B\", \
+             icon_url = \"https://cdn.example/pay-b.svg\" }",
+        ),
+    ]
+    .concat();
+    scratch.write_config(&config);
+    let (host, report) = scratch.start().await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+
+    // The plugin's own display name, from its `info`...
+    let a = host.display_info("fake-a").expect("fake-a serves");
+    assert_eq!((a.name.as_str(), a.display_name.as_str(), a.icon_url), ("fake-a", "Fake Pay", None));
+    // ...which plugins.toml can rebrand without a rebuild.
+    let b = host.display_info("fake-b").expect("fake-b serves");
+    assert_eq!((b.display_name.as_str(), b.icon_url.as_deref()), ("Pay B", Some("https://cdn.example/pay-b.svg")));
+    let status = host.status();
+    let b = status.iter().find(|s| s.name == "fake-b").expect("status");
+    assert_eq!(
+        (b.display_name.as_deref(), b.icon_url.as_deref(), b.contract.as_deref()),
+        (Some("Pay B"), Some("https://cdn.example/pay-b.svg"), Some("0.2.0"))
+    );
+    assert_eq!(host.display_info("nope"), None);
+}

@@ -7,10 +7,12 @@ use std::time::Duration;
 use crate::common::*;
 use powerbank_plugin_runtime::{PluginHostOptions, PluginKind, PluginState};
 
+/// A pricing plugin with a service fee. Its time budget is generous: these
+/// tests are about swapping, and a loaded machine must not make a call time out.
 fn pricing_config(path: &std::path::Path, fee: i64) -> String {
     format!(
         "[plugins.pricing]\nkind = \"pricing\"\npath = \"{}\"\n\
-         config = {{ service_fee_paisa = {fee} }}\n",
+         config = {{ service_fee_paisa = {fee} }}\nlimits = {{ timeout_ms = 10000 }}\n",
         path.display()
     )
 }
@@ -146,6 +148,11 @@ async fn a_broken_plugins_toml_changes_nothing() {
     assert!(err.to_string().contains("path"), "{err}");
     assert!(host.pricing().quote(quote_request()).await.is_ok());
     assert_eq!(host.status().len(), 3);
+    // A format this host does not read is refused the same way.
+    scratch.write_config(&format!("version = 2\n{}", standard_plugins()));
+    let err = host.reload().await.expect_err("unknown format");
+    assert!(err.to_string().contains("format version 1"), "{err}");
+    assert!(host.pricing().quote(quote_request()).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,4 +199,57 @@ async fn the_watcher_reloads_on_file_changes() {
         }
     }
     assert_eq!(served, 5_300, "the config change was not picked up");
+}
+
+/// Issue 17: a database beside plugins.toml (its WAL written hundreds of
+/// times a second) once kept restarting the quiet period, so no reload ever
+/// came while the writes went on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_reloads_while_a_neighbouring_file_keeps_changing() {
+    let scratch = Scratch::new();
+    let path = scratch.copy_plugin("pricing_standard.wasm", "pricing.wasm");
+    scratch.write_config(&pricing_config(&path, 0));
+    let options =
+        PluginHostOptions { watch: true, watch_debounce: Duration::from_millis(300), ..PluginHostOptions::default() };
+    let (host, _) = scratch.start_with(options).await;
+
+    // A write every millisecond or so, far more often than the quiet period,
+    // for as long as the test runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, writes) = (stop.clone(), writes.clone());
+        let wal = scratch.dir.path().join("powerbank.db-wal");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&wal).expect("create the WAL stand-in");
+            while !stop.load(Ordering::Relaxed) {
+                file.write_all(&[0u8; 4096]).expect("write");
+                file.flush().expect("flush");
+                writes.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    while writes.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    scratch.write_config(&pricing_config(&path, 300));
+    let writes_before = writes.load(Ordering::Relaxed);
+    let mut served = 0;
+    // Generous: the reload needs the 300 ms quiet period plus a load; the
+    // bug held it off for as long as the writes went on, i.e. forever here.
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        served = host.pricing().quote(quote_request()).await.map(|q| q.amount_paisa).unwrap_or_default();
+        if served == 5_300 {
+            break;
+        }
+    }
+    let writes_meanwhile = writes.load(Ordering::Relaxed) - writes_before;
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer thread");
+    assert_eq!(served, 5_300, "no reload while the neighbouring file kept changing");
+    assert!(writes_meanwhile > 0, "the neighbour kept writing while the reload was awaited");
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod contract_versions;
 mod gateways;
 mod hot_reload;
 mod misbehaving_plugins;

@@ -122,7 +122,7 @@ async fn a_1_gib_allocation_is_refused() {
         context: context(),
     };
     let err = host.pricing().price_extension(extension).await.expect_err("cannot reserve 1 GiB");
-    assert!(matches!(&err.failure, Failure::Rejected(m) if m.contains("could not reserve")), "{err}");
+    assert!(matches!(&err.failure, Failure::Unavailable(m) if m.contains("could not reserve")), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,5 +195,5 @@ async fn an_allowed_host_is_reachable_within_the_call_budget() {
     ));
     let (host, _) = scratch.start().await;
     let err = host.pricing().quote(quote_request()).await.expect_err("no budget");
-    assert!(matches!(&err.failure, Failure::Rejected(m) if m.contains("TooManyCalls")), "{err}");
+    assert!(matches!(&err.failure, Failure::Unavailable(m) if m.contains("TooManyCalls")), "{err}");
 }

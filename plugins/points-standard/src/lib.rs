@@ -7,8 +7,8 @@
 //! `rental_completed_points`, `points_per_npr`, `expiry_days`.
 //! A points value of 0 turns that award off.
 
-use powerbank_plugin_sdk::points::{Award, AwardRole, CallContext, Guest, PluginInfo, PluginKind, PointsEvent};
-use powerbank_plugin_sdk::{config, plugin_info};
+use powerbank_plugin_sdk::points::{Award, AwardRole, CallContext, Guest, PointsEvent};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info};
 
 struct Rules {
     signup_points: i64,
@@ -22,7 +22,7 @@ struct Rules {
 }
 
 impl Rules {
-    fn from_config() -> Result<Self, String> {
+    fn from_config() -> Result<Self, CallError> {
         let rules = Rules {
             signup_points: config::parse_or("signup_points", 50)?,
             referrer_points: config::parse_or("referrer_points", 100)?,
@@ -41,11 +41,11 @@ impl Rules {
             rules.rental_completed_points,
         ];
         if awards.iter().any(|p| *p < 0) {
-            return Err("points config values must not be negative".to_string());
+            return Err(CallError::Misconfigured("points config values must not be negative".to_string()));
         }
         // Both are divisors below.
         if rules.topup_unit_paisa <= 0 || rules.points_per_npr <= 0 {
-            return Err("topup_unit_paisa and points_per_npr must be positive".to_string());
+            return Err(CallError::Misconfigured("topup_unit_paisa and points_per_npr must be positive".to_string()));
         }
         Ok(rules)
     }
@@ -59,14 +59,14 @@ struct StandardPoints;
 
 impl Guest for StandardPoints {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::PointsRules)
+        plugin_info!(PluginKind::PointsRules, "Standard points")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         Rules::from_config().map(|_| ())
     }
 
-    fn award(event: PointsEvent, _context: CallContext) -> Result<Vec<Award>, String> {
+    fn award(event: PointsEvent, _context: CallContext) -> Result<Vec<Award>, CallError> {
         let rules = Rules::from_config()?;
         let awards = match event {
             PointsEvent::Signup(e) => {
@@ -74,7 +74,7 @@ impl Guest for StandardPoints {
             }
             PointsEvent::Referral(e) => {
                 if e.referrer_id == e.referee_id {
-                    return Err("a user cannot refer themselves".to_string());
+                    return Err(CallError::InvalidInput("a user cannot refer themselves".to_string()));
                 }
                 vec![
                     award(AwardRole::Referrer, &e.referrer_id, rules.referrer_points, "referral"),
@@ -94,19 +94,17 @@ impl Guest for StandardPoints {
         Ok(awards.into_iter().flatten().collect())
     }
 
-    fn points_to_paisa(points: i64) -> Result<i64, String> {
+    fn points_to_paisa(points: i64) -> Result<i64, CallError> {
         let rules = Rules::from_config()?;
         if points < 0 {
-            return Err("points must not be negative".to_string());
+            return Err(CallError::InvalidInput("points must not be negative".to_string()));
         }
         // Floor: a fraction of a paisa is never paid out.
         Ok(points.saturating_mul(100) / rules.points_per_npr)
     }
 
-    fn expiry_days() -> u32 {
-        // The signature leaves no room for an error; self-check has already
-        // refused a bad value, so the default here is only a backstop.
-        Rules::from_config().map_or(365, |r| r.expiry_days)
+    fn expiry_days() -> Result<u32, CallError> {
+        Ok(Rules::from_config()?.expiry_days)
     }
 }
 

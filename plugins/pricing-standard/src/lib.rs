@@ -10,10 +10,9 @@
 
 use powerbank_plugin_sdk::money::{div_ceil, format_npr};
 use powerbank_plugin_sdk::pricing::{
-    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PackageInfo, PluginInfo, PluginKind, Quote,
-    QuoteRequest,
+    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PackageInfo, Quote, QuoteRequest,
 };
-use powerbank_plugin_sdk::{config, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info};
 
 const MS_PER_MINUTE: i64 = 60_000;
 
@@ -25,7 +24,7 @@ struct Rules {
 }
 
 impl Rules {
-    fn from_config() -> Result<Self, String> {
+    fn from_config() -> Result<Self, CallError> {
         let rules = Rules {
             overdue_paisa_per_hour: config::parse_or("overdue_paisa_per_hour", 500)?,
             overdue_grace_minutes: config::parse_or("overdue_grace_minutes", 0)?,
@@ -37,20 +36,24 @@ impl Rules {
             || rules.service_fee_paisa < 0
             || rules.overdue_cap_paisa.is_some_and(|c| c < 0)
         {
-            return Err("pricing config values must not be negative".to_string());
+            return Err(CallError::Misconfigured("pricing config values must not be negative".to_string()));
         }
         Ok(rules)
     }
 }
 
-fn check_package(package: &PackageInfo) -> Result<(), String> {
+fn check_package(package: &PackageInfo) -> Result<(), CallError> {
     if package.price_paisa < 0 {
-        return Err(format!("package {} has a negative price", package.code));
+        return Err(invalid(format!("package {} has a negative price", package.code)));
     }
     if package.duration_minutes == 0 {
-        return Err(format!("package {} has no duration", package.code));
+        return Err(invalid(format!("package {} has no duration", package.code)));
     }
     Ok(())
+}
+
+fn invalid(message: impl Into<String>) -> CallError {
+    CallError::InvalidInput(message.into())
 }
 
 /// Number of whole packages needed to cover `minutes`, at least one.
@@ -62,22 +65,22 @@ struct StandardPricing;
 
 impl Guest for StandardPricing {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::Pricing)
+        plugin_info!(PluginKind::Pricing, "Standard pricing")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         Rules::from_config().map(|_| ())
     }
 
-    fn quote(request: QuoteRequest) -> Result<Quote, String> {
+    fn quote(request: QuoteRequest) -> Result<Quote, CallError> {
         let rules = Rules::from_config()?;
         let package = &request.package;
         check_package(package)?;
         let minutes = request.requested_minutes.unwrap_or(package.duration_minutes);
         let count = packages_for(package, minutes);
-        let rental = package.price_paisa.checked_mul(count).ok_or("quote amount overflows")?;
+        let rental = package.price_paisa.checked_mul(count).ok_or_else(|| invalid("quote amount overflows"))?;
         let due_minutes = u32::try_from(count * i64::from(package.duration_minutes))
-            .map_err(|_| "requested duration is too long".to_string())?;
+            .map_err(|_| invalid("requested duration is too long"))?;
 
         let label = if count == 1 {
             format!("Package {}", package.code)
@@ -92,16 +95,16 @@ impl Guest for StandardPricing {
         Ok(Quote { amount_paisa, breakdown, due_minutes })
     }
 
-    fn price_extension(request: ExtensionRequest) -> Result<i64, String> {
+    fn price_extension(request: ExtensionRequest) -> Result<i64, CallError> {
         check_package(&request.package)?;
         if request.extra_minutes == 0 {
             return Ok(0);
         }
         let count = packages_for(&request.package, request.extra_minutes);
-        request.package.price_paisa.checked_mul(count).ok_or_else(|| "extension amount overflows".to_string())
+        request.package.price_paisa.checked_mul(count).ok_or_else(|| invalid("extension amount overflows"))
     }
 
-    fn overdue_charge(request: OverdueRequest) -> Result<OverdueCharge, String> {
+    fn overdue_charge(request: OverdueRequest) -> Result<OverdueCharge, CallError> {
         let rules = Rules::from_config()?;
         let late_ms = request.returned_unix_ms.saturating_sub(request.due_unix_ms);
         if late_ms <= rules.overdue_grace_minutes.saturating_mul(MS_PER_MINUTE) {

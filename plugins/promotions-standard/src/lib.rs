@@ -6,10 +6,9 @@
 //! paisa fraction of a percentage discount.
 
 use powerbank_plugin_sdk::promotions::{
-    Coupon, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, Guest, OrderSummary, PluginInfo,
-    PluginKind,
+    Coupon, CouponDecision, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, Guest, OrderSummary,
 };
-use powerbank_plugin_sdk::{config, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info};
 
 #[derive(Clone, Copy)]
 enum Rounding {
@@ -17,11 +16,11 @@ enum Rounding {
     Nearest,
 }
 
-fn rounding() -> Result<Rounding, String> {
+fn rounding() -> Result<Rounding, CallError> {
     match config::get("rounding").as_deref().map(str::trim) {
         None | Some("down") => Ok(Rounding::Down),
         Some("nearest") => Ok(Rounding::Nearest),
-        Some(other) => Err(format!("config `rounding`: expected down or nearest, got `{other}`")),
+        Some(other) => Err(config::misconfigured("rounding", format!("expected down or nearest, got `{other}`"))),
     }
 }
 
@@ -86,20 +85,19 @@ struct StandardPromotions;
 
 impl Guest for StandardPromotions {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::Promotions)
+        plugin_info!(PluginKind::Promotions, "Standard coupons")
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         rounding().map(|_| ())
     }
 
-    fn apply_coupon(
-        coupon: Coupon,
-        order: OrderSummary,
-        usage: CouponUsage,
-    ) -> Result<DiscountApplication, CouponRejection> {
-        let rounding = rounding().map_err(CouponRejection::InvalidCoupon)?;
-        apply(&coupon, &order, &usage, rounding)
+    fn apply_coupon(coupon: Coupon, order: OrderSummary, usage: CouponUsage) -> Result<CouponDecision, CallError> {
+        let rounding = rounding()?;
+        Ok(match apply(&coupon, &order, &usage, rounding) {
+            Ok(applied) => CouponDecision::Applied(applied),
+            Err(rejection) => CouponDecision::Rejected(rejection),
+        })
     }
 }
 

@@ -1,10 +1,12 @@
 //! Shared by the station-protocol plugins: the mapping between the codec's
 //! plain-Rust vocabulary (`station_codecs::station`) and the WIT types.
 
+use powerbank_plugin_sdk::CallError;
 use powerbank_plugin_sdk::log;
 use powerbank_plugin_sdk::station_protocol::{
     DecodeError, DecodedMessage, EjectCommand, EjectFailedEvent, EjectedEvent, HeartbeatReport, MalformedMessage,
-    OutboundMessage, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState, StationCommand, StationEvent, StatusReport,
+    OutboundMessage, Qos, ReturnedEvent, SlotFaultEvent, SlotReport, SlotState, StationCommand, StationEvent,
+    StatusReport,
 };
 use station_codecs::station;
 
@@ -66,6 +68,11 @@ fn event(e: station::Event) -> StationEvent {
     }
 }
 
+/// The codec's refusal of a command (a bad device id or slot) as the host's error.
+pub fn refused(reason: String) -> CallError {
+    CallError::InvalidInput(reason)
+}
+
 pub fn command(c: StationCommand) -> station::Command {
     match c {
         StationCommand::Eject(EjectCommand { request_id, slot, power_bank, issued_at_unix_ms, ttl_secs }) => {
@@ -75,9 +82,19 @@ pub fn command(c: StationCommand) -> station::Command {
     }
 }
 
-pub fn outbound(messages: Vec<station::Outbound>) -> Vec<OutboundMessage> {
+/// The codec's messages for the host. The codecs speak MQTT's numeric QoS;
+/// anything above 2 is a codec bug, refused rather than guessed.
+pub fn outbound(messages: Vec<station::Outbound>) -> Result<Vec<OutboundMessage>, CallError> {
     messages
         .into_iter()
-        .map(|m| OutboundMessage { topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain })
+        .map(|m| {
+            let qos = match m.qos {
+                0 => Qos::AtMostOnce,
+                1 => Qos::AtLeastOnce,
+                2 => Qos::ExactlyOnce,
+                other => return Err(CallError::InvalidInput(format!("the codec chose QoS {other}"))),
+            };
+            Ok(OutboundMessage { topic: m.topic, payload: m.payload, qos, retain: m.retain })
+        })
         .collect()
 }

@@ -36,7 +36,7 @@ use std::{
 
 use powerbank_plugin_runtime::{
     PluginHost,
-    types::{EjectCommand, StationCommand},
+    types::{EjectCommand, Qos, StationCommand},
 };
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::{mpsc, oneshot};
@@ -200,9 +200,9 @@ impl StationLink {
             self.plugins.station_protocol(&station.protocol).encode(station.device_id.clone(), command).await?;
         for m in messages {
             let qos = match m.qos {
-                0 => QoS::AtMostOnce,
-                1 => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce,
+                Qos::AtMostOnce => QoS::AtMostOnce,
+                Qos::AtLeastOnce => QoS::AtLeastOnce,
+                Qos::ExactlyOnce => QoS::ExactlyOnce,
             };
             client
                 .publish(format!("{}{}", self.config.mountpoint, m.topic), qos, m.retain, m.payload)

@@ -1,9 +1,9 @@
 //! Works, but its self-check fails: the host must refuse to swap it in.
 
-use powerbank_plugin_sdk::plugin_info;
 use powerbank_plugin_sdk::pricing::{
-    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
+    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
 };
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 struct BadSelfCheck;
 
@@ -12,11 +12,11 @@ impl Guest for BadSelfCheck {
         plugin_info!(PluginKind::Pricing)
     }
 
-    fn self_check() -> Result<(), String> {
-        Err("bad-self-check always fails its self-check".to_string())
+    fn self_check() -> Result<(), CallError> {
+        Err(CallError::Misconfigured("bad-self-check always fails its self-check".to_string()))
     }
 
-    fn quote(_request: QuoteRequest) -> Result<Quote, String> {
+    fn quote(_request: QuoteRequest) -> Result<Quote, CallError> {
         Ok(Quote {
             amount_paisa: 1,
             breakdown: vec![BreakdownLine { label: "should never be served".to_string(), amount_paisa: 1 }],
@@ -24,12 +24,12 @@ impl Guest for BadSelfCheck {
         })
     }
 
-    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, CallError> {
         Ok(1)
     }
 
-    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
-        Err("not implemented".to_string())
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
     }
 }
 

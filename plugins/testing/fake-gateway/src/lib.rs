@@ -6,10 +6,10 @@
 //! check an HMAC). Webhook body: `order_id=...&ref=...&amount=...&status=paid`.
 
 use powerbank_plugin_sdk::payment_gateway::{
-    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, PluginInfo,
-    PluginKind, RefundRequest, RefundResult, VerifyRequest, WebhookEvent,
+    CreateIntentRequest, GatewayError, Guest, PaymentIntent, PaymentStatus, PaymentVerification, RefundRequest,
+    RefundResult, VerifyRequest, WebhookEvent,
 };
-use powerbank_plugin_sdk::{config, plugin_info, secret};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info, secret};
 
 fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
@@ -23,11 +23,11 @@ struct FakeGateway;
 
 impl Guest for FakeGateway {
     fn info() -> PluginInfo {
-        plugin_info!(PluginKind::PaymentGateway)
+        plugin_info!(PluginKind::PaymentGateway, "Fake Pay")
     }
 
-    fn self_check() -> Result<(), String> {
-        config::get("checkout_base_url").map(|_| ()).ok_or_else(|| "config `checkout_base_url` is required".to_string())
+    fn self_check() -> Result<(), CallError> {
+        config::required("checkout_base_url").map(|_| ())
     }
 
     fn create_intent(request: CreateIntentRequest) -> Result<PaymentIntent, GatewayError> {

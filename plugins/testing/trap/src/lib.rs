@@ -1,10 +1,8 @@
 //! Traps: `quote` panics (an abort with panic=abort), `overdue-charge` executes
 //! `unreachable`.
 
-use powerbank_plugin_sdk::plugin_info;
-use powerbank_plugin_sdk::pricing::{
-    ExtensionRequest, Guest, OverdueCharge, OverdueRequest, PluginInfo, PluginKind, Quote, QuoteRequest,
-};
+use powerbank_plugin_sdk::pricing::{ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest};
+use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 struct Trap;
 
@@ -13,19 +11,19 @@ impl Guest for Trap {
         plugin_info!(PluginKind::Pricing)
     }
 
-    fn self_check() -> Result<(), String> {
+    fn self_check() -> Result<(), CallError> {
         Ok(())
     }
 
-    fn quote(request: QuoteRequest) -> Result<Quote, String> {
+    fn quote(request: QuoteRequest) -> Result<Quote, CallError> {
         panic!("trap plugin asked to quote {}", request.package.code);
     }
 
-    fn price_extension(_request: ExtensionRequest) -> Result<i64, String> {
+    fn price_extension(_request: ExtensionRequest) -> Result<i64, CallError> {
         Ok(0)
     }
 
-    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, String> {
+    fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
         core::arch::wasm32::unreachable()
     }
 }

@@ -1,8 +1,10 @@
-//! Host-side bindings of the worlds in `wit/`.
+//! Host-side bindings of the current contract, `wit/` (`powerbank:plugins@0.2.0`).
 //!
 //! The `pricing` world generates the shared `types` and `host` interfaces;
 //! the other worlds reuse them through `with`, so one `Host` implementation
-//! and one set of shared types serve all kinds.
+//! and one set of shared types serve all kinds. The values of these bindings
+//! are the runtime's public types (`crate::types`); older contracts convert
+//! to and from them (`super::v0_1`).
 //!
 //! Exports are called asynchronously: a call runs on a tokio worker inside a
 //! wasmtime fiber that yields back to tokio at every epoch tick, so even a
@@ -30,14 +32,16 @@ macro_rules! world_sharing_host {
                 additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
                 exports: { default: async },
                 with: {
-                    "powerbank:plugins/types": crate::bindings::pricing::powerbank::plugins::types,
-                    "powerbank:plugins/host": crate::bindings::pricing::powerbank::plugins::host,
+                    "powerbank:plugins/types": crate::contract::current::pricing::powerbank::plugins::types,
+                    "powerbank:plugins/host": crate::contract::current::pricing::powerbank::plugins::host,
                 },
             });
         }
     };
 }
 
+// `info` and `self-check` of any world, through the world they all include.
+world_sharing_host!(plugin, "plugin");
 world_sharing_host!(points, "points-rules");
 world_sharing_host!(promotions, "promotions");
 world_sharing_host!(payment_gateway, "payment-gateway");
