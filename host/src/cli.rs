@@ -43,6 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Print the OpenAPI document (what `GET /api/openapi.json` serves) and exit.
+    Openapi,
     /// Inspect, check and hot-reload Wasm plugins.
     Plugins {
         #[command(subcommand)]
@@ -265,6 +267,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             let db = Db::open(&config.db_path, 1)?;
             let seeded = demo::seed_if_empty(&db)?;
             println!("{}", if seeded { "demo data loaded" } else { "database already has stations; nothing loaded" });
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&server::api().1)?);
             Ok(())
         }
         Command::Plugins { command } => tokio::runtime::Runtime::new()?.block_on(plugins_command(command)),
