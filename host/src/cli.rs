@@ -242,7 +242,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     let db = state.db.clone();
                     let loaded = tokio::task::spawn_blocking(move || demo::seed_if_empty(&db)).await??;
                     println!(
-                        "\npowerbank demo {}\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
+                        "\npowerbank demo {}\n  Console: http://{listen}/console/  (operator sign-in below)\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
                         if loaded { "data loaded" } else { "(existing data)" },
                         demo::DEMO_ADMIN_EMAIL,
                         demo::DEMO_ADMIN_PASSWORD,
