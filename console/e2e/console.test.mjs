@@ -290,6 +290,20 @@ describe('operator console', { timeout: 600_000 }, () => {
     noProblems();
   });
 
+  test('the host stops at once on SIGTERM even with a console listening', async () => {
+    await page.getByLabel('Email').fill(DEMO_ADMIN.email);
+    await page.getByLabel('Password').fill(DEMO_ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.dashboard[data-ready="yes"]').waitFor();
+    // Graceful shutdown waits for open responses; the live feed must end by itself.
+    const started = Date.now();
+    const code = await Promise.race([stack.terminateHost(), new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+    assert.equal(code, 0, `the host ${code === 'still running' ? 'did not stop within 20 s' : `exited with ${code}`}`);
+    console.log(`console: host stopped ${Date.now() - started} ms after SIGTERM with a console open`);
+    // The console notices and keeps trying to reconnect; that is no page error.
+    problems.splice(0);
+  });
+
   // ROLES: the support-role check waits for operator roles in the API (the
   // admin-panel issue): create a `support` operator (`powerbank admin create
   // --role support`), sign in as them, assert that a user's page has no

@@ -220,6 +220,12 @@ export async function startStack() {
     plugins,
     outDir,
     stop: stopAll,
+    /** Asks the host to stop as systemd or Ctrl-C would; resolves with how it exited. */
+    async terminateHost() {
+      const exited = new Promise((r) => (host.exitCode !== null ? r(host.exitCode) : host.on('exit', (code) => r(code))));
+      host.kill('SIGTERM');
+      return exited;
+    },
   };
   }
 }

@@ -127,23 +127,24 @@ fn build_plugins() -> anyhow::Result<Vec<PathBuf>> {
 fn run(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let root = repo_root();
-    let binaries = build_host()?;
-    // `cargo run` below rebuilds the host if the console changed.
-    console::build(&root, &binaries.host)?;
+    let mut binaries = build_host()?;
+    if console::build(&root, &binaries.host)? {
+        // The host embeds the console: build it again with the new one.
+        binaries = build_host()?;
+    }
 
     let listen = env::var("POWERBANK_LISTEN").unwrap_or_else(|_| "127.0.0.1:8000".into());
     // The simulator waits for the API to come up, then signs in as the demo operator.
-    let mut sim = cargo()
+    let mut sim = Command::new(&binaries.station_sim)
         .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank-station-sim", "--", "--api"])
+        .arg("--api")
         .arg(format!("http://{listen}"))
         .spawn()
         .context("starting the station simulator")?;
 
-    let mut server = cargo();
+    let mut server = Command::new(&binaries.host);
     server
         .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank", "--bin", "powerbank", "--"])
         .args(["--log-format", "text", "serve", "--demo", "--listen", &listen])
         .arg("--data-dir")
         .arg(root.join(".demo-data"))
@@ -156,11 +157,13 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
     served
 }
 
-/// Debug builds of the host and the station simulator.
+/// Debug builds of the host and the station simulator. Built as part of the
+/// whole workspace so dependencies get the same features as in `cargo test`
+/// and are compiled once, not once per package selection.
 fn build_host() -> anyhow::Result<console::Binaries> {
     let root = repo_root();
     let mut build = cargo();
-    build.current_dir(&root).args(["build", "--package", "powerbank", "--package", "powerbank-station-sim"]);
+    build.current_dir(&root).args(["build", "--workspace", "--bins"]);
     status(build)?;
     Ok(console::Binaries::debug(&root))
 }

@@ -13,6 +13,10 @@
 //! loads (docs/console.md has the figures); a missed change is impossible,
 //! since a diff against the last look catches everything that differs.
 //!
+//! A stream also ends when the process is asked to stop (SIGINT, SIGTERM):
+//! graceful shutdown waits for every open response, and a stream never ends
+//! on its own, so an open console would otherwise hold up every restart.
+//!
 //! Before each look a stream re-checks its caller's token and session with
 //! the same extractor as every admin route (a signature check and one indexed
 //! read), and ends as soon as they no longer pass (sign-out, expiry, lost
@@ -29,7 +33,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, Request, header::AUTHORIZATION},
     response::sse::{Event, KeepAlive, Sse},
 };
-use futures_util::{Stream, stream};
+use futures_util::{Stream, StreamExt, stream};
 use powerbank_plugin_runtime::PluginStatus;
 use serde::Serialize;
 use tokio::time::{Interval, MissedTickBehavior};
@@ -128,7 +132,8 @@ pub async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let authorization = headers.get(AUTHORIZATION).cloned();
     let watcher = Watcher::new(state, authorization);
-    Sse::new(stream::unfold(watcher, Watcher::next)).keep_alive(KeepAlive::default())
+    let events = stream::unfold(watcher, Watcher::next).take_until(stop_requested());
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// What identifies a change of a station: everything but its heartbeat time.
@@ -261,6 +266,28 @@ impl Watcher {
     }
 }
 
+/// Resolves when the process receives SIGINT or SIGTERM (the signals the
+/// server shuts down on); never, if they cannot be listened for.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 fn key_of(slots: &str, s: &StationState) -> StationKey {
     StationKey {
         name: s.name.clone(),
@@ -291,7 +318,7 @@ impl From<StationSummary> for StationState {
 /// Every station in service with a fingerprint of its slots (each slot's
 /// state, bank and charge), so a change inside a slot is seen even when the
 /// counts stay the same.
-fn read_stations(conn: &rusqlite::Connection) -> Result<Vec<(StationState, String)>, ApiError> {
+pub fn read_stations(conn: &rusqlite::Connection) -> Result<Vec<(StationState, String)>, ApiError> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS},
                 COALESCE(group_concat(sl.slot_index || ':' || sl.status || ':' || IFNULL(pb.serial_number, '')
