@@ -42,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Print the OpenAPI document (what `GET /api/openapi.json` serves) and exit.
+    Openapi,
     /// Inspect, check and hot-reload Wasm plugins.
     Plugins {
         #[command(subcommand)]
@@ -239,7 +241,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     let db = state.db.clone();
                     let loaded = tokio::task::spawn_blocking(move || demo::seed_if_empty(&db)).await??;
                     println!(
-                        "\npowerbank demo {}\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
+                        "\npowerbank demo {}\n  Console: http://{listen}/console/  (operator sign-in below)\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
                         if loaded { "data loaded" } else { "(existing data)" },
                         demo::DEMO_ADMIN_EMAIL,
                         demo::DEMO_ADMIN_PASSWORD,
@@ -264,6 +266,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             let db = schema::open_db(&config.db_path, 1)?;
             let seeded = demo::seed_if_empty(&db)?;
             println!("{}", if seeded { "demo data loaded" } else { "database already has stations; nothing loaded" });
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&server::api().1)?);
             Ok(())
         }
         Command::Plugins { command } => tokio::runtime::Runtime::new()?.block_on(plugins_command(command)),

@@ -26,6 +26,7 @@ const DOMAINS: &[&str] = &[
     "promotions",
     "users",
     "rentals",
+    "console",
 ];
 /// The composition root: wires everything, named by no one but itself.
 const ROOT: &[&str] = &["server", "state", "schema", "cli", "demo", "lib", "main", "layers"];

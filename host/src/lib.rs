@@ -7,6 +7,7 @@
 pub mod app_core;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod demo;
 pub mod kyc;

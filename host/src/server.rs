@@ -107,6 +107,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(notifications::router())
         .merge(points::router())
         .merge(promotions::router())
+        .merge(crate::console::router())
         .split_for_parts()
 }
 

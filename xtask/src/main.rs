@@ -4,6 +4,8 @@
 //! - `test`: build the plugins, check formatting and clippy, then run every
 //!   test of the workspace.
 //! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
+//! - `console`: build the operator console into `console/dist/` (the host
+//!   embeds it); `console-test`: that, then its browser tests.
 
 use std::{
     env,
@@ -12,6 +14,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+
+mod console;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Cargo workspaces of guest plugins, built for the Wasm target.
@@ -24,8 +28,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("build-plugins") => build_plugins().map(|_| ()),
         Some("lint") => lint(),
+        Some("console") => build_host().and_then(|b| console::build(&repo_root(), &b.host)).map(|_| ()),
+        Some("console-test") => console_test(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|lint|build-plugins> [args...]");
+            eprintln!("usage: cargo xtask <run|test|lint|build-plugins|console|console-test> [args...]");
             return ExitCode::from(2);
         }
     };
@@ -52,7 +58,7 @@ fn cargo() -> Command {
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn status(mut cmd: Command) -> anyhow::Result<()> {
+pub(crate) fn status(mut cmd: Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {
@@ -121,23 +127,24 @@ fn build_plugins() -> anyhow::Result<Vec<PathBuf>> {
 fn run(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let root = repo_root();
-    let mut build = cargo();
-    build.current_dir(&root).args(["build", "--package", "powerbank", "--package", "powerbank-station-sim"]);
-    status(build)?;
+    let mut binaries = build_host()?;
+    if console::build(&root, &binaries.host)? {
+        // The host embeds the console: build it again with the new one.
+        binaries = build_host()?;
+    }
 
     let listen = env::var("POWERBANK_LISTEN").unwrap_or_else(|_| "127.0.0.1:8000".into());
     // The simulator waits for the API to come up, then signs in as the demo operator.
-    let mut sim = cargo()
+    let mut sim = Command::new(&binaries.station_sim)
         .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank-station-sim", "--", "--api"])
+        .arg("--api")
         .arg(format!("http://{listen}"))
         .spawn()
         .context("starting the station simulator")?;
 
-    let mut server = cargo();
+    let mut server = Command::new(&binaries.host);
     server
         .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank", "--bin", "powerbank", "--"])
         .args(["--log-format", "text", "serve", "--demo", "--listen", &listen])
         .arg("--data-dir")
         .arg(root.join(".demo-data"))
@@ -148,6 +155,27 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
     let _ = sim.kill();
     let _ = sim.wait();
     served
+}
+
+/// Debug builds of the host and the station simulator. Built as part of the
+/// whole workspace so dependencies get the same features as in `cargo test`
+/// and are compiled once, not once per package selection.
+fn build_host() -> anyhow::Result<console::Binaries> {
+    let root = repo_root();
+    let mut build = cargo();
+    build.current_dir(&root).args(["build", "--workspace", "--bins"]);
+    status(build)?;
+    Ok(console::Binaries::debug(&root))
+}
+
+/// The console built into a fresh host, then its browser tests.
+fn console_test() -> anyhow::Result<()> {
+    build_plugins()?;
+    let binaries = build_host()?;
+    if console::build(&repo_root(), &binaries.host)? {
+        build_host()?;
+    }
+    console::browser_tests(&repo_root(), &binaries)
 }
 
 /// Formatting and clippy (warnings are errors) over the host workspace and
@@ -175,6 +203,9 @@ const SYSTEM_BROKER: &str = "127.0.0.1:1883";
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
+    // The console first: it needs the host's API document, and the host embeds it.
+    let binaries = build_host()?;
+    console::build(&repo_root(), &binaries.host)?;
     lint()?;
     let mut cmd = cargo();
     // Every test binary runs even after one fails, so a CI log shows all failures at once.
@@ -190,5 +221,12 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
             eprintln!("xtask: no MQTT broker on {SYSTEM_BROKER}; link tests use the embedded broker only");
         }
     }
-    status(cmd)
+    let tests = status(cmd);
+    // The browser tests run even after a failed test above, so one CI log shows everything.
+    let browser = build_host().and_then(|binaries| console::browser_tests(&repo_root(), &binaries));
+    match (tests, browser) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(tests), Err(browser)) => Err(tests.context(format!("and the browser tests failed too: {browser:#}"))),
+    }
 }

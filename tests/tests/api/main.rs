@@ -9,6 +9,7 @@ mod support;
 
 mod app_core;
 mod auth;
+mod console;
 mod kyc;
 mod notifications;
 mod payments;

@@ -1,0 +1,33 @@
+// Names for the API's schemas, generated from the host's OpenAPI document
+// (schema.d.ts, made by `cargo xtask console`): when the API changes, the
+// console stops type-checking instead of breaking for its users.
+import type { components, paths } from './schema';
+
+export type { paths };
+type Schemas = components['schemas'];
+
+export type ErrorBody = Schemas['ErrorBody'];
+export type UserOut = Schemas['UserOut'];
+export type Role = Schemas['Role'];
+export type AuthResponse = Schemas['AuthResponse'];
+export type TokenPair = Schemas['TokenPair'];
+export type StationSummary = Schemas['StationSummary'];
+export type StationDetail = Schemas['StationDetail'];
+export type SlotOut = Schemas['SlotOut'];
+export type StationLinkInfo = Schemas['StationLinkInfo'];
+export type PublicIssueOut = Schemas['PublicIssueOut'];
+export type LinkStatus = Schemas['LinkStatus'];
+export type PluginOut = Schemas['PluginOut'];
+export type ReloadOut = Schemas['ReloadOut'];
+export type AdminKycOut = Schemas['AdminKycOut'];
+export type RefundOut = Schemas['RefundOut'];
+export type CouponOut = Schemas['CouponOut'];
+export type ConsoleEvent = Schemas['ConsoleEvent'];
+export type StationState = Schemas['StationState'];
+export type LinkState = Schemas['LinkState'];
+
+/** One page of a cursor-paginated list. */
+export interface Page<T> {
+  results: T[];
+  next_cursor?: string | null;
+}
