@@ -26,6 +26,10 @@ pub struct Config {
     /// Firebase Cloud Messaging for push notifications; `None` sends none
     /// (notifications fall back to SMS where their rule allows).
     pub fcm: Option<FcmConfig>,
+    /// Where uploads live: local disk or an S3-compatible bucket.
+    pub storage: crate::core::storage::StorageConfig,
+    /// Backups the server takes by itself; `None`: only `powerbank backup`.
+    pub backup: Option<crate::ops::BackupSchedule>,
     pub upload_max_bytes: usize,
     pub json_body_limit_bytes: usize,
     pub request_timeout: Duration,
@@ -116,6 +120,8 @@ impl Config {
             sms: SmsConfig::Log,
             email: EmailConfig::Log,
             fcm: None,
+            storage: Default::default(),
+            backup: None,
             upload_max_bytes: 5 * 1024 * 1024,
             json_body_limit_bytes: 256 * 1024,
             request_timeout: Duration::from_secs(30),

@@ -29,7 +29,6 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
 
 use powerbank_plugin_runtime::{PluginHost, PluginHostOptions};
 
@@ -42,7 +41,6 @@ use crate::{
         error,
         jobs::{self, Jobs},
         now_ts,
-        storage::LocalDisk,
     },
     kyc, notifications, payments, points, promotions, rentals,
     stations::{
@@ -147,17 +145,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     }
     let station_link =
         StationLink::new(config.link.clone(), BrokerCredentials::new(&broker_secret), plugins.clone(), db.clone());
-    let base_url = config.public_base_url.trim_end_matches('/');
-    let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
-    let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
+    let (storage, private_storage) = crate::core::storage::build(&config).await?;
     let otp_delivery = users::delivery::OtpDelivery::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         otp_pepper: otp_pepper.into(),
         otp_delivery: Arc::new(otp_delivery),
-        storage: Arc::new(storage),
-        private_storage: Arc::new(private_storage),
+        storage,
+        private_storage,
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(),
@@ -182,8 +178,7 @@ async fn not_found() -> error::ApiError {
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let (api, openapi) = api();
-    let openapi = Arc::new(openapi);
-    let spec = openapi.clone();
+    let spec = Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
 
     let cors = if config.cors_origins.is_empty() {
@@ -211,7 +206,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
-        .merge(Scalar::with_url("/api/docs", openapi.as_ref().clone()))
+        .merge(crate::api_docs::router())
         .nest_service("/media", ServeDir::new(config.media_dir()))
         .fallback(not_found)
         .with_state(state)
@@ -242,6 +237,7 @@ pub async fn serve(
     state.db.write(|tx| rentals::lifecycle::schedule_sweep(tx, now_ts())).await?;
     points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
+    crate::ops::start(&state, background_stopped.clone());
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let app = app(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

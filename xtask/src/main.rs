@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
-//! - `run`: build the plugins and the host, then serve the API with demo data.
+//! - `run`: build the plugins and the host, then serve the API with demo data
+//!   and simulated stations.
 //! - `test`: build the plugins, check formatting and clippy, then run every
 //!   test of the workspace.
 //! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
@@ -116,38 +117,31 @@ fn build_plugins() -> anyhow::Result<Vec<PathBuf>> {
     Ok(built)
 }
 
-/// Serves the demo: the host on its embedded defaults with demo data, and a
-/// simulated station for each demo station so they show live.
+/// Serves the demo: the host on its embedded defaults with demo data; with
+/// `--demo` the server runs a simulated station for each demo station itself.
+/// Settings given in the environment (`POWERBANK_DATA_DIR`,
+/// `POWERBANK_PLUGINS`, ...) win over this task's defaults, as the README says.
 fn run(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     let root = repo_root();
-    let mut build = cargo();
-    build.current_dir(&root).args(["build", "--package", "powerbank", "--package", "powerbank-station-sim"]);
-    status(build)?;
-
-    let listen = env::var("POWERBANK_LISTEN").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    // The simulator waits for the API to come up, then signs in as the demo operator.
-    let mut sim = cargo()
-        .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank-station-sim", "--", "--api"])
-        .arg(format!("http://{listen}"))
-        .spawn()
-        .context("starting the station simulator")?;
-
     let mut server = cargo();
-    server
-        .current_dir(&root)
-        .args(["run", "--quiet", "--package", "powerbank", "--bin", "powerbank", "--"])
-        .args(["--log-format", "text", "serve", "--demo", "--listen", &listen])
-        .arg("--data-dir")
-        .arg(root.join(".demo-data"))
-        .arg("--plugins")
-        .arg(root.join("plugins.toml"))
-        .args(extra);
-    let served = status(server);
-    let _ = sim.kill();
-    let _ = sim.wait();
-    served
+    server.current_dir(&root).args(["run", "--quiet", "--package", "powerbank", "--bin", "powerbank", "--"]).args([
+        "--log-format",
+        "text",
+        "serve",
+        "--demo",
+    ]);
+    if env::var_os("POWERBANK_LISTEN").is_none() {
+        server.args(["--listen", "127.0.0.1:8000"]);
+    }
+    if env::var_os("POWERBANK_DATA_DIR").is_none() {
+        server.arg("--data-dir").arg(root.join(".demo-data"));
+    }
+    if env::var_os("POWERBANK_PLUGINS").is_none() {
+        server.arg("--plugins").arg(root.join("plugins.toml"));
+    }
+    server.args(extra);
+    status(server)
 }
 
 /// Formatting and clippy (warnings are errors) over the host workspace and

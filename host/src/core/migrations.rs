@@ -57,6 +57,11 @@ pub fn apply(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
 pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
 }

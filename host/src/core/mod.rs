@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod state;
 pub mod storage;
+pub mod storage_s3;
 
 pub use auth::{AdminUser, AuthUser, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};

@@ -1,9 +1,44 @@
 //! Where uploaded files live. The seed used Cloudinary; here a trait with a
-//! local-disk backend by default, so a single box needs nothing external.
+//! local-disk backend by default, so a single box needs nothing external, and
+//! an S3-compatible object store (AWS, MinIO, Garage, Ceph...) for sites that
+//! keep files off the box (see `storage_s3.rs`).
+//!
+//! Either way there are two stores: public uploads (avatars, issue photos),
+//! fetched by anyone with the URL, and private ones (identity documents),
+//! fetched only through `GET /api/uploads/files/{key}`, which checks who asks.
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
+
+use super::storage_s3::{S3Settings, S3Store};
+use crate::config::Config;
+
+/// Which backend holds uploads.
+#[derive(Debug, Clone, Default)]
+pub enum StorageConfig {
+    /// `DATA_DIR/media` (public, served at `/media`) and `DATA_DIR/private-media`.
+    #[default]
+    Local,
+    /// One bucket: public files under `media/`, private ones under `private/`.
+    S3(S3Settings),
+}
+
+/// The public and the private store for `config`.
+pub async fn build(config: &Config) -> anyhow::Result<(Arc<dyn StorageBackend>, Arc<dyn StorageBackend>)> {
+    let base_url = config.public_base_url.trim_end_matches('/');
+    let private_url = format!("{base_url}/api/uploads/files");
+    Ok(match &config.storage {
+        StorageConfig::Local => (
+            Arc::new(LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?),
+            Arc::new(LocalDisk::new(config.private_media_dir(), &private_url)?),
+        ),
+        StorageConfig::S3(settings) => {
+            let (public, private) = S3Store::pair(settings, &private_url).await?;
+            (Arc::new(public), Arc::new(private))
+        }
+    })
+}
 
 pub trait StorageBackend: Send + Sync + 'static {
     /// Stores `bytes` under `key` (a flat, server-chosen name). Blocking: call
@@ -32,7 +67,7 @@ impl LocalDisk {
     }
 }
 
-fn flat_key(key: &str) -> anyhow::Result<()> {
+pub(super) fn flat_key(key: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         !key.is_empty()
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
