@@ -11,6 +11,7 @@ mod app_core;
 mod auth;
 mod kyc;
 mod notifications;
+mod ops;
 mod payments;
 mod plugins_admin;
 mod points;
