@@ -19,7 +19,6 @@ use tower_http::{
     cors::{AllowOrigin, Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    services::ServeDir,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -207,7 +206,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
         .merge(crate::api_docs::router())
-        .nest_service("/media", ServeDir::new(config.media_dir()))
+        .merge(crate::core::storage::media_routes(&config))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(error::error_shape_layer))

@@ -5,6 +5,8 @@
 //! - `test`: build the plugins, check formatting and clippy, then run every
 //!   test of the workspace.
 //! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
+//! - `install-moto`: install the S3 test server (moto) into a virtualenv
+//!   under the target directory (`test` does it when it is missing).
 
 use std::{
     env,
@@ -24,9 +26,10 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("build-plugins") => build_plugins().map(|_| ()),
+        Some("install-moto") => ensure_moto().map(|path| eprintln!("xtask: moto server at {}", path.display())),
         Some("lint") => lint(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|lint|build-plugins> [args...]");
+            eprintln!("usage: cargo xtask <run|test|lint|build-plugins|install-moto> [args...]");
             return ExitCode::from(2);
         }
     };
@@ -167,10 +170,40 @@ fn lint() -> anyhow::Result<()> {
 /// The MQTT broker the link tests also run against, when one answers.
 const SYSTEM_BROKER: &str = "127.0.0.1:1883";
 
+/// moto's S3 server for the object-storage tests, pinned.
+const MOTO: &str = "moto[server]==5.1.22";
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Installs moto into `<target dir>/moto-venv` unless it is there already;
+/// returns its `moto_server`. Needs `python3` with `venv` and PyPI.
+fn ensure_moto() -> anyhow::Result<PathBuf> {
+    let venv = target_dir().join("moto-venv");
+    let server = venv.join("bin").join("moto_server");
+    let marker = venv.join(".installed");
+    if server.is_file() && std::fs::read_to_string(&marker).is_ok_and(|m| m == MOTO) {
+        return Ok(server);
+    }
+    eprintln!("xtask: installing {MOTO} into {}", venv.display());
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    status(create).context("python3 with venv is needed for the S3 tests")?;
+    let mut pip = Command::new(venv.join("bin").join("pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check", MOTO]);
+    status(pip)?;
+    anyhow::ensure!(server.is_file(), "{MOTO} installed no {}", server.display());
+    std::fs::write(&marker, MOTO)?;
+    Ok(server)
+}
+
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_plugins()?;
     lint()?;
+    let moto = ensure_moto()?;
     let mut cmd = cargo();
+    cmd.env("POWERBANK_TEST_MOTO_SERVER", &moto);
     // Every test binary runs even after one fails, so a CI log shows all failures at once.
     cmd.current_dir(repo_root()).args(["test", "--workspace", "--no-fail-fast"]).args(extra);
     if env::var_os("POWERBANK_TEST_MQTT_URL").is_none() {

@@ -24,6 +24,61 @@ pub enum StorageConfig {
     S3(S3Settings),
 }
 
+/// `GET /media/{key}`: public uploads. Local files are served from disk; with
+/// S3 the host reads the object for the client, so the bucket itself can stay
+/// private (set `s3_public_url` to hand out a CDN's or the bucket's URLs
+/// instead, when it is public).
+pub fn media_routes(config: &Config) -> axum::Router<super::AppState> {
+    match &config.storage {
+        StorageConfig::Local => {
+            axum::Router::new().nest_service("/media", tower_http::services::ServeDir::new(config.media_dir()))
+        }
+        StorageConfig::S3(_) => axum::Router::new().route("/media/{key}", axum::routing::get(public_file)),
+    }
+}
+
+async fn public_file(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> Result<axum::response::Response, super::ApiError> {
+    use axum::{http::header, response::IntoResponse};
+    if flat_key(&key).is_err() {
+        return Err(super::ApiError::not_found("file"));
+    }
+    let storage = state.storage.clone();
+    let lookup = key.clone();
+    let bytes = tokio::task::spawn_blocking(move || storage.get(&lookup))
+        .await
+        .map_err(|e| super::ApiError::internal(e.to_string()))?
+        .map_err(|e| {
+            tracing::error!(error = %format!("{e:#}"), "reading a public upload");
+            super::ApiError::unavailable("the file store did not answer")
+        })?
+        .ok_or_else(|| super::ApiError::not_found("file"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&key)),
+            // Keys are random and files never change: caches may keep them.
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The content type of a stored upload, by the extension the upload route
+/// chose from the file's bytes.
+pub fn content_type(key: &str) -> &'static str {
+    match key.rsplit('.').next() {
+        Some("jpg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
 /// The public and the private store for `config`.
 pub async fn build(config: &Config) -> anyhow::Result<(Arc<dyn StorageBackend>, Arc<dyn StorageBackend>)> {
     let base_url = config.public_base_url.trim_end_matches('/');
@@ -34,7 +89,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(Arc<dyn StorageBackend>, 
             Arc::new(LocalDisk::new(config.private_media_dir(), &private_url)?),
         ),
         StorageConfig::S3(settings) => {
-            let (public, private) = S3Store::pair(settings, &private_url).await?;
+            let public_url = settings.public_url.clone().unwrap_or_else(|| format!("{base_url}/media"));
+            let (public, private) = S3Store::pair(settings, &public_url, &private_url).await?;
             (Arc::new(public), Arc::new(private))
         }
     })

@@ -2,10 +2,11 @@
 //! `rusty-s3` (it builds short-lived presigned URLs and does no I/O) and sent
 //! with the host's own reqwest client, so no second HTTP stack comes along.
 //!
-//! One bucket holds both stores: public uploads under `media/`, reachable at
-//! `S3_PUBLIC_URL/{key}` (a CDN, or the bucket itself when its policy lets
-//! anyone read `media/*`), and identity documents under `private/`, which
-//! only the host reads, for `GET /api/uploads/files/{key}`.
+//! One bucket holds both stores: public uploads under `media/`, served by the
+//! host at `/media/{key}` (or at `s3_public_url`, a CDN or the bucket itself
+//! when its policy lets anyone read `media/*`), and identity documents under
+//! `private/`, which only the host reads, for `GET /api/uploads/files/{key}`.
+//! The bucket itself may stay private.
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,7 +31,7 @@ pub struct S3Settings {
     /// Ceph) need; otherwise `bucket.endpoint/key` (virtual-hosted style).
     pub path_style: bool,
     /// Base URL of public uploads (e.g. a CDN in front of `media/`);
-    /// default: the bucket's own URL of `media/`.
+    /// default: the host's `/media`, which reads the bucket.
     pub public_url: Option<String>,
 }
 
@@ -63,7 +64,7 @@ pub struct S3Store {
 impl S3Store {
     /// The public (`media/`) and private (`private/`) stores, after checking
     /// that the bucket answers to these credentials.
-    pub async fn pair(settings: &S3Settings, private_url: &str) -> anyhow::Result<(Self, Self)> {
+    pub async fn pair(settings: &S3Settings, public_url: &str, private_url: &str) -> anyhow::Result<(Self, Self)> {
         let endpoint = Url::parse(&settings.endpoint).with_context(|| format!("S3 endpoint {}", settings.endpoint))?;
         let style = if settings.path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
         let bucket = Bucket::new(endpoint, style, settings.bucket.clone(), settings.region.clone())
@@ -82,10 +83,6 @@ impl S3Store {
             settings.endpoint,
             answer.status()
         );
-        let public_url = match &settings.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => bucket.object_url("media").to_string(),
-        };
         let (bucket, credentials) = (Arc::new(bucket), Arc::new(credentials));
         let runtime = tokio::runtime::Handle::current();
         let store = |prefix, url_prefix: &str| Self {
@@ -96,7 +93,7 @@ impl S3Store {
             http: http.clone(),
             runtime: runtime.clone(),
         };
-        Ok((store("media/", &public_url), store("private/", private_url)))
+        Ok((store("media/", public_url), store("private/", private_url)))
     }
 
     fn object(&self, key: &str) -> anyhow::Result<String> {
@@ -105,23 +102,11 @@ impl S3Store {
     }
 }
 
-/// The content type a browser needs to show a public upload; the upload
-/// route decided the extension from the file's bytes.
-fn content_type(key: &str) -> &'static str {
-    match key.rsplit('.').next() {
-        Some("jpg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("webp") => "image/webp",
-        Some("pdf") => "application/pdf",
-        _ => "application/octet-stream",
-    }
-}
-
 impl StorageBackend for S3Store {
     fn put(&self, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let object = self.object(key)?;
         let url = self.bucket.put_object(Some(&self.credentials), &object).sign(SIGNED_FOR);
-        let request = self.http.put(url).header("content-type", content_type(key)).body(bytes.to_vec());
+        let request = self.http.put(url).header("content-type", super::storage::content_type(key)).body(bytes.to_vec());
         let answer = self.runtime.block_on(request.send()).with_context(|| format!("S3 PUT {object}"))?;
         anyhow::ensure!(answer.status().is_success(), "S3 PUT {object}: {}", answer.status());
         Ok(())

@@ -22,3 +22,4 @@ mod rentals_gateway;
 mod station_link;
 mod station_protocols;
 mod stations;
+mod storage;
