@@ -5,6 +5,10 @@
 //! - `test`: build the plugins, check formatting and clippy, then run every
 //!   test of the workspace.
 //! - `build-plugins`: build the Wasm plugins into `plugins/dist/`.
+//! - `dist`: the release tarball (binary built with the `dist` profile, the
+//!   plugins plugins.toml names, plugins.toml, docs, deploy kit).
+//! - `bench-fleet`: 10,000 simulated stations against a `dist` build of the
+//!   host on its embedded broker; prints messages/s, host CPU and eject p99.
 //! - `install-moto`: install the S3 test server (moto) into a virtualenv
 //!   under the target directory (`test` does it when it is missing).
 
@@ -26,10 +30,12 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("build-plugins") => build_plugins().map(|_| ()),
+        Some("dist") => dist(),
+        Some("bench-fleet") => bench_fleet(&args[1..]),
         Some("install-moto") => ensure_moto().map(|path| eprintln!("xtask: moto server at {}", path.display())),
         Some("lint") => lint(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|lint|build-plugins|install-moto> [args...]");
+            eprintln!("usage: cargo xtask <run|test|lint|build-plugins|install-moto|dist|bench-fleet> [args...]");
             return ExitCode::from(2);
         }
     };
@@ -218,4 +224,143 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         }
     }
     status(cmd)
+}
+
+/// The `dist` profile (Cargo.toml): fat LTO, one codegen unit, stripped.
+const DIST_PROFILE: &str = "dist";
+
+fn build_dist_binaries(packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let mut build = cargo();
+    build.current_dir(repo_root()).args(["build", "--profile", DIST_PROFILE]);
+    for p in packages {
+        build.args(["--package", p]);
+    }
+    let started = std::time::Instant::now();
+    status(build)?;
+    eprintln!("xtask: {DIST_PROFILE} build took {:.0} s", started.elapsed().as_secs_f64());
+    Ok(target_dir().join(DIST_PROFILE))
+}
+
+/// The `.wasm` paths plugins.toml names (relative to it).
+fn manifest_plugin_paths(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "path").then(|| value.trim().trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+fn copy_into(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            copy_into(&entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// `target/dist/powerbank-VERSION-linux-ARCH.tar.gz`: `bin/powerbank`,
+/// `plugins.toml` and the plugins it names, `docs/`, `deploy/`, README.
+fn dist() -> anyhow::Result<()> {
+    let root = repo_root();
+    build_plugins()?;
+    let bin = build_dist_binaries(&["powerbank"])?.join("powerbank");
+    let version = env!("CARGO_PKG_VERSION");
+    let name = format!("powerbank-{version}-{}-{}", env::consts::OS, env::consts::ARCH);
+    let out = target_dir().join("dist");
+    let staging = out.join(&name);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    copy_into(&bin, &staging.join("bin").join("powerbank"))?;
+    let manifest = std::fs::read_to_string(root.join("plugins.toml"))?;
+    for path in manifest_plugin_paths(&manifest) {
+        copy_into(&root.join(&path), &staging.join(&path))
+            .with_context(|| format!("{path} (named in plugins.toml): run cargo xtask build-plugins"))?;
+    }
+    copy_into(&root.join("plugins.toml"), &staging.join("plugins.toml"))?;
+    copy_into(&root.join("README.md"), &staging.join("README.md"))?;
+    copy_dir(&root.join("docs"), &staging.join("docs"))?;
+    copy_dir(&root.join("deploy"), &staging.join("deploy"))?;
+    let tarball = out.join(format!("{name}.tar.gz"));
+    let mut tar = Command::new("tar");
+    tar.arg("-czf").arg(&tarball).arg("-C").arg(&out).arg(&name);
+    status(tar)?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(0.0);
+    eprintln!(
+        "xtask: {} ({:.1} MiB; binary {:.1} MiB)",
+        tarball.display(),
+        size(&tarball),
+        size(&staging.join("bin").join("powerbank"))
+    );
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+const BENCH_ADMIN: (&str, &str) = ("bench@powerbank.local", "powerbank-bench-admin");
+
+/// Runs `powerbank-station-sim fleet` (10,000 stations by default; extra
+/// arguments go to it) against a fresh `dist` build of the host on its
+/// embedded broker, and prints the simulator's report.
+fn bench_fleet(extra: &[String]) -> anyhow::Result<()> {
+    let root = repo_root();
+    build_plugins()?;
+    let bin = build_dist_binaries(&["powerbank", "powerbank-station-sim"])?;
+    let work = target_dir().join("bench-fleet");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let host = bin.join("powerbank");
+    let mut admin = Command::new(&host);
+    admin.args(["admin", "create", "--data-dir"]).arg(&work).args([
+        "--email",
+        BENCH_ADMIN.0,
+        "--password",
+        BENCH_ADMIN.1,
+    ]);
+    status(admin)?;
+    let (http, mqtt) = (free_port()?, free_port()?);
+    let log = work.join("host.log");
+    let mut server = Command::new(&host)
+        .current_dir(&root)
+        .env("POWERBANK_LOG", "warn")
+        .args(["serve", "--data-dir"])
+        .arg(&work)
+        .args(["--listen", &format!("127.0.0.1:{http}"), "--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
+        .arg("--plugins")
+        .arg(root.join("plugins.toml"))
+        .args(["--no-plugin-watch", "--heartbeat-timeout", "120"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("starting the host")?;
+    let mut sim = Command::new(bin.join("powerbank-station-sim"));
+    sim.args(["fleet", "--api", &format!("http://127.0.0.1:{http}")])
+        .args(["--admin-email", BENCH_ADMIN.0, "--admin-password", BENCH_ADMIN.1])
+        .args(["--host-pid", &server.id().to_string()])
+        .args(extra);
+    let ran = status(sim);
+    let _ = server.kill();
+    let _ = server.wait();
+    let warnings = std::fs::read_to_string(&log).map(|l| l.lines().count()).unwrap_or(0);
+    eprintln!("xtask: host log ({warnings} warning/error lines): {}", log.display());
+    ran
 }
