@@ -65,6 +65,12 @@ enum Command {
     /// Recompute every wallet and points balance from its ledger; exit 1 on
     /// any difference. Safe beside a running server.
     Verify(StoreArgs),
+    /// Ask a running server's `/api/health`; exit 0 when it answers 200
+    /// (a container health check that needs no curl in the image).
+    Health {
+        #[arg(long, env = "POWERBANK_HEALTH_URL", default_value = "http://127.0.0.1:8000/api/health")]
+        url: String,
+    },
 }
 
 #[derive(Args)]
@@ -112,7 +118,8 @@ struct StorageArgs {
     /// Path-style URLs (endpoint/bucket/key), as MinIO, Garage and Ceph need.
     #[arg(long, env = "POWERBANK_S3_PATH_STYLE")]
     s3_path_style: bool,
-    /// Base URL of public uploads (e.g. a CDN); default: the bucket's `media/` URL.
+    /// Base URL of public uploads (a CDN, or the bucket when it is public);
+    /// default: the host's /media, which reads the bucket.
     #[arg(long, env = "POWERBANK_S3_PUBLIC_URL")]
     s3_public_url: Option<String>,
 }
@@ -459,6 +466,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             print_verify(&outcome.report)
         }
         Command::Verify(store) => print_verify(&ops::verify::verify_file(&store.config().db_path)?),
+        Command::Health { url } => tokio::runtime::Runtime::new()?.block_on(async {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+            let answer = http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+            let status = answer.status();
+            let body = answer.text().await.unwrap_or_default();
+            println!("{body}");
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }),
         Command::Admin { command: AdminCommand::Create { store, email, password } } => {
             let config = store.config();
             let db = Db::open(&config.db_path, 1)?;
@@ -669,6 +685,18 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:9300", "env beats file");
         assert_eq!(config.data_dir, PathBuf::from("/srv/powerbank"), "the file beats the default");
         println!("env_child checked");
+    }
+
+    /// The shipped example and the documentation name every key the file may
+    /// set, and nothing else.
+    #[test]
+    fn the_example_file_parses_and_the_docs_list_every_key() {
+        let example = include_str!("../../deploy/powerbank.toml.example");
+        config_file::apply_str(Cli::command(), example).unwrap();
+        let docs = include_str!("../../docs/configuration.md");
+        for key in config_file::known_keys(&Cli::command()) {
+            assert!(docs.contains(&format!("| `{key}` |")), "docs/configuration.md lacks `{key}`");
+        }
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub const ENV: &str = "POWERBANK_CONFIG";
 /// maintenance commands that open the same data directory.
 const CONFIGURABLE: &[&str] = &["serve", "migrate", "seed-demo", "backup", "restore", "verify"];
 
-/// Flags the file never sets: where the file itself is.
-const NOT_FROM_FILE: &[&str] = &["config", "help", "version"];
+/// Flags the file never sets: where the file itself is, and which backup to
+/// restore (a one-off decision, never a standing setting).
+const NOT_FROM_FILE: &[&str] = &["config", "from", "help", "version"];
 
 /// The file named by `--config FILE` (or `--config=FILE`), else by
 /// `POWERBANK_CONFIG`, else `./powerbank.toml` if there is one. A named file
