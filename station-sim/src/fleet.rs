@@ -165,7 +165,7 @@ fn member_slots(index: usize, slots: u16, volinks: bool) -> Vec<SimSlot> {
 /// Registers station `index` (a 409 means a previous run did) and fetches
 /// its MQTT login.
 async fn register(api: &Api, options: &FleetOptions, index: usize) -> anyhow::Result<Member> {
-    let volinks = options.volinks_every > 0 && index % options.volinks_every == 0;
+    let volinks = options.volinks_every > 0 && index.is_multiple_of(options.volinks_every);
     let serial = format!("{}-{index:05}", options.prefix);
     let mut body = json!({
         "serial_number": serial, "name": format!("Fleet station {index}"), "address": "Load test",
