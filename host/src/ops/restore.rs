@@ -85,10 +85,15 @@ pub fn ensure_not_in_use(path: &Path) -> anyhow::Result<()> {
             "the database {} is in use (it stayed in {mode} mode): stop the server before restoring",
             path.display()
         ),
-        Err(e) => anyhow::bail!(
-            "the database {} is in use by a running process ({e}): stop the server before restoring; nothing was changed",
-            path.display()
-        ),
+        Err(rusqlite::Error::SqliteFailure(code, _))
+            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            anyhow::bail!(
+                "the database {} is in use by a running process: stop the server before restoring; nothing was changed",
+                path.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot check whether {} is in use", path.display())),
     }
 }
 
