@@ -238,3 +238,60 @@ async fn the_docs_page_loads_nothing_from_outside() {
     assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
     assert!(js.text().await.unwrap().contains("createApiReference"));
 }
+
+/// `serve --demo` alone has live stations: the simulated ones answer ejects.
+#[tokio::test]
+async fn demo_stations_run_in_the_server_and_answer_ejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link = powerbank_tests::mqtt::link_config(powerbank_tests::mqtt::Broker::Embedded, 60);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = powerbank::server::build_state(config).await.unwrap();
+    powerbank::demo::seed_if_empty(&state.db).unwrap();
+    powerbank::cli::create_admin(&state.db, "ops@powerbank.test", "correct horse battery staple").unwrap();
+    powerbank::demo_stations::spawn(&state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(powerbank::server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/admin/login"))
+        .json(&json!({"email": "ops@powerbank.test", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let slot_with_bank = |station: &serde_json::Value| {
+        station["slots"].as_array().unwrap().iter().find(|s| s["power_bank_serial"].is_string()).cloned()
+    };
+    let station: serde_json::Value =
+        http.get(format!("{base}/api/stations/{SN}")).send().await.unwrap().json().await.unwrap();
+    let slot = slot_with_bank(&station).expect("a demo bank")["slot_index"].as_u64().unwrap();
+    // The stations connect once the link is up: poll until one answers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (ejected, answer) = loop {
+        let r = http
+            .post(format!("{base}/api/admin/stations/{SN}/eject"))
+            .bearer_auth(&token)
+            .json(&json!({"slot": slot, "timeout_secs": 5}))
+            .send()
+            .await
+            .unwrap();
+        let ok = r.status() == StatusCode::OK;
+        let answer: serde_json::Value = r.json().await.unwrap_or_default();
+        if ok || tokio::time::Instant::now() > deadline {
+            break (ok, answer);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(ejected, "the simulated demo station did not eject: {answer}");
+    assert_eq!(answer["outcome"], "ejected");
+    let _ = stop.send(());
+    let _ = server.await;
+}
