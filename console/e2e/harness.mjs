@@ -174,6 +174,8 @@ export async function startStack() {
       '--plugins', plugins,
       // The plugins test edits plugins.toml and presses Reload: no watcher racing it.
       '--no-plugin-watch',
+      // This harness runs the station simulator itself, with quick heartbeats.
+      '--no-demo-stations',
       '--sparrow-url', sms.url, '--sparrow-token', 'e2e-token',
     ],
     join(outDir, 'host.log'),

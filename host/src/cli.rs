@@ -1,24 +1,32 @@
 //! The `powerbank` command line. Every flag has an environment fallback so
-//! the same binary configures from a unit file or a container.
+//! the same binary configures from a unit file or a container, and a key in
+//! `powerbank.toml` (see `config_file.rs`): flags > env > file > defaults.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{ffi::OsString, io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::{Config, EmailConfig, MqttMode, SmsConfig},
-    core::{Db, Role},
-    demo, schema, server,
+    config_file,
+    core::{Db, Role, storage::StorageConfig, storage_s3::S3Settings},
+    demo, ops, schema, server,
     users::{auth, identifier::Identifier},
 };
 
 #[derive(Parser)]
 #[command(name = "powerbank", version, about = "Power-bank rental network backend")]
 struct Cli {
-    /// Log format: `json` (structured, the default) or `text`.
+    /// Log format: `json` (structured, the default) or `text` (coloured only
+    /// on a terminal; `NO_COLOR` turns colour off).
     #[arg(long, env = "POWERBANK_LOG_FORMAT", default_value = "json", global = true)]
     log_format: LogFormat,
+    /// Settings file (TOML; keys are the long flag names with `_`). Default:
+    /// ./powerbank.toml when it exists. Flags and environment variables win
+    /// over it.
+    #[arg(long, env = config_file::ENV, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +57,100 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Copy the database and uploads into a new directory under --to, while
+    /// the server runs; then keep only the newest --keep backups there.
+    Backup(BackupArgs),
+    /// Put a backup back in place of a stopped site (the replaced files are
+    /// moved to DATA_DIR/pre-restore-*).
+    Restore(RestoreArgs),
+    /// Recompute every wallet and points balance from its ledger; exit 1 on
+    /// any difference. Safe beside a running server.
+    Verify(StoreArgs),
+    /// Ask a running server's `/api/health`; exit 0 when it answers 200
+    /// (a container health check that needs no curl in the image).
+    Health {
+        #[arg(long, env = "POWERBANK_HEALTH_URL", default_value = "http://127.0.0.1:8000/api/health")]
+        url: String,
+    },
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Directory that holds the backups (one subdirectory each).
+    #[arg(long = "to", id = "backup_dir", env = "POWERBANK_BACKUP_DIR")]
+    backup_dir: PathBuf,
+    /// How many backups to keep in that directory (0: all).
+    #[arg(long = "keep", id = "backup_keep", env = "POWERBANK_BACKUP_KEEP", default_value_t = 7)]
+    backup_keep: usize,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The backup: one directory written by `powerbank backup`.
+    #[arg(long)]
+    from: PathBuf,
+}
+
+/// Where uploads are kept.
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// `local` (DATA_DIR/media and DATA_DIR/private-media) or `s3`.
+    #[arg(long, env = "POWERBANK_STORAGE", default_value = "local")]
+    storage: StorageKind,
+    /// S3 endpoint, e.g. `https://s3.ap-south-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    #[arg(long, env = "POWERBANK_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    #[arg(long, env = "POWERBANK_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long, env = "POWERBANK_S3_BUCKET")]
+    s3_bucket: Option<String>,
+    #[arg(long, env = "POWERBANK_S3_ACCESS_KEY")]
+    s3_access_key: Option<String>,
+    #[arg(long, env = "POWERBANK_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
+    /// Path-style URLs (endpoint/bucket/key), as MinIO, Garage and Ceph need.
+    #[arg(long, env = "POWERBANK_S3_PATH_STYLE")]
+    s3_path_style: bool,
+    /// Base URL of public uploads (a CDN, or the bucket when it is public);
+    /// default: the host's /media, which reads the bucket.
+    #[arg(long, env = "POWERBANK_S3_PUBLIC_URL")]
+    s3_public_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StorageKind {
+    Local,
+    S3,
+}
+
+impl StorageArgs {
+    fn config(&self) -> anyhow::Result<StorageConfig> {
+        Ok(match self.storage {
+            StorageKind::Local => StorageConfig::Local,
+            StorageKind::S3 => {
+                let need = |v: &Option<String>, flag: &str| {
+                    v.clone().filter(|v| !v.is_empty()).with_context(|| format!("--storage s3 needs --{flag}"))
+                };
+                StorageConfig::S3(S3Settings {
+                    endpoint: need(&self.s3_endpoint, "s3-endpoint")?,
+                    region: self.s3_region.clone(),
+                    bucket: need(&self.s3_bucket, "s3-bucket")?,
+                    access_key: need(&self.s3_access_key, "s3-access-key")?,
+                    secret_key: need(&self.s3_secret_key, "s3-secret-key")?,
+                    path_style: self.s3_path_style,
+                    public_url: self.s3_public_url.clone(),
+                })
+            }
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -99,6 +201,17 @@ struct StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Take backups into this directory while serving (off when unset).
+    #[arg(long, env = "POWERBANK_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Hours between scheduled backups, counted from the newest one there.
+    #[arg(long, env = "POWERBANK_BACKUP_EVERY_HOURS", default_value_t = 24)]
+    backup_every_hours: u64,
+    /// How many scheduled backups to keep (0: all).
+    #[arg(long, env = "POWERBANK_BACKUP_KEEP", default_value_t = 7)]
+    backup_keep: usize,
     #[arg(long, env = "POWERBANK_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
     /// Plugin manifest.
@@ -157,9 +270,14 @@ struct ServeArgs {
     /// Do not reload plugins when plugins.toml or a .wasm file changes.
     #[arg(long, env = "POWERBANK_NO_PLUGIN_WATCH")]
     no_plugin_watch: bool,
-    /// Load demo data into an empty database before serving.
+    /// Load demo data into an empty database before serving, and run a
+    /// simulated station for each station (with the embedded broker).
     #[arg(long, env = "POWERBANK_DEMO")]
     demo: bool,
+    /// With --demo: load the demo data but run no simulated stations (a test
+    /// harness that runs `powerbank-station-sim` itself, with its own timing).
+    #[arg(long, env = "POWERBANK_NO_DEMO_STATIONS", requires = "demo")]
+    no_demo_stations: bool,
 }
 
 impl StoreArgs {
@@ -175,6 +293,15 @@ impl StoreArgs {
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<Config> {
         let mut config = self.store.config();
+        config.storage = self.storage.config()?;
+        if let Some(dir) = &self.backup_dir {
+            anyhow::ensure!(self.backup_every_hours > 0, "--backup-every-hours must be at least 1");
+            config.backup = Some(ops::BackupSchedule {
+                dir: dir.clone(),
+                every: Duration::from_secs(self.backup_every_hours.saturating_mul(3600)),
+                keep: self.backup_keep,
+            });
+        }
         config.listen = self.listen;
         config.plugins_path = self.plugins.clone();
         config.watch_plugins = !self.no_plugin_watch;
@@ -213,12 +340,42 @@ fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Text => builder.init(),
+        // Colour codes are for a terminal; in a file or a pipe they are noise
+        // (and get in the way of grepping the log for an OTP).
+        LogFormat::Text => builder.with_ansi(colour_on(std::io::stderr().is_terminal())).init(),
     }
 }
 
+/// Colour when writing to a terminal, unless `NO_COLOR` is set (no-color.org).
+fn colour_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Parses the command line over the settings of the config file.
+fn parse(args: Vec<OsString>, env_config: Option<OsString>) -> Result<Cli, ParseFailure> {
+    let mut command = Cli::command();
+    if let Some(path) = config_file::locate(&args, env_config).map_err(ParseFailure::File)? {
+        command = config_file::apply(command, &path).map_err(ParseFailure::File)?;
+    }
+    let matches = command.try_get_matches_from(args).map_err(ParseFailure::Clap)?;
+    Cli::from_arg_matches(&matches).map_err(ParseFailure::Clap)
+}
+
+#[derive(Debug)]
+enum ParseFailure {
+    File(anyhow::Error),
+    Clap(clap::Error),
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse(std::env::args_os().collect(), std::env::var_os(config_file::ENV)) {
+        Ok(cli) => cli,
+        Err(ParseFailure::Clap(e)) => e.exit(),
+        Err(ParseFailure::File(e)) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     init_tracing(cli.log_format);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,13 +397,31 @@ fn run(command: Command) -> anyhow::Result<()> {
                 if args.demo {
                     let db = state.db.clone();
                     let loaded = tokio::task::spawn_blocking(move || demo::seed_if_empty(&db)).await??;
+                    let stations = if args.no_demo_stations {
+                        "not simulated (--no-demo-stations)"
+                    } else if matches!(config.link.mode, MqttMode::Embedded { .. }) {
+                        "simulated in this process (embedded broker)"
+                    } else {
+                        "not simulated (no embedded broker): run powerbank-station-sim"
+                    };
                     println!(
-                        "\npowerbank demo {}\n  Console: http://{listen}/console/  (operator sign-in below)\n  API:    http://{listen}/api/health\n  Docs:   http://{listen}/api/docs\n  Admin:  {} / {} (POST /api/admin/login)\n  OTPs for app sign-in are printed in this log.\n",
+                        "
+powerbank demo {}
+  Console:  http://{listen}/console/  (operator sign-in below)
+  API:      http://{listen}/api/health
+  Docs:     http://{listen}/api/docs
+  Admin:    {} / {} (POST /api/admin/login)
+  Stations: {stations}
+  OTPs for app sign-in are printed in this log.
+",
                         if loaded { "data loaded" } else { "(existing data)" },
                         demo::DEMO_ADMIN_EMAIL,
                         demo::DEMO_ADMIN_PASSWORD,
                         listen = config.listen,
                     );
+                    if !args.no_demo_stations {
+                        crate::demo_stations::spawn(&state);
+                    }
                 }
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
@@ -273,6 +448,54 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins { command } => tokio::runtime::Runtime::new()?.block_on(plugins_command(command)),
+        Command::Backup(args) => {
+            let mut config = args.store.config();
+            config.storage = args.storage.config()?;
+            let outcome = ops::backup::backup(&config, &args.backup_dir, args.backup_keep)?;
+            let m = &outcome.manifest;
+            println!(
+                "backup {} written: schema {}, {} file(s), {} wallet and {} points ledger rows, integrity {}",
+                outcome.dir.display(),
+                m.schema_version,
+                m.files.len(),
+                m.counts.get("wallet_transactions").copied().unwrap_or(0),
+                m.counts.get("points_transactions").copied().unwrap_or(0),
+                m.integrity_check,
+            );
+            if m.uploads != "local" {
+                println!("uploads stay in {} (not copied): keep versioning on for that bucket", m.uploads);
+            }
+            for old in &outcome.pruned {
+                println!("removed old backup {}", old.display());
+            }
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let mut config = args.store.config();
+            config.storage = args.storage.config()?;
+            let outcome = ops::restore::restore(&config, &args.from)?;
+            println!(
+                "restored {} (taken {}, schema {}) into {}",
+                args.from.display(),
+                outcome.manifest.created_at,
+                outcome.manifest.schema_version,
+                config.db_path.display()
+            );
+            if let Some(aside) = &outcome.set_aside {
+                println!("the replaced database and uploads are in {}", aside.display());
+            }
+            print_verify(&outcome.report)
+        }
+        Command::Verify(store) => print_verify(&ops::verify::verify_file(&store.config().db_path)?),
+        Command::Health { url } => tokio::runtime::Runtime::new()?.block_on(async {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+            let answer = http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+            let status = answer.status();
+            let body = answer.text().await.unwrap_or_default();
+            println!("{body}");
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }),
         Command::Admin { command: AdminCommand::Create { store, email, password } } => {
             let config = store.config();
             let db = schema::open_db(&config.db_path, 1)?;
@@ -340,6 +563,27 @@ async fn plugins_command(command: PluginsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Prints a ledger check; an error (exit 1) when any balance differs.
+fn print_verify(report: &ops::verify::VerifyReport) -> anyhow::Result<()> {
+    println!(
+        "checked {} wallet(s) against {} ledger row(s) and {} points account(s) against {} row(s)",
+        report.wallets_checked, report.wallet_ledger_rows, report.points_accounts_checked, report.points_ledger_rows
+    );
+    for d in &report.differences {
+        println!(
+            "DIFFERENCE {} user {}: balance {}, ledger sum {}, newest row's balance_after {}",
+            d.ledger,
+            d.user_id,
+            d.stored.map_or("missing".into(), |v| v.to_string()),
+            d.from_ledger,
+            d.last_balance_after.map_or("-".into(), |v| v.to_string()),
+        );
+    }
+    anyhow::ensure!(report.is_clean(), "{} balance(s) differ from their ledgers", report.differences.len());
+    println!("every balance equals its ledger");
+    Ok(())
+}
+
 /// Creates an operator account; used by the CLI and the demo data.
 pub fn create_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<i64> {
     anyhow::ensure!(password.chars().count() >= 12, "the admin password must be at least 12 characters");
@@ -350,4 +594,134 @@ pub fn create_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<i64>
         auth::create_user(tx, &identifier, Role::Admin, None, Some("Operator"), Some(&hash), crate::core::now_ts())
             .map_err(|e| anyhow::anyhow!(e.message))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn serve_args(cli: Cli) -> Box<ServeArgs> {
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => panic!("not serve"),
+        }
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("powerbank.toml");
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap().to_string();
+        (dir, path)
+    }
+
+    const FILE: &str = r#"
+        listen = "127.0.0.1:9100"
+        eject_ttl = 45
+        data_dir = "/srv/powerbank"
+        cors_origins = ["https://a.example", "https://b.example"]
+        no_plugin_watch = true
+        storage = "s3"
+        s3_endpoint = "http://127.0.0.1:9000"
+        s3_bucket = "uploads"
+        s3_access_key = "key"
+        s3_secret_key = "secret"
+        s3_path_style = true
+        backup_dir = "/srv/backups"
+        backup_keep = 3
+    "#;
+
+    #[test]
+    fn the_file_sets_defaults_and_flags_win_over_it() {
+        let (_dir, path) = config_file(FILE);
+        let cli = parse(args(&["powerbank", "--config", &path, "serve", "--listen", "127.0.0.1:9200"]), None).unwrap();
+        let serve = serve_args(cli);
+        let config = serve.config().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9200", "the flag wins");
+        assert_eq!(config.link.eject_ttl_secs, 45, "the file beats the built-in 30");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/powerbank"));
+        assert_eq!(config.cors_origins, vec!["https://a.example", "https://b.example"]);
+        assert!(!config.watch_plugins);
+        let StorageConfig::S3(s3) = &config.storage else { panic!("s3 storage") };
+        assert!(s3.path_style);
+        assert_eq!((s3.bucket.as_str(), s3.region.as_str()), ("uploads", "us-east-1"));
+        let backup = config.backup.expect("scheduled backups");
+        assert_eq!(
+            (backup.dir, backup.keep, backup.every),
+            (PathBuf::from("/srv/backups"), 3, Duration::from_secs(86_400))
+        );
+
+        // The same file configures the backup command: `backup_dir` is its --to.
+        let cli = parse(args(&["powerbank", "backup"]), Some(path.clone().into())).unwrap();
+        let Command::Backup(backup) = cli.command else { panic!("backup") };
+        assert_eq!((backup.backup_dir, backup.backup_keep), (PathBuf::from("/srv/backups"), 3));
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_refused() {
+        let (_dir, path) = config_file("listn = \"127.0.0.1:1\"\n");
+        let Err(ParseFailure::File(e)) = parse(args(&["powerbank", "--config", &path, "serve"]), None) else {
+            panic!("a typo must be refused")
+        };
+        assert!(format!("{e:#}").contains("unknown key `listn`"), "{e:#}");
+        let (_dir, path) = config_file("password = \"from-file\"\n");
+        assert!(
+            matches!(parse(args(&["powerbank", "--config", &path, "serve"]), None), Err(ParseFailure::File(_))),
+            "admin credentials are not settings"
+        );
+        assert!(matches!(
+            parse(args(&["powerbank", "serve"]), Some("/nonexistent/powerbank.toml".into())),
+            Err(ParseFailure::File(_))
+        ));
+    }
+
+    /// Environment beats file. The environment is process-wide, so the check
+    /// runs in a child process (this test binary, running only
+    /// `env_child`) that is given the variables.
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let (_dir, path) = config_file(FILE);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "cli::tests::env_child", "--nocapture", "--test-threads", "1"])
+            .env("POWERBANK_TEST_CONFIG_CHILD", &path)
+            .env("POWERBANK_EJECT_TTL", "50")
+            .env("POWERBANK_LISTEN", "127.0.0.1:9300")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("env_child checked"), "the child did not run: {stdout}");
+    }
+
+    #[test]
+    fn env_child() {
+        let Some(path) = std::env::var_os("POWERBANK_TEST_CONFIG_CHILD") else { return };
+        let cli = parse(args(&["powerbank", "serve"]), Some(path)).unwrap();
+        let config = serve_args(cli).config().unwrap();
+        assert_eq!(config.link.eject_ttl_secs, 50, "env beats file");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9300", "env beats file");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/powerbank"), "the file beats the default");
+        println!("env_child checked");
+    }
+
+    /// The shipped example and the documentation name every key the file may
+    /// set, and nothing else.
+    #[test]
+    fn the_example_file_parses_and_the_docs_list_every_key() {
+        let example = include_str!("../../deploy/powerbank.toml.example");
+        config_file::apply_str(Cli::command(), example).unwrap();
+        let docs = include_str!("../../docs/configuration.md");
+        for key in config_file::known_keys(&Cli::command()) {
+            assert!(docs.contains(&format!("| `{key}` |")), "docs/configuration.md lacks `{key}`");
+        }
+    }
+
+    #[test]
+    fn text_logs_are_coloured_only_on_a_terminal() {
+        assert!(!colour_on(false));
+    }
 }

@@ -27,6 +27,10 @@ pub struct Config {
     /// Firebase Cloud Messaging for push notifications; `None` sends none
     /// (notifications fall back to SMS where their rule allows).
     pub fcm: Option<FcmConfig>,
+    /// Where uploads live: local disk or an S3-compatible bucket.
+    pub storage: crate::core::storage::StorageConfig,
+    /// Backups the server takes by itself; `None`: only `powerbank backup`.
+    pub backup: Option<BackupSchedule>,
     pub upload_max_bytes: usize,
     /// What one user may upload, per hour and in all.
     pub upload_quota: UploadQuota,
@@ -192,6 +196,8 @@ impl Config {
             sms: SmsConfig::Log,
             email: EmailConfig::Log,
             fcm: None,
+            storage: Default::default(),
+            backup: None,
             upload_max_bytes: 5 * 1024 * 1024,
             upload_quota: UploadQuota {
                 files_per_hour: 20,
@@ -227,4 +233,13 @@ impl Config {
     pub fn private_media_dir(&self) -> PathBuf {
         self.data_dir.join("private-media")
     }
+}
+
+/// Backups the server takes by itself (`ops` runs them).
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    pub dir: std::path::PathBuf,
+    pub every: Duration,
+    /// How many backups to keep in `dir` (0: all).
+    pub keep: usize,
 }

@@ -29,7 +29,20 @@ const DOMAINS: &[&str] = &[
     "console",
 ];
 /// The composition root: wires everything, named by no one but itself.
-const ROOT: &[&str] = &["server", "state", "schema", "cli", "demo", "lib", "main", "layers"];
+const ROOT: &[&str] = &[
+    "server",
+    "state",
+    "schema",
+    "cli",
+    "config_file",
+    "demo",
+    "demo_stations",
+    "api_docs",
+    "ops",
+    "lib",
+    "main",
+    "layers",
+];
 
 /// The top-level modules `source` refers to through `crate::` paths, outside
 /// comments and test modules.

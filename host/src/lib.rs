@@ -4,17 +4,21 @@
 //! tests side by side; shared pieces live in [`core`]. The composition root
 //! ([`server`], [`state`]) wires the domains together at start-up.
 
+pub mod api_docs;
 pub mod app_core;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod console;
 pub mod core;
 pub mod demo;
+pub mod demo_stations;
 pub mod kyc;
 #[cfg(test)]
 mod layers;
 pub mod ledger;
 pub mod notifications;
+pub mod ops;
 pub mod packages;
 pub mod payments;
 pub mod plugins;

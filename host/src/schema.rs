@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
 ];
 
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
 /// Opens the application's database, applying the migrations it lacks.
 pub fn open_db(path: &Path, readers: usize) -> anyhow::Result<Db> {
     Db::open_migrated(path, readers, MIGRATIONS)

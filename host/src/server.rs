@@ -19,7 +19,6 @@ use tower_http::{
     cors::{AllowOrigin, Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    services::ServeDir,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -29,7 +28,6 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
 
 use powerbank_plugin_runtime::{PluginHost, PluginHostOptions};
 
@@ -43,7 +41,6 @@ use crate::{
         jobs::{self, Jobs},
         messenger::Messenger,
         now_ts,
-        storage::LocalDisk,
     },
     kyc, notifications, packages,
     payments::{self, intents::IntentPurpose, purposes::PaymentPurposes},
@@ -158,17 +155,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         db.clone(),
         station_hooks(),
     );
-    let base_url = config.public_base_url.trim_end_matches('/');
-    let storage = LocalDisk::new(config.media_dir(), &format!("{base_url}/media"))?;
-    let private_storage = LocalDisk::new(config.private_media_dir(), &format!("{base_url}/api/uploads/files"))?;
+    let (storage, private_storage) = crate::core::storage::build(&config).await?;
     let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         otp_pepper: otp_pepper.into(),
         messenger: Arc::new(messenger),
-        storage: Arc::new(storage),
-        private_storage: Arc::new(private_storage),
+        storage,
+        private_storage,
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         jobs: job_handlers(config.job_idle_poll),
@@ -209,8 +204,7 @@ async fn not_found() -> error::ApiError {
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let (api, openapi) = api();
-    let openapi = Arc::new(openapi);
-    let spec = openapi.clone();
+    let spec = Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
 
     let cors = if config.cors_origins.is_empty() {
@@ -238,8 +232,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
-        .merge(Scalar::with_url("/api/docs", openapi.as_ref().clone()))
-        .nest_service("/media", ServeDir::new(config.media_dir()))
+        .merge(crate::api_docs::router())
+        .merge(crate::core::storage::media_routes(&config))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(error::error_shape_layer))
@@ -270,6 +264,7 @@ pub async fn serve(
     state.db.write(|tx| rentals::lifecycle::schedule_sweep(tx, now_ts())).await?;
     points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
+    crate::ops::start(&state, background_stopped.clone());
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let limits = state.config.http.clone();
     let served = crate::core::http_listener::serve(listener, app(state), limits, shutdown).await.context("HTTP server");

@@ -13,7 +13,13 @@ use axum::extract::FromRef;
 use crate::{
     app_core::VersionCache,
     config::Config,
-    core::{Db, access::JwtKeys, jobs::Jobs, messenger::Messenger, storage::StorageBackend},
+    core::{
+        Db,
+        access::JwtKeys,
+        jobs::Jobs,
+        messenger::Messenger,
+        storage::{PublicStore, StorageBackend},
+    },
     payments::purposes::PaymentPurposes,
     stations::link::StationLink,
 };
@@ -41,6 +47,12 @@ pub struct AppState {
     /// Pricing, points, promotions, payment gateways and station protocols
     /// (Wasm plugins).
     pub plugins: powerbank_plugin_runtime::PluginHost,
+}
+
+impl FromRef<AppState> for PublicStore {
+    fn from_ref(state: &AppState) -> Self {
+        PublicStore(state.storage.clone())
+    }
 }
 
 impl FromRef<AppState> for Db {

@@ -12,6 +12,7 @@
 //! [`SimConfig::mountpoint`] is put verbatim in front of every topic, as a
 //! broker mountpoint would, so tests sharing one broker never meet.
 
+pub mod fleet;
 mod native;
 mod volinks;
 
@@ -45,6 +46,14 @@ pub struct SimConfig {
     pub mountpoint: String,
     pub protocol: SimProtocol,
     pub heartbeat_interval: Duration,
+    /// Also report the full status (native: the retained status; volinks:
+    /// a check frame) this often; `None`: only at (re)connection.
+    pub status_interval: Option<Duration>,
+    /// Delay before the first heartbeat, so a fleet started at once does not
+    /// heartbeat in lockstep.
+    pub start_offset: Duration,
+    /// MQTT keep-alive (a PINGREQ after this long without traffic).
+    pub keep_alive: Duration,
     pub eject_delay: Duration,
     /// 0.0 never fails, 1.0 always fails.
     pub eject_failure_rate: f64,
@@ -68,6 +77,9 @@ impl SimConfig {
             mountpoint: String::new(),
             protocol: SimProtocol::Native,
             heartbeat_interval: Duration::from_secs(20),
+            status_interval: None,
+            start_offset: Duration::ZERO,
+            keep_alive: Duration::from_secs(5),
             eject_delay: Duration::from_millis(200),
             eject_failure_rate: 0.0,
             ignore_commands: false,
@@ -141,7 +153,7 @@ impl SimStation {
         let mut options =
             MqttOptions::new(format!("station-{device_id}"), config.broker_host.clone(), config.broker_port);
         options.set_credentials(device_id, password);
-        options.set_keep_alive(Duration::from_secs(5));
+        options.set_keep_alive(config.keep_alive);
         options.set_clean_session(true);
         // Large enough for robustness tests that send oversized payloads on purpose.
         options.set_max_packet_size(256 * 1024, 256 * 1024);
@@ -299,15 +311,26 @@ async fn event_loop(shared: Arc<Shared>, client: AsyncClient, mut eventloop: rum
 
 async fn heartbeats(shared: Arc<Shared>, client: AsyncClient) {
     let started = tokio::time::Instant::now();
+    tokio::time::sleep(shared.config.start_offset).await;
     let mut tick = tokio::time::interval(shared.config.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A period so long it never fires stands in for "no status reports".
+    let status_every = shared.config.status_interval.unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut status = tokio::time::interval_at(tokio::time::Instant::now() + status_every, status_every);
+    status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        let published = match shared.config.protocol {
-            SimProtocol::Native => native::heartbeat(&shared, &client, started.elapsed()).await,
-            SimProtocol::Volinks => volinks::heartbeat(&shared, &client).await,
+        let published = tokio::select! {
+            _ = tick.tick() => match shared.config.protocol {
+                SimProtocol::Native => native::heartbeat(&shared, &client, started.elapsed()).await,
+                SimProtocol::Volinks => volinks::heartbeat(&shared, &client).await,
+            },
+            _ = status.tick() => match shared.config.protocol {
+                SimProtocol::Native => native::publish_status(&shared, &client).await,
+                SimProtocol::Volinks => volinks::publish_check(&shared, &client).await,
+            },
         };
         if let Err(e) = published {
-            tracing::debug!(station = %shared.device_id, error = %e, "sim heartbeat not sent");
+            tracing::debug!(station = %shared.device_id, error = %e, "sim report not sent");
         }
     }
 }

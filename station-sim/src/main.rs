@@ -1,11 +1,16 @@
 //! `powerbank-station-sim`: runs a simulated station for every station the
 //! host knows, using the operator API to read each station's slots and MQTT
-//! credentials. `cargo xtask run` starts it beside the demo server.
+//! credentials (for a host whose demo stations are not simulated in-process,
+//! e.g. one on an external broker).
+//!
+//! `powerbank-station-sim fleet --stations 10000` registers and runs a whole
+//! fleet for load tests and prints what the host absorbed (`cargo xtask
+//! bench-fleet` runs it against a release host).
 
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use station_sim::{SimConfig, SimProtocol, SimSlot, SimStation};
 
@@ -19,6 +24,57 @@ enum Protocol {
 
 #[derive(Parser)]
 #[command(name = "powerbank-station-sim", about = "Simulated power-bank stations over MQTT")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Register N stations (native and volinks mixed), run them at a
+    /// heartbeat and status rate, eject meanwhile, and report the load.
+    Fleet(FleetArgs),
+}
+
+#[derive(clap::Args)]
+struct FleetArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    api: String,
+    #[arg(long, default_value = "admin@powerbank.local")]
+    admin_email: String,
+    #[arg(long, default_value = "powerbank-demo-admin")]
+    admin_password: String,
+    #[arg(long, default_value_t = 10_000)]
+    stations: usize,
+    /// Every n-th station is a volinks V1 cabinet (0: all native).
+    #[arg(long, default_value_t = 4)]
+    volinks_every: usize,
+    #[arg(long, default_value_t = 4)]
+    slots: u16,
+    #[arg(long, default_value_t = 30)]
+    heartbeat_secs: u64,
+    /// Full status reports this often (0: only at connection).
+    #[arg(long, default_value_t = 300)]
+    status_secs: u64,
+    #[arg(long, default_value_t = 60)]
+    keep_alive_secs: u64,
+    /// Seconds measured, after all stations connected and one heartbeat round.
+    #[arg(long, default_value_t = 60)]
+    window_secs: u64,
+    #[arg(long, default_value_t = 5.0)]
+    ejects_per_sec: f64,
+    /// The host's process id, to read its CPU time from /proc.
+    #[arg(long)]
+    host_pid: Option<u32>,
+    #[arg(long, default_value = "FLEET")]
+    prefix: String,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+#[derive(clap::Args)]
 struct Args {
     /// The host's HTTP API.
     #[arg(long, env = "POWERBANK_SIM_API", default_value = "http://127.0.0.1:8000")]
@@ -80,8 +136,41 @@ fn broker_of(url: &str) -> anyhow::Result<(String, u16)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
-    let args = Args::parse();
+    tracing_subscriber::fmt().with_env_filter("warn").init();
+    let cli = Cli::parse();
+    match cli.mode {
+        Some(Mode::Fleet(fleet)) => run_fleet(fleet).await,
+        None => run_demo(cli.args).await,
+    }
+}
+
+async fn run_fleet(a: FleetArgs) -> anyhow::Result<()> {
+    let heartbeat = Duration::from_secs(a.heartbeat_secs.max(1));
+    let options = station_sim::fleet::FleetOptions {
+        api: a.api.trim_end_matches('/').to_string(),
+        admin_email: a.admin_email,
+        admin_password: a.admin_password,
+        stations: a.stations,
+        volinks_every: a.volinks_every,
+        slots: a.slots.clamp(1, 64),
+        heartbeat,
+        status: (a.status_secs > 0).then(|| Duration::from_secs(a.status_secs)),
+        keep_alive: Duration::from_secs(a.keep_alive_secs.clamp(5, 600)),
+        warmup: heartbeat + Duration::from_secs(5),
+        window: Duration::from_secs(a.window_secs.max(5)),
+        ejects_per_sec: a.ejects_per_sec,
+        host_pid: a.host_pid,
+        prefix: a.prefix,
+        concurrency: a.concurrency.max(1),
+    };
+    let (report, stations) = station_sim::fleet::run(options).await?;
+    println!("{report}");
+    // 10,000 clean disconnects would only add noise: the process exit drops them.
+    std::mem::forget(stations);
+    Ok(())
+}
+
+async fn run_demo(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let token = login(&http, &args).await?;
 

@@ -50,6 +50,13 @@ pub(crate) fn on_connect(shared: &Shared, client: &AsyncClient) -> anyhow::Resul
     Ok(())
 }
 
+/// The full status again, retained as at connection.
+pub(crate) async fn publish_status(shared: &Shared, client: &AsyncClient) -> anyhow::Result<()> {
+    let status = serde_json::to_vec(&status(shared))?;
+    client.publish(shared.topic(&topics().status(&shared.device_id)), QoS::AtLeastOnce, true, status).await?;
+    Ok(())
+}
+
 pub(crate) async fn publish_event(shared: &Shared, client: &AsyncClient, event: &StationEvent) -> anyhow::Result<()> {
     let payload = serde_json::to_vec(event)?;
     client.publish(shared.topic(&topics().events(&shared.device_id)), QoS::AtLeastOnce, false, payload).await?;

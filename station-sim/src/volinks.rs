@@ -115,6 +115,11 @@ pub(crate) fn on_connect(shared: &Shared, client: &AsyncClient) -> anyhow::Resul
     Ok(())
 }
 
+/// A check frame (every hole's state), as the cabinet sends on `check`.
+pub(crate) async fn publish_check(shared: &Shared, client: &AsyncClient) -> anyhow::Result<()> {
+    publish_frame(shared, client, &check_frame(shared)).await
+}
+
 pub(crate) async fn publish_frame(shared: &Shared, client: &AsyncClient, frame: &Frame) -> anyhow::Result<()> {
     let (topic, qos) = match frame {
         Frame::Heartbeat(_) => (topics().heart(&shared.device_id), QoS::AtMostOnce),

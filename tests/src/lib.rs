@@ -5,6 +5,7 @@
 pub mod fake_fcm;
 pub mod fake_gateways;
 pub mod fakes;
+pub mod moto;
 pub mod mqtt;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};

@@ -13,6 +13,7 @@ pub mod money;
 pub mod pagination;
 pub mod rate_limit;
 pub mod storage;
+pub mod storage_s3;
 pub mod text;
 pub mod text_enum;
 
