@@ -27,9 +27,7 @@ macro_rules! text_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-        )]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         $vis enum $name {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
         }
@@ -58,6 +56,20 @@ macro_rules! text_enum {
                 Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
             }
         }
+
+        // Written out rather than derived: utoipa's derive does not see a
+        // `serde(rename = $text)` whose text comes through a macro fragment,
+        // and would document the Rust variant names instead of the texts.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +121,9 @@ mod tests {
         assert_eq!("red".parse::<Colour>(), Ok(Colour::Red));
         assert_eq!("blue".parse::<Colour>().unwrap_err(), "must be one of red, dark_blue");
         assert_eq!(serde_json::to_value(Colour::DarkBlue).unwrap(), "dark_blue");
+        // The OpenAPI schema lists the texts the API shows, not the variant names.
+        let schema = serde_json::to_value(<Colour as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["red", "dark_blue"]), "{schema}");
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let back: Colour = conn.query_row("SELECT ?1", [Colour::DarkBlue], |r| r.get(0)).unwrap();
         assert_eq!(back, Colour::DarkBlue);
