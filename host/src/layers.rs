@@ -16,6 +16,7 @@ const LEDGER: &str = "ledger";
 /// Feature domains, lowest first: each may name the ones before it.
 const DOMAINS: &[&str] = &[
     "app_core",
+    "settings",
     "plugins",
     "notifications",
     "kyc",

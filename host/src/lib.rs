@@ -27,6 +27,7 @@ pub mod promotions;
 pub mod rentals;
 pub mod schema;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod stations;
 pub mod users;

@@ -45,6 +45,7 @@ use crate::{
     kyc, notifications, packages,
     payments::{self, intents::IntentPurpose, purposes::PaymentPurposes},
     points, promotions, rentals, schema,
+    settings::{self, Settings},
     state::AppState,
     stations::{
         self,
@@ -104,6 +105,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(notifications::router())
         .merge(points::router())
         .merge(promotions::router())
+        .merge(settings::router())
         .merge(crate::console::router())
         .split_for_parts()
 }
@@ -166,6 +168,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         private_storage,
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
+        settings: settings(&config),
         jobs: job_handlers(config.job_idle_poll),
         station_link: Arc::new(station_link),
         payment_purposes: payment_purposes(),
@@ -184,6 +187,13 @@ fn station_hooks() -> LinkHooks {
 /// sell through a gateway register here, so payments names none of them.
 fn payment_purposes() -> PaymentPurposes {
     PaymentPurposes::default().with(IntentPurpose::Rental, rentals::orders::RentalPayments)
+}
+
+/// Every operator setting, registered by the domain that reads it.
+fn settings(config: &Config) -> Settings {
+    let settings = Settings::builder();
+    let settings = payments::settings::register(settings);
+    rentals::settings::register(settings, &config.rentals).build()
 }
 
 /// Every background job kind and the domain code that runs it: each domain

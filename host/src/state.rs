@@ -21,6 +21,7 @@ use crate::{
         storage::{PublicStore, StorageBackend},
     },
     payments::purposes::PaymentPurposes,
+    settings::Settings,
     stations::link::StationLink,
 };
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub private_storage: Arc<dyn StorageBackend>,
     pub started_at: Instant,
     pub app_versions: VersionCache,
+    /// Operator settings, registered by the domains that read them.
+    pub settings: Settings,
     pub jobs: Jobs<AppState>,
     pub station_link: Arc<StationLink>,
     /// What each gateway payment purpose other than top-ups does when paid

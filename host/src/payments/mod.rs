@@ -11,6 +11,7 @@ pub mod intents;
 pub mod options;
 pub mod purposes;
 pub mod refunds;
+pub mod settings;
 pub mod topup;
 pub mod wallet;
 pub mod webhooks;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    topup::{MAX_TOPUP_PAISA, MIN_TOPUP_PAISA},
+    settings::{MAX_TOPUP_PAISA, MIN_TOPUP_PAISA},
     wallet,
 };
 use crate::{
@@ -49,7 +49,10 @@ fn display_name(gateway: &str) -> String {
     get, path = "/api/payment/methods", tag = "payments",
     responses((status = 200, description = "Available payment methods", body = PaymentMethodsOut))
 )]
-pub async fn methods(State(state): State<AppState>) -> Json<PaymentMethodsOut> {
+pub async fn methods(State(state): State<AppState>) -> Result<Json<PaymentMethodsOut>, ApiError> {
+    let settings = state.settings.clone();
+    let (min, max) =
+        state.db.read(move |c| Ok((settings.int(c, MIN_TOPUP_PAISA)?, settings.int(c, MAX_TOPUP_PAISA)?))).await?;
     let balance = |id: &str, name: &str| PaymentMethodOut {
         id: id.to_string(),
         name: name.to_string(),
@@ -63,11 +66,11 @@ pub async fn methods(State(state): State<AppState>) -> Json<PaymentMethodsOut> {
         name: display_name(&g),
         id: g,
         kind: "gateway".to_string(),
-        min_amount_paisa: Some(MIN_TOPUP_PAISA),
-        max_amount_paisa: Some(MAX_TOPUP_PAISA),
+        min_amount_paisa: Some(min),
+        max_amount_paisa: Some(max),
         currency: "NPR".to_string(),
     }));
-    Json(PaymentMethodsOut { methods })
+    Ok(Json(PaymentMethodsOut { methods }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -41,6 +41,7 @@ use crate::{
     },
     ledger::{self, TransactionKind, WalletKind},
     notifications::notify,
+    payments::settings::{MAX_TOPUP_PAISA, MIN_TOPUP_PAISA},
     points::{self, PlannedAward},
     state::AppState,
 };
@@ -48,12 +49,6 @@ use crate::{
 /// Job: grants a credited top-up's points when the points plugin could not be
 /// asked at crediting time.
 pub const TOPUP_POINTS_JOB: &str = "payments.topup_points";
-
-/// NPR 10: the smallest top-up (Khalti's own minimum too).
-pub const MIN_TOPUP_PAISA: i64 = 1_000;
-
-/// NPR 100,000.
-pub const MAX_TOPUP_PAISA: i64 = 10_000_000;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopupIntentIn {
@@ -89,11 +84,11 @@ pub async fn topup_intent(
     ApiJson(body): ApiJson<TopupIntentIn>,
 ) -> Result<(StatusCode, Json<IntentOut>), ApiError> {
     const ENDPOINT: &str = "wallet/topup-intent";
-    if !(MIN_TOPUP_PAISA..=MAX_TOPUP_PAISA).contains(&body.amount_paisa) {
-        return Err(ApiError::invalid_field(
-            "amount_paisa",
-            format!("must be between {MIN_TOPUP_PAISA} and {MAX_TOPUP_PAISA} paisa"),
-        ));
+    let settings = state.settings.clone();
+    let (min, max) =
+        state.db.read(move |c| Ok((settings.int(c, MIN_TOPUP_PAISA)?, settings.int(c, MAX_TOPUP_PAISA)?))).await?;
+    if !(min..=max).contains(&body.amount_paisa) {
+        return Err(ApiError::invalid_field("amount_paisa", format!("must be between {min} and {max} paisa")));
     }
     let gateways = state.plugins.gateway_names();
     if !gateways.contains(&body.gateway) {

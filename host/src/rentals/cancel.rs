@@ -5,8 +5,11 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::model::{
-    RentalStatus, {self},
+use super::{
+    model::{
+        RentalStatus, {self},
+    },
+    settings::FREE_RETURN_MINUTES,
 };
 use crate::{
     core::{ApiError, ApiPath, AuthUser, error::ErrorBody, now_ts},
@@ -41,7 +44,9 @@ pub async fn cancel(
     if rental.status != RentalStatus::Active {
         return Err(model::illegal(rental.status, "cancel"));
     }
-    let refund_until = rental.started_at.unwrap_or_default() + state.config.rentals.grace_minutes * 60;
+    let settings = state.settings.clone();
+    let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await?;
+    let refund_until = rental.started_at.unwrap_or_default() + free_minutes * 60;
     if now_ts() > refund_until {
         return Err(ApiError::conflict(
             "grace_window_passed",

@@ -25,6 +25,7 @@ use super::{
     lifecycle,
     model::{self, RentalOut, RentalStatus},
     orders::{OrderStatus, RentalOrderOut},
+    settings::EJECT_TIMEOUT_SECONDS,
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
@@ -248,10 +249,11 @@ pub(super) async fn eject_and_settle(
     reserved: Reserved,
     refund: RefundNote,
 ) -> Result<RentalOut, ApiError> {
-    let outcome = state
-        .station_link
-        .eject_with_id(&reserved.station_sn, reserved.slot, &reserved.request_id, state.config.rentals.eject_timeout)
-        .await;
+    let settings = state.settings.clone();
+    let timeout = state.db.read(move |c| settings.int(c, EJECT_TIMEOUT_SECONDS)).await?;
+    let timeout = std::time::Duration::from_secs(u64::try_from(timeout).unwrap_or(15));
+    let outcome =
+        state.station_link.eject_with_id(&reserved.station_sn, reserved.slot, &reserved.request_id, timeout).await;
     let (rental_id, user_id) = (reserved.rental_id, reserved.user_id);
     let (status, code, reason) = match outcome {
         Ok(Some(EjectOutcome::Ejected { power_bank })) => {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{
     charge,
     model::{self, RentalOut, RentalStatus},
+    settings::{EJECT_TIMEOUT_SECONDS, FREE_RETURN_MINUTES},
 };
 use crate::{
     core::{
@@ -291,7 +292,9 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
         .map_err(|e| e.message)?;
     let Some(rental) = rental else { return Ok(()) }; // nothing rented: a stock movement or a repeat
     let (started, due) = (rental.started_at.unwrap_or(ev.returned_at), rental.due_at.unwrap_or(ev.returned_at));
-    let in_grace = ev.returned_at - started <= state.config.rentals.grace_minutes * 60;
+    let settings = state.settings.clone();
+    let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await.map_err(|e| e.message)?;
+    let in_grace = ev.returned_at - started <= free_minutes * 60;
     let context =
         CallContext { user_id: Some(rental.user_id.to_string()), station_sn: None, now_unix_ms: ev.returned_at * 1000 };
     let overdue = if ev.returned_at > due && !in_grace {
@@ -406,7 +409,9 @@ pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
 /// station's answer), gives back gateway payments of rentals never started,
 /// and reminds users whose rentals end soon or are overdue.
 pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
-    let stale_after = i64::try_from(state.config.rentals.eject_timeout.as_secs()).unwrap_or(15) + 60;
+    let settings = state.settings.clone();
+    let eject_timeout = state.db.read(move |c| settings.int(c, EJECT_TIMEOUT_SECONDS)).await.map_err(|e| e.message)?;
+    let stale_after = eject_timeout + 60;
     state
         .db
         .write(move |tx| {

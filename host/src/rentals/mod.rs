@@ -14,6 +14,7 @@ pub mod model;
 pub mod order_routes;
 pub mod orders;
 pub mod problem_reports;
+pub mod settings;
 pub mod tracking;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -21,6 +21,7 @@ mod rental_journey;
 mod rentals;
 mod rentals_gateway;
 mod security;
+mod settings;
 mod station_link;
 mod station_protocols;
 mod stations;
