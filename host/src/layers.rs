@@ -39,6 +39,7 @@ const ROOT: &[&str] = &[
     "demo",
     "demo_stations",
     "api_docs",
+    "api_contract",
     "ops",
     "lib",
     "main",

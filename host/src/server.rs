@@ -92,7 +92,7 @@ impl Modify for BearerAuth {
 
 /// Every documented route of the API, with its OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(app_core::router())
         .merge(users::router())
         .merge(stations::router())
@@ -107,7 +107,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(promotions::router())
         .merge(settings::router())
         .merge(crate::console::router())
-        .split_for_parts()
+        .split_for_parts();
+    crate::api_contract::complete_answers(&mut document);
+    (router, document)
 }
 
 /// Reads a generated secret, creating it on first start.

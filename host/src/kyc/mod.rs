@@ -152,6 +152,8 @@ pub struct AdminKycQuery {
     /// `pending`, `approved` or `rejected`; all when omitted.
     pub status: Option<String>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

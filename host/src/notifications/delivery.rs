@@ -288,6 +288,8 @@ pub struct DeliveryLogQuery {
     pub user_id: Option<i64>,
     pub notification_id: Option<i64>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -246,6 +246,8 @@ pub struct AdminRefundFilter {
     /// `pending`, `approved`, `processed`, `rejected` or `failed`.
     pub status: Option<String>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -148,6 +148,7 @@ async fn handle(
         (status = 200, description = "Handled (also for duplicates and unknown payments)", body = WebhookAck),
         (status = 400, description = "Malformed, or Khalti does not know the payment", body = ErrorBody),
         (status = 502, description = "Khalti could not be asked; retry later", body = ErrorBody),
+        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
         (status = 504, description = "Khalti did not answer in time; retry later", body = ErrorBody),
     )
 )]
@@ -169,6 +170,7 @@ pub async fn khalti(
         (status = 200, description = "Handled (also for duplicates and unknown payments)", body = WebhookAck),
         (status = 400, description = "Malformed, or the signature does not verify", body = ErrorBody),
         (status = 502, description = "eSewa could not be asked; retry later", body = ErrorBody),
+        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
         (status = 504, description = "eSewa did not answer in time; retry later", body = ErrorBody),
     )
 )]
@@ -190,6 +192,7 @@ pub async fn esewa(
         (status = 200, description = "Handled (also for duplicates, other event types and unknown payments)", body = WebhookAck),
         (status = 400, description = "Bad or expired signature, or not an event", body = ErrorBody),
         (status = 502, description = "Could not be processed now; Stripe retries", body = ErrorBody),
+        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
     )
 )]
 pub async fn stripe(

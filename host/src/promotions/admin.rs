@@ -267,6 +267,8 @@ pub struct CouponFilter {
     /// Only active (`true`) or inactive (`false`) coupons.
     pub active: Option<bool>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -53,6 +53,8 @@ pub struct HistoryFilter {
     /// Up to this date (inclusive, `YYYY-MM-DD`, UTC).
     pub to: Option<String>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

@@ -100,6 +100,7 @@ pub struct StationFilter {
     /// `next_cursor` from the previous page; omit for the first page.
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

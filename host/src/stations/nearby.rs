@@ -51,6 +51,7 @@ pub struct NearbyParams {
     /// Search radius in **metres**, above 0 and at most 50000 (default 5000, i.e. 5 km).
     pub radius: Option<f64>,
     /// Most stations to return, nearest first: 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 

@@ -12,6 +12,7 @@ mod auth;
 mod console;
 mod kyc;
 mod notifications;
+mod openapi_conformance;
 mod ops;
 mod payments;
 mod plugins_admin;
