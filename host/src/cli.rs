@@ -8,11 +8,11 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    admin,
     config::{Config, EmailConfig, MqttMode, SmsConfig},
     config_file,
-    core::{Db, Role, storage::StorageConfig, storage_s3::S3Settings},
+    core::{Db, OperatorRole, storage::StorageConfig, storage_s3::S3Settings},
     demo, ops, schema, server,
-    users::{auth, identifier::Identifier},
 };
 
 #[derive(Parser)]
@@ -49,6 +49,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Check the operator audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Print the OpenAPI document (what `GET /api/openapi.json` serves) and exit.
     Openapi,
@@ -175,7 +180,7 @@ enum PluginsCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create an admin who signs in at `POST /api/admin/login`.
+    /// Create an operator who signs in at `POST /api/admin/login`.
     Create {
         #[command(flatten)]
         store: StoreArgs,
@@ -184,7 +189,18 @@ enum AdminCommand {
         /// At least 12 characters.
         #[arg(long, env = "POWERBANK_ADMIN_PASSWORD")]
         password: String,
+        /// What the operator may do: owner (everything, manages operators),
+        /// admin, support, finance or field_tech (docs/admin.md).
+        #[arg(long, default_value = "owner", value_parser = parse_role)]
+        role: OperatorRole,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit log's hash chain; exit 1 when a row was edited or
+    /// deleted. Safe beside a running server.
+    Verify(StoreArgs),
 }
 
 #[derive(Args, Clone)]
@@ -487,6 +503,7 @@ powerbank demo {}
             print_verify(&outcome.report)
         }
         Command::Verify(store) => print_verify(&ops::verify::verify_file(&store.config().db_path)?),
+        Command::Audit { command: AuditCommand::Verify(store) } => verify_audit(&store.config().db_path),
         Command::Health { url } => tokio::runtime::Runtime::new()?.block_on(async {
             let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
             let answer = http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
@@ -496,11 +513,11 @@ powerbank demo {}
             anyhow::ensure!(status.is_success(), "{url} answered {status}");
             Ok(())
         }),
-        Command::Admin { command: AdminCommand::Create { store, email, password } } => {
+        Command::Admin { command: AdminCommand::Create { store, email, password, role } } => {
             let config = store.config();
             let db = schema::open_db(&config.db_path, 1)?;
-            let id = create_admin(&db, &email, &password)?;
-            println!("admin {email} created (user id {id}); sign in at POST /api/admin/login");
+            let id = create_operator(&db, &email, &password, role)?;
+            println!("operator {email} ({role}) created (user id {id}); sign in at POST /api/admin/login");
             Ok(())
         }
     }
@@ -563,6 +580,30 @@ async fn plugins_command(command: PluginsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Prints the audit log check; an error (exit 1) on any problem.
+pub fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(path.is_file(), "no database at {}", path.display());
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let check = crate::core::audit::verify(&conn).map_err(|e| anyhow::anyhow!(e.message))?;
+    println!(
+        "checked {} audit row(s); newest {} with hash {}",
+        check.rows_checked,
+        check.last_id.map_or("-".into(), |id| id.to_string()),
+        check.head_hash.as_deref().unwrap_or("-")
+    );
+    for p in &check.problems {
+        println!("PROBLEM row {}: {} ({})", p.id, p.problem, p.detail);
+    }
+    anyhow::ensure!(check.ok, "the audit log was tampered with: {} problem(s)", check.problems.len());
+    println!("the audit log is intact");
+    Ok(())
+}
+
+fn parse_role(text: &str) -> Result<OperatorRole, String> {
+    text.parse()
+}
+
 /// Prints a ledger check; an error (exit 1) when any balance differs.
 fn print_verify(report: &ops::verify::VerifyReport) -> anyhow::Result<()> {
     println!(
@@ -584,15 +625,17 @@ fn print_verify(report: &ops::verify::VerifyReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates an operator account; used by the CLI and the demo data.
+/// Creates an owner (the site's first operator); used by the demo data and tests.
 pub fn create_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<i64> {
-    anyhow::ensure!(password.chars().count() >= 12, "the admin password must be at least 12 characters");
-    let identifier = Identifier::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
-    anyhow::ensure!(matches!(identifier, Identifier::Email(_)), "admins sign in with an email address");
-    let hash = crate::users::operator_signin::hash_password(password).map_err(|e| anyhow::anyhow!(e.message))?;
+    create_operator(db, email, password, OperatorRole::Owner)
+}
+
+/// Creates an operator account with `role`; used by `powerbank admin create`.
+pub fn create_operator(db: &Db, email: &str, password: &str, role: OperatorRole) -> anyhow::Result<i64> {
+    let (identifier, hash) =
+        admin::operators::prepare_credentials(email, password).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     db.blocking_write(|tx| {
-        auth::create_user(tx, &identifier, Role::Admin, None, Some("Operator"), Some(&hash), crate::core::now_ts())
-            .map_err(|e| anyhow::anyhow!(e.message))
+        admin::operators::create(tx, &identifier, &hash, role, None).map_err(|e| anyhow::anyhow!(e.message))
     })
 }
 

@@ -27,6 +27,7 @@ const DOMAINS: &[&str] = &[
     "promotions",
     "users",
     "rentals",
+    "admin",
     "console",
 ];
 /// The composition root: wires everything, named by no one but itself.

@@ -4,6 +4,7 @@
 //! tests side by side; shared pieces live in [`core`]. The composition root
 //! ([`server`], [`state`]) wires the domains together at start-up.
 
+pub mod admin;
 pub mod api_contract;
 pub mod api_docs;
 pub mod app_core;

@@ -32,11 +32,11 @@ use utoipa_axum::router::OpenApiRouter;
 use powerbank_plugin_runtime::{PluginHost, PluginHostOptions};
 
 use crate::{
-    app_core,
+    admin, app_core,
     config::Config,
     core::{
         Db,
-        access::JwtKeys,
+        access::{JwtKeys, RouteRoles},
         error,
         jobs::{self, Jobs},
         messenger::Messenger,
@@ -69,7 +69,7 @@ use crate::{
         (name = "stations", description = "Stations and availability"),
         (name = "payments", description = "Packages, wallet, payments"),
         (name = "rentals", description = "Renting, extending and returning power banks"),
-        (name = "admin", description = "Operator endpoints (admin role)"),
+        (name = "admin", description = "Operator endpoints: each lists the operator roles it accepts in `x-roles` (docs/admin.md)"),
         (name = "kyc", description = "Identity verification (KYC) submissions"),
         (name = "notifications", description = "In-app notifications and devices for push"),
         (name = "points", description = "Loyalty points and referrals"),
@@ -90,9 +90,26 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every documented route of the API, with its OpenAPI document.
+/// Every documented route of the API, with its OpenAPI document (each
+/// operator route's `x-roles` completed by [`RouteRoles::declare`]).
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = routes();
+    // An unknown role text stops `build_state`, which declares again.
+    if let Err(e) = RouteRoles::declare(&mut doc) {
+        tracing::error!(error = %e, "operator roles");
+    }
+    crate::api_contract::complete_answers(&mut doc);
+    (router, doc)
+}
+
+/// The roles each operator route accepts, from the document's `x-roles`.
+pub fn route_roles() -> anyhow::Result<RouteRoles> {
+    let (_, mut doc) = routes();
+    RouteRoles::declare(&mut doc).map_err(|e| anyhow::anyhow!("operator roles: {e}"))
+}
+
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(app_core::router())
         .merge(users::router())
         .merge(stations::router())
@@ -107,9 +124,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(promotions::router())
         .merge(settings::router())
         .merge(crate::console::router())
-        .split_for_parts();
-    crate::api_contract::complete_answers(&mut document);
-    (router, document)
+        .merge(admin::router())
+        .split_for_parts()
 }
 
 /// Reads a generated secret, creating it on first start.
@@ -164,6 +180,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
+        route_roles: Arc::new(route_roles()?),
         otp_pepper: otp_pepper.into(),
         messenger: Arc::new(messenger),
         storage,

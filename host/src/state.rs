@@ -15,7 +15,7 @@ use crate::{
     config::Config,
     core::{
         Db,
-        access::JwtKeys,
+        access::{JwtKeys, RouteRoles},
         jobs::Jobs,
         messenger::Messenger,
         storage::{PublicStore, StorageBackend},
@@ -30,6 +30,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub jwt: Arc<JwtKeys>,
+    /// The operator roles each admin route accepts (its `x-roles`).
+    pub route_roles: Arc<RouteRoles>,
     /// Server-side secret mixed into OTP hashes, so a leaked table is useless.
     pub otp_pepper: Arc<[u8]>,
     /// SMS and email: one-time codes, and the SMS fallback of push.
@@ -67,6 +69,12 @@ impl FromRef<AppState> for Db {
 impl FromRef<AppState> for Arc<JwtKeys> {
     fn from_ref(state: &AppState) -> Self {
         state.jwt.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<RouteRoles> {
+    fn from_ref(state: &AppState) -> Self {
+        state.route_roles.clone()
     }
 }
 

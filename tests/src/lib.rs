@@ -177,7 +177,7 @@ impl TestServer {
         Session::from_body(&r.body)
     }
 
-    /// Signs in as the demo-style admin created directly in the database.
+    /// Signs in as the demo-style admin (an `owner`) created directly in the database.
     pub async fn admin(&self) -> Session {
         let email = "ops@powerbank.test";
         let password = "correct horse battery staple";
@@ -186,6 +186,20 @@ impl TestServer {
         let _ = powerbank::cli::create_admin(&db, email, password);
         let r = self.post("/api/admin/login", None, json!({"email": email, "password": password})).await;
         assert_eq!(r.status, StatusCode::OK, "admin login: {}", r.body);
+        Session::from_body(&r.body)
+    }
+
+    /// Signs in as an operator of `role` (`owner`, `admin`, `support`,
+    /// `finance`, `field_tech`), created directly in the database on first use.
+    pub async fn operator(&self, role: &str) -> Session {
+        let email = format!("{role}@operators.test");
+        let password = "correct horse battery staple";
+        let db = powerbank::core::Db::open(&self.db_path(), 1).expect("db");
+        let parsed = role.parse().expect("an operator role");
+        // Idempotent: a second call signs in to the operator the first one made.
+        let _ = powerbank::cli::create_operator(&db, &email, password, parsed);
+        let r = self.post("/api/admin/login", None, json!({"email": email, "password": password})).await;
+        assert_eq!(r.status, StatusCode::OK, "{role} login: {}", r.body);
         Session::from_body(&r.body)
     }
 }

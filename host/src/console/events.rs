@@ -29,7 +29,7 @@ use std::{
 };
 
 use axum::{
-    extract::{FromRequestParts, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, Request, header::AUTHORIZATION},
     response::sse::{Event, KeepAlive, Sse},
 };
@@ -40,7 +40,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use utoipa::ToSchema;
 
 use crate::{
-    core::{AdminUser, ApiError, error::ErrorBody},
+    core::{ApiError, Operator, error::ErrorBody},
     plugins::PluginOut,
     state::AppState,
     stations::listing::{RENTABLE_BATTERY, SLOT_JOINS, SUMMARY_COLUMNS, StationSummary, summary_from_row},
@@ -120,6 +120,7 @@ impl ConsoleEvent {
 #[utoipa::path(
     get, path = "/api/admin/events", tag = "admin", operation_id = "admin_events",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support", "finance", "field_tech"]))),
     responses(
         (status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = ConsoleEvent),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -128,7 +129,7 @@ impl ConsoleEvent {
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let authorization = headers.get(AUTHORIZATION).cloned();
@@ -206,8 +207,9 @@ impl Watcher {
     async fn still_authorised(&self) -> bool {
         let Some(authorization) = self.authorization.clone() else { return false };
         let Ok(request) = Request::builder().header(AUTHORIZATION, authorization).body(()) else { return false };
-        let (mut parts, ()) = request.into_parts();
-        AdminUser::from_request_parts(&mut parts, &self.state).await.is_ok()
+        let (parts, ()) = request.into_parts();
+        // Any live operator session keeps the stream (every role may open it).
+        Operator::authenticate(&parts, &self.state).await.is_ok()
     }
 
     /// Reads the current state and queues what differs from the last look.

@@ -1,8 +1,9 @@
 //! Shared pieces every feature domain uses: errors, database access, auth
-//! extractors, pagination, money, rate limits, storage, durable jobs, and the
-//! messenger that sends SMS and email.
+//! extractors, the audit log of operator actions, pagination, money, rate
+//! limits, storage, durable jobs, and the messenger that sends SMS and email.
 
 pub mod access;
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod http_listener;
@@ -17,7 +18,7 @@ pub mod storage_s3;
 pub mod text;
 pub mod text_enum;
 
-pub use access::{AdminUser, AuthUser, Role};
+pub use access::{AuthUser, Operator, OperatorRole, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 pub use pagination::{Page, PageParams};

@@ -15,8 +15,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
-        text_enum::text_enum, ts_to_rfc3339,
+        ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Operator, Page, PageParams,
+        audit::{self, Target},
+        error::ErrorBody,
+        now_ts, opt_ts,
+        text_enum::text_enum,
+        ts_to_rfc3339,
     },
     notifications,
     state::AppState,
@@ -322,17 +326,18 @@ pub async fn kyc_status(State(state): State<AppState>, user: AuthUser) -> Result
 #[utoipa::path(
     get, path = "/api/admin/kyc", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support"]))),
     params(AdminKycQuery),
     responses(
         (status = 200, description = "A page of submissions", body = Page<AdminKycOut>),
         (status = 400, description = "Bad filter or cursor", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
 pub async fn admin_list_kyc(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiQuery(q): ApiQuery<AdminKycQuery>,
 ) -> Result<Json<Page<AdminKycOut>>, ApiError> {
     let paging = PageParams { cursor: q.cursor, limit: q.limit };
@@ -357,7 +362,13 @@ pub async fn admin_list_kyc(
 }
 
 /// Decides a pending submission and notifies its owner, in one transaction.
-async fn decide(state: &AppState, admin_id: i64, id: i64, rejection: Option<String>) -> Result<AdminKycOut, ApiError> {
+async fn decide(
+    state: &AppState,
+    admin: Operator,
+    id: i64,
+    rejection: Option<String>,
+) -> Result<AdminKycOut, ApiError> {
+    let admin_id = admin.id;
     let out = state
         .db
         .write(move |tx| {
@@ -382,7 +393,10 @@ async fn decide(state: &AppState, admin_id: i64, id: i64, rejection: Option<Stri
                     notifications::notify(tx, current.user_id, "kyc_rejected", json!({"kyc_id": id, "reason": reason}))?
                 }
             }
-            load(tx, id)?.ok_or_else(|| ApiError::internal("KYC row vanished"))
+            let after = load(tx, id)?.ok_or_else(|| ApiError::internal("KYC row vanished"))?;
+            let action = if rejection.is_some() { "kyc.reject" } else { "kyc.approve" };
+            audit::record(tx, &admin, action, Target::new("kyc", id), &current, &after, rejection.as_deref())?;
+            Ok(after)
         })
         .await?;
     state.jobs.wake();
@@ -394,41 +408,43 @@ async fn decide(state: &AppState, admin_id: i64, id: i64, rejection: Option<Stri
 #[utoipa::path(
     post, path = "/api/admin/kyc/{id}/approve", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support"]))),
     params(("id" = i64, Path, description = "KYC submission id")),
     responses(
         (status = 200, description = "Approved", body = AdminKycOut),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such submission", body = ErrorBody),
         (status = 409, description = "Not pending (`kyc_not_pending`)", body = ErrorBody),
     )
 )]
 pub async fn admin_approve_kyc(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
+    admin: Operator,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AdminKycOut>, ApiError> {
-    Ok(Json(decide(&state, admin.id, id, None).await?))
+    Ok(Json(decide(&state, admin, id, None).await?))
 }
 
 /// Rejects a pending submission with a reason the user sees; they may submit again.
 #[utoipa::path(
     post, path = "/api/admin/kyc/{id}/reject", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support"]))),
     params(("id" = i64, Path, description = "KYC submission id")),
     request_body = KycRejection,
     responses(
         (status = 200, description = "Rejected", body = AdminKycOut),
         (status = 400, description = "Reason missing or invalid", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such submission", body = ErrorBody),
         (status = 409, description = "Not pending (`kyc_not_pending`)", body = ErrorBody),
     )
 )]
 pub async fn admin_reject_kyc(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
+    admin: Operator,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<KycRejection>,
 ) -> Result<Json<AdminKycOut>, ApiError> {
@@ -438,5 +454,5 @@ pub async fn admin_reject_kyc(
     if !(3..=500).contains(&n) || reason.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("reason", "must be 3 to 500 characters without control characters"));
     }
-    Ok(Json(decide(&state, admin.id, id, Some(reason)).await?))
+    Ok(Json(decide(&state, admin, id, Some(reason)).await?))
 }

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::fcm::{FcmClient, SendOutcome};
 use crate::{
-    core::{AdminUser, ApiError, ApiQuery, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339},
+    core::{ApiError, ApiQuery, Operator, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339},
     state::AppState,
 };
 
@@ -297,17 +297,18 @@ pub struct DeliveryLogQuery {
 #[utoipa::path(
     get, path = "/api/admin/notifications/deliveries", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support"]))),
     params(DeliveryLogQuery),
     responses(
         (status = 200, description = "A page of delivery attempts", body = Page<DeliveryAttempt>),
         (status = 400, description = "Bad filter or cursor", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
 pub async fn delivery_log(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiQuery(q): ApiQuery<DeliveryLogQuery>,
 ) -> Result<Json<Page<DeliveryAttempt>>, ApiError> {
     let paging = PageParams { cursor: q.cursor, limit: q.limit };

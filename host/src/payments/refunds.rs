@@ -30,7 +30,8 @@ use super::{
 };
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams,
+        ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Operator, Page, PageParams,
+        audit::{self, Target},
         error::ErrorBody,
         jobs::{self, NewJob},
         now_ts,
@@ -255,16 +256,17 @@ pub struct AdminRefundFilter {
 #[utoipa::path(
     get, path = "/api/admin/refunds", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance", "support"]))),
     params(AdminRefundFilter),
     responses(
         (status = 200, description = "A page of refunds", body = Page<RefundOut>),
         (status = 400, description = "Bad filter", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
 pub async fn admin_list(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiQuery(f): ApiQuery<AdminRefundFilter>,
 ) -> Result<Json<Page<RefundOut>>, ApiError> {
     let paging = PageParams { cursor: f.cursor.clone(), limit: f.limit };
@@ -291,6 +293,9 @@ pub async fn admin_list(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ApproveIn {
+    /// Why the money goes back (kept in the audit log); required, `note`
+    /// is taken when `reason` is absent.
+    pub reason: Option<String>,
     pub note: Option<String>,
 }
 
@@ -318,28 +323,35 @@ fn claim(tx: &Transaction<'_>, id: i64, to: RefundStatus, admin: i64, note: Opti
 #[utoipa::path(
     post, path = "/api/admin/refunds/{id}/approve", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance"]))),
     params(("id" = i64, Path, description = "Refund id")),
     request_body = ApproveIn,
     responses(
         (status = 200, description = "`processed`, or `approved` while a gateway is retried, or `failed` if the gateway refused", body = RefundOut),
+        (status = 400, description = "No reason (`reason_required`)", body = ErrorBody),
         (status = 402, description = "The wallet no longer holds the top-up to give back", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such refund", body = ErrorBody),
         (status = 409, description = "Not pending", body = ErrorBody),
     )
 )]
 pub async fn approve(
     State(state): State<AppState>,
-    admin: AdminUser,
+    admin: Operator,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ApproveIn>,
 ) -> Result<Json<RefundOut>, ApiError> {
-    let admin_id = admin.0.id;
+    let reason = audit::required_reason(body.reason.as_deref().or(body.note.as_deref()))?;
+    let note = audit::optional_reason(body.note.as_deref())?.unwrap_or_else(|| reason.clone());
     let via_gateway = state
         .db
         .write(move |tx| {
-            claim(tx, id, RefundStatus::Approved, admin_id, body.note.as_deref())?;
-            start_refund(tx, id)
+            let before = load_refund(tx, id)?;
+            claim(tx, id, RefundStatus::Approved, admin.id, Some(&note))?;
+            let via_gateway = start_refund(tx, id)?;
+            let after = load_refund(tx, id)?;
+            audit::record(tx, &admin, "refund.approve", Target::new("refund", id), &before, &after, Some(&reason))?;
+            Ok(via_gateway)
         })
         .await?;
     if via_gateway {
@@ -562,19 +574,20 @@ pub async fn refund_job(state: AppState, payload: Value) -> Result<(), String> {
 #[utoipa::path(
     post, path = "/api/admin/refunds/{id}/reject", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance"]))),
     params(("id" = i64, Path, description = "Refund id")),
     request_body = RejectIn,
     responses(
         (status = 200, description = "Rejected", body = RefundOut),
         (status = 400, description = "Missing reason", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such refund", body = ErrorBody),
         (status = 409, description = "Not pending", body = ErrorBody),
     )
 )]
 pub async fn reject(
     State(state): State<AppState>,
-    admin: AdminUser,
+    admin: Operator,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RejectIn>,
 ) -> Result<Json<RefundOut>, ApiError> {
@@ -583,12 +596,14 @@ pub async fn reject(
         return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
     }
     crate::core::text::check_user_text("reason", &reason, true)?;
-    let admin_id = admin.0.id;
     let out = state
         .db
         .write(move |tx| {
-            claim(tx, id, RefundStatus::Rejected, admin_id, Some(&reason))?;
-            load_refund(tx, id)
+            let before = load_refund(tx, id)?;
+            claim(tx, id, RefundStatus::Rejected, admin.id, Some(&reason))?;
+            let after = load_refund(tx, id)?;
+            audit::record(tx, &admin, "refund.reject", Target::new("refund", id), &before, &after, Some(&reason))?;
+            Ok(after)
         })
         .await?;
     Ok(Json(out))

@@ -8,7 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    core::{AdminUser, ApiError, error::ErrorBody},
+    core::{
+        ApiError, Operator,
+        audit::{self, Target},
+        error::ErrorBody,
+    },
     state::AppState,
 };
 
@@ -108,13 +112,14 @@ pub struct FailedPlugin {
 #[utoipa::path(
     get, path = "/api/admin/plugins", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     responses(
         (status = 200, description = "Plugins", body = Vec<PluginOut>),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
-pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> Json<Vec<PluginOut>> {
+pub async fn list(State(state): State<AppState>, _operator: Operator) -> Json<Vec<PluginOut>> {
     Json(state.plugins.status().into_iter().map(PluginOut::from).collect())
 }
 
@@ -123,21 +128,33 @@ pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> Json<Vec<
 #[utoipa::path(
     post, path = "/api/admin/plugins/reload", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"]))),
     responses(
         (status = 200, description = "What was loaded, kept, refused and removed", body = ReloadOut),
         (status = 400, description = "plugins.toml is invalid; nothing changed", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
-pub async fn reload(State(state): State<AppState>, admin: AdminUser) -> Result<Json<ReloadOut>, ApiError> {
+pub async fn reload(State(state): State<AppState>, admin: Operator) -> Result<Json<ReloadOut>, ApiError> {
+    let before = versions(&state);
     let report = state
         .plugins
         .reload()
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_plugins_config", e.to_string()))?;
     tracing::info!(
-        admin = admin.0.id, loaded = ?report.loaded, failed = report.failed.len(), "plugins reloaded by operator"
+        admin = admin.id, loaded = ?report.loaded, failed = report.failed.len(), "plugins reloaded by operator"
     );
+    // Plugins live in files, not in the database: the reload is recorded
+    // once it has happened, with the versions before and after.
+    let after = versions(&state);
+    let operator = admin.clone();
+    state
+        .db
+        .write(move |tx| {
+            audit::record(tx, &operator, "plugins.reload", Target::new("plugins", "all"), &before, &after, None)
+        })
+        .await?;
     Ok(Json(ReloadOut {
         loaded: report.loaded,
         unchanged: report.unchanged,
@@ -145,6 +162,16 @@ pub async fn reload(State(state): State<AppState>, admin: AdminUser) -> Result<J
         removed: report.removed,
         plugins: state.plugins.status().into_iter().map(PluginOut::from).collect(),
     }))
+}
+
+/// Each plugin's loaded version (with its hash, so a rebuilt file shows), by name.
+fn versions(state: &AppState) -> std::collections::BTreeMap<String, String> {
+    state
+        .plugins
+        .status()
+        .into_iter()
+        .map(|p| (p.name, format!("{} {}", p.version.unwrap_or_default(), p.sha256.unwrap_or_default())))
+        .collect()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

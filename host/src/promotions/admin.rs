@@ -10,7 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::coupons::{COUPON_COLUMNS, CouponOut, CouponRow, coupon_from_row, find_by_code};
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339,
+        ApiError, ApiJson, ApiPath, ApiQuery, Operator, Page, PageParams,
+        audit::{self, Target},
+        error::ErrorBody,
+        now_ts, ts_to_rfc3339,
     },
     state::AppState,
 };
@@ -191,18 +194,19 @@ fn save(tx: &Transaction<'_>, c: &CouponRow) -> Result<(), ApiError> {
 #[utoipa::path(
     post, path = "/api/admin/coupons", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance"]))),
     request_body = CouponIn,
     responses(
         (status = 201, description = "Created", body = CouponOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 409, description = "The code exists (in any case)", body = ErrorBody),
     )
 )]
 pub async fn create_coupon(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiJson(body): ApiJson<CouponIn>,
 ) -> Result<(StatusCode, Json<CouponOut>), ApiError> {
     let now = now_ts();
@@ -255,7 +259,9 @@ pub async fn create_coupon(
                     now
                 ],
             )?;
-            out(tx, load(tx, &row.code)?)
+            let created = out(tx, load(tx, &row.code)?)?;
+            audit::record(tx, &operator, "coupon.create", Target::new("coupon", &row.code), &(), &created, None)?;
+            Ok(created)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -276,16 +282,17 @@ pub struct CouponFilter {
 #[utoipa::path(
     get, path = "/api/admin/coupons", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance", "support"]))),
     params(CouponFilter),
     responses(
         (status = 200, description = "A page of coupons", body = Page<CouponOut>),
         (status = 400, description = "Bad filter", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
 pub async fn list_coupons(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiQuery(f): ApiQuery<CouponFilter>,
 ) -> Result<Json<Page<CouponOut>>, ApiError> {
     let paging = PageParams { cursor: f.cursor.clone(), limit: f.limit };
@@ -313,16 +320,17 @@ pub async fn list_coupons(
 #[utoipa::path(
     get, path = "/api/admin/coupons/{code}", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance", "support"]))),
     params(("code" = String, Path, description = "Coupon code (any case)")),
     responses(
         (status = 200, description = "The coupon", body = CouponOut),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such coupon", body = ErrorBody),
     )
 )]
 pub async fn get_coupon(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<CouponOut>, ApiError> {
     Ok(Json(state.db.read(move |c| out(c, load(c, &code)?)).await?))
@@ -332,18 +340,19 @@ pub async fn get_coupon(
 #[utoipa::path(
     patch, path = "/api/admin/coupons/{code}", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance"]))),
     params(("code" = String, Path, description = "Coupon code (any case)")),
     request_body = CouponPatch,
     responses(
         (status = 200, description = "The changed coupon", body = CouponOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such coupon", body = ErrorBody),
     )
 )]
 pub async fn update_coupon(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(code): ApiPath<String>,
     ApiJson(p): ApiJson<CouponPatch>,
 ) -> Result<Json<CouponOut>, ApiError> {
@@ -356,6 +365,7 @@ pub async fn update_coupon(
         .db
         .write(move |tx| {
             let mut c = load(tx, &code)?;
+            let before = out(tx, load(tx, &code)?)?;
             if let Some(n) = name {
                 c.name = n;
             }
@@ -385,7 +395,10 @@ pub async fn update_coupon(
             c.updated_at = now_ts();
             validate(&c)?;
             save(tx, &c)?;
-            out(tx, c)
+            let target = Target::new("coupon", &c.code);
+            let after = out(tx, c)?;
+            audit::record(tx, &operator, "coupon.update", target, &before, &after, None)?;
+            Ok(after)
         })
         .await?;
     Ok(Json(changed))
@@ -396,17 +409,18 @@ pub async fn update_coupon(
 #[utoipa::path(
     delete, path = "/api/admin/coupons/{code}", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance"]))),
     params(("code" = String, Path, description = "Coupon code (any case)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such coupon", body = ErrorBody),
         (status = 409, description = "The coupon has been redeemed; deactivate it instead", body = ErrorBody),
     )
 )]
 pub async fn delete_coupon(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(code): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
@@ -427,7 +441,10 @@ pub async fn delete_coupon(
                     "this coupon has been redeemed; deactivate it instead (is_active: false)",
                 ));
             }
-            tx.execute("DELETE FROM coupons WHERE id = ?1", [c.id])?;
+            let target = Target::new("coupon", &c.code);
+            let before = out(tx, c)?;
+            tx.execute("DELETE FROM coupons WHERE id = ?1", [before.id])?;
+            audit::record(tx, &operator, "coupon.delete", target, &before, &(), None)?;
             Ok(())
         })
         .await?;
@@ -476,16 +493,17 @@ pub fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CouponUsageOut>
 #[utoipa::path(
     get, path = "/api/admin/coupons/{code}/usages", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "finance", "support"]))),
     params(("code" = String, Path, description = "Coupon code (any case)"), PageParams),
     responses(
         (status = 200, description = "A page of redemptions", body = Page<CouponUsageOut>),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such coupon", body = ErrorBody),
     )
 )]
 pub async fn coupon_usages(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiPath(code): ApiPath<String>,
     ApiQuery(paging): ApiQuery<PageParams>,
 ) -> Result<Json<Page<CouponUsageOut>>, ApiError> {

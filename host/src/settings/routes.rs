@@ -10,7 +10,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::SettingOut;
 use crate::{
-    core::{AdminUser, ApiError, ApiJson, error::ErrorBody, now_ts},
+    core::{
+        ApiError, ApiJson, Operator,
+        audit::{self, Target},
+        error::ErrorBody,
+        now_ts,
+    },
     state::AppState,
 };
 
@@ -44,13 +49,14 @@ pub struct SettingsOut {
 #[utoipa::path(
     get, path = "/api/admin/settings", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support", "finance", "field_tech"]))),
     responses(
         (status = 200, description = "Every setting", body = SettingsOut),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an operator allowed to see settings", body = ErrorBody),
     )
 )]
-pub async fn list_settings(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<SettingsOut>, ApiError> {
+pub async fn list_settings(State(state): State<AppState>, _operator: Operator) -> Result<Json<SettingsOut>, ApiError> {
     let settings = state.settings.clone();
     Ok(Json(SettingsOut { results: state.db.read(move |c| settings.list(c)).await? }))
 }
@@ -70,6 +76,7 @@ pub struct UpdateSettings {
 #[utoipa::path(
     put, path = "/api/admin/settings", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"]))),
     request_body = UpdateSettings,
     responses(
         (status = 200, description = "Every setting after the change", body = SettingsOut),
@@ -82,18 +89,31 @@ pub struct UpdateSettings {
 )]
 pub async fn update_settings(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiJson(body): ApiJson<UpdateSettings>,
 ) -> Result<Json<SettingsOut>, ApiError> {
-    if let Some(reason) = &body.reason {
-        crate::core::text::check_user_text("reason", reason, true)?;
-    }
+    let reason = audit::optional_reason(body.reason.as_deref())?;
     let settings = state.settings.clone();
     let results = state
         .db
         .write(move |tx| {
+            let values = |list: &[SettingOut]| -> BTreeMap<String, Value> {
+                list.iter().map(|s| (s.key.clone(), s.value.clone())).collect()
+            };
+            let before = values(&settings.list(tx)?);
             settings.apply(tx, &body.values, now_ts())?;
-            settings.list(tx)
+            let results = settings.list(tx)?;
+            let after = values(&results);
+            audit::record(
+                tx,
+                &operator,
+                "settings.update",
+                Target::new("settings", "app_config"),
+                &before,
+                &after,
+                reason.as_deref(),
+            )?;
+            Ok(results)
         })
         .await?;
     Ok(Json(SettingsOut { results }))

@@ -20,7 +20,7 @@ use super::{
     sessions::{self, Rotation, TokenPair},
 };
 use crate::{
-    core::{ApiError, ApiJson, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339},
+    core::{ApiError, ApiJson, AuthUser, Role, error::ErrorBody, now_ts, text_enum::text_enum, ts_to_rfc3339},
     state::AppState,
 };
 
@@ -103,6 +103,30 @@ pub fn load_user(conn: &Connection, id: i64) -> Result<UserOut, ApiError> {
     )
     .optional()?
     .ok_or_else(|| ApiError::not_found("user"))
+}
+
+text_enum! {
+    /// Whether an account may be used (`users.status`).
+    pub enum AccountStatus {
+        Active = "active",
+        /// Suspended or banned by an operator: no sign-in, tokens refused.
+        Suspended = "suspended",
+        Deleted = "deleted",
+    }
+}
+
+/// Suspends (or reactivates) an account in the caller's transaction; a
+/// suspension revokes every session at once. Only `active` and `suspended`
+/// are set here (deletion is the user's own).
+pub fn set_account_status(tx: &Transaction<'_>, id: i64, status: AccountStatus, now: i64) -> Result<(), ApiError> {
+    if status == AccountStatus::Deleted {
+        return Err(ApiError::internal("accounts are deleted by their owner"));
+    }
+    tx.execute("UPDATE users SET status = ?2, updated_at = ?3 WHERE id = ?1", params![id, status, now])?;
+    if status == AccountStatus::Suspended {
+        sessions::revoke_all_for_user(tx, id, "account suspended", now)?;
+    }
+    Ok(())
 }
 
 /// Referral codes are 8 characters without look-alikes (no 0/O, 1/I).
@@ -219,7 +243,7 @@ pub async fn register(
     responses(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 401, description = "Verification token invalid, expired or used", body = ErrorBody),
-        (status = 403, description = "Account suspended", body = ErrorBody),
+        (status = 403, description = "Account suspended (`account_suspended`)", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     )
 )]
@@ -243,8 +267,16 @@ pub async fn login(
             let Some((id, role, status)) = row else {
                 return Err(ApiError::not_found("account"));
             };
-            if status != "active" {
-                return Err(ApiError::forbidden("account is not active"));
+            match AccountStatus::parse(&status) {
+                Some(AccountStatus::Active) => {}
+                Some(AccountStatus::Suspended) => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "account_suspended",
+                        "this account is suspended; contact support",
+                    ));
+                }
+                _ => return Err(ApiError::forbidden("account is not active")),
             }
             let role = Role::parse(&role).unwrap_or(Role::User);
             let tokens = sessions::start(tx, &st, id, role, now)?;
@@ -302,7 +334,8 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
     Ok(Json(state.db.read(move |c| load_user(c, user.id)).await?))
 }
 
-/// Operators sign in with email and password (created by `powerbank admin create`).
+/// Operators sign in with email and password (created by `powerbank admin create`
+/// or `POST /api/admin/operators`); a disabled operator cannot.
 #[utoipa::path(
     post, path = "/api/admin/login", tag = "admin",
     request_body = AdminLoginRequest,
@@ -331,7 +364,9 @@ pub async fn admin_login(
                 operator_signin::count_attempt(tx, &ip, &email, now_ts(), &cfg)?;
                 Ok(tx
                     .query_row(
-                        "SELECT id, password_hash FROM users WHERE email = ?1 AND role = 'admin' AND status = 'active'",
+                        "SELECT u.id, u.password_hash FROM users u
+                         JOIN operators o ON o.user_id = u.id AND o.disabled_at IS NULL
+                         WHERE u.email = ?1 AND u.role = 'admin' AND u.status = 'active'",
                         [&email],
                         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
                     )

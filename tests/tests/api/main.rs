@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admin;
 mod app_core;
 mod auth;
 mod console;

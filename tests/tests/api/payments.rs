@@ -648,7 +648,8 @@ async fn refunds_go_back_through_the_gateway_or_the_wallet() {
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["amount"], 20_000);
     assert_eq!(balance(&s, t).await.0, 0);
-    let twice = s.post(&format!("/api/admin/refunds/{refund_id}/approve"), Some(a), json!({})).await;
+    let twice =
+        s.post(&format!("/api/admin/refunds/{refund_id}/approve"), Some(a), json!({"reason": "customer asked"})).await;
     assert_eq!((twice.status, twice.error_code()), (StatusCode::CONFLICT, "refund_not_pending"));
     let txns = s.get("/api/transactions", Some(t)).await;
     let statuses: Vec<(String, String)> = txns.body["results"]
@@ -667,7 +668,7 @@ async fn refunds_go_back_through_the_gateway_or_the_wallet() {
     let ktxn = v.body["transaction_reference"].as_str().unwrap().to_string();
     let r = s.post(&format!("/api/payment/refund/{ktxn}"), Some(t), json!({"reason": "no longer needed"})).await;
     let kid = r.body["id"].as_i64().unwrap();
-    let r = s.post(&format!("/api/admin/refunds/{kid}/approve"), Some(a), json!({})).await;
+    let r = s.post(&format!("/api/admin/refunds/{kid}/approve"), Some(a), json!({"reason": "customer asked"})).await;
     assert_eq!(r.body["status"], "processed", "{}", r.body);
     assert_eq!(gw.khalti.refunds().len(), 1);
     assert_eq!(gw.khalti.payment(&reference(&k)).unwrap().status, "Refunded");
@@ -686,7 +687,7 @@ async fn refunds_go_back_through_the_gateway_or_the_wallet() {
     let etxn = v.body["intent"]["transaction_id"].as_i64().unwrap();
     let r = s.post(&format!("/api/payment/refund/{etxn}"), Some(t), json!({"reason": "test"})).await;
     let eid = r.body["id"].as_i64().unwrap();
-    let r = s.post(&format!("/api/admin/refunds/{eid}/approve"), Some(a), json!({})).await;
+    let r = s.post(&format!("/api/admin/refunds/{eid}/approve"), Some(a), json!({"reason": "customer asked"})).await;
     assert_eq!(r.body["status"], "failed", "{}", r.body);
     assert!(r.body["last_error"].as_str().unwrap().contains("esewa"), "{}", r.body);
     assert_eq!(balance(&s, t).await.0, 10_000);
@@ -713,7 +714,7 @@ async fn refunds_go_back_through_the_gateway_or_the_wallet() {
         .unwrap();
     let r = s.post(&format!("/api/payment/refund/{k2txn}"), Some(t), json!({"reason": "please"})).await;
     let k2id = r.body["id"].as_i64().unwrap();
-    let r = s.post(&format!("/api/admin/refunds/{k2id}/approve"), Some(a), json!({})).await;
+    let r = s.post(&format!("/api/admin/refunds/{k2id}/approve"), Some(a), json!({"reason": "customer asked"})).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::PAYMENT_REQUIRED, "insufficient_balance"));
     let r = s.post(&format!("/api/admin/refunds/{k2id}/reject"), Some(a), json!({"reason": "already spent"})).await;
     assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::OK, Some("rejected")), "{}", r.body);

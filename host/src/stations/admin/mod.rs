@@ -18,7 +18,12 @@ use self::{
     },
 };
 use crate::{
-    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody, now_ts},
+    core::{
+        ApiError, ApiJson, ApiPath, Operator,
+        audit::{self, Target},
+        error::ErrorBody,
+        now_ts,
+    },
     state::AppState,
     stations::{
         banks::BankStatus,
@@ -155,18 +160,19 @@ pub struct PowerBankOut {
 #[utoipa::path(
     post, path = "/api/admin/stations", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     request_body = StationCreate,
     responses(
         (status = 201, description = "Station created", body = StationDetail),
         (status = 400, description = "Invalid fields or unknown amenity code", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 409, description = "Serial number or device id already used", body = ErrorBody),
     )
 )]
 pub async fn create_station(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiJson(body): ApiJson<StationCreate>,
 ) -> Result<(StatusCode, Json<StationDetail>), ApiError> {
     let sn = serial("serial_number", &body.serial_number)?;
@@ -203,7 +209,9 @@ pub async fn create_station(
             let id = tx.last_insert_rowid();
             resize_slots(tx, id, slots, now)?;
             set_amenities(tx, id, &amenities)?;
-            detail(tx, &sn)
+            let created = detail(tx, &sn)?;
+            audit::record(tx, &operator, "station.create", Target::new("station", &sn), &(), &created, None)?;
+            Ok(created)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(detail)))
@@ -213,20 +221,21 @@ pub async fn create_station(
 #[utoipa::path(
     patch, path = "/api/admin/stations/{sn}", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     request_body = StationUpdate,
     responses(
         (status = 200, description = "Updated station", body = StationDetail),
         (status = 400, description = "Invalid or no fields", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
         (status = 409, description = "The station is retired, or the device id is taken", body = ErrorBody),
     )
 )]
 pub async fn update_station(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
     ApiJson(body): ApiJson<StationUpdate>,
 ) -> Result<Json<StationDetail>, ApiError> {
@@ -260,6 +269,7 @@ pub async fn update_station(
             if let Some(device_id) = &device_id {
                 ensure_device_id_free(tx, device_id, &sn)?;
             }
+            let before = detail(tx, &sn)?;
             tx.execute(
                 "UPDATE stations SET
                     name = COALESCE(?2, name), address = COALESCE(?3, address), city = COALESCE(?4, city),
@@ -270,7 +280,9 @@ pub async fn update_station(
                  WHERE id = ?1",
                 params![id, name, address, city, lat, lng, status, firmware, hours, now_ts(), protocol, device_id],
             )?;
-            detail(tx, &sn)
+            let after = detail(tx, &sn)?;
+            audit::record(tx, &operator, "station.update", Target::new("station", &sn), &before, &after, None)?;
+            Ok(after)
         })
         .await?;
     Ok(Json(detail))
@@ -281,28 +293,32 @@ pub async fn update_station(
 #[utoipa::path(
     delete, path = "/api/admin/stations/{sn}", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     responses(
         (status = 200, description = "The retired station", body = StationDetail),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
     )
 )]
 pub async fn retire_station(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
 ) -> Result<Json<StationDetail>, ApiError> {
     let detail = state
         .db
         .write(move |tx| {
             let (id, _) = find_station(tx, &sn)?;
+            let before = detail(tx, &sn)?;
             tx.execute(
                 "UPDATE stations SET status = 'retired', updated_at = ?2 WHERE id = ?1 AND status != 'retired'",
                 params![id, now_ts()],
             )?;
-            detail(tx, &sn)
+            let after = detail(tx, &sn)?;
+            audit::record(tx, &operator, "station.retire", Target::new("station", &sn), &before, &after, None)?;
+            Ok(after)
         })
         .await?;
     Ok(Json(detail))
@@ -312,20 +328,21 @@ pub async fn retire_station(
 #[utoipa::path(
     post, path = "/api/admin/stations/{sn}/slots", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     request_body = SlotsIn,
     responses(
         (status = 200, description = "The station's slots", body = SlotsOut),
         (status = 400, description = "Neither or both fields, or out of range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
         (status = 409, description = "Retired station, or a slot to remove is not empty", body = ErrorBody),
     )
 )]
 pub async fn set_slots(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
     ApiJson(body): ApiJson<SlotsIn>,
 ) -> Result<Json<SlotsOut>, ApiError> {
@@ -343,6 +360,7 @@ pub async fn set_slots(
         .db
         .write(move |tx| {
             let id = find_live_station(tx, &sn)?;
+            let before = detail(tx, &sn)?;
             let count: i64 =
                 tx.query_row("SELECT COUNT(*) FROM station_slots WHERE station_id = ?1", [id], |r| r.get(0))?;
             let target = body.total_slots.unwrap_or(count + body.add.unwrap_or(0));
@@ -351,6 +369,7 @@ pub async fn set_slots(
             }
             resize_slots(tx, id, target, now_ts())?;
             let d = detail(tx, &sn)?;
+            audit::record(tx, &operator, "station.slots", Target::new("station", &sn), &before, &d, None)?;
             Ok(SlotsOut { serial_number: sn, total_slots: d.summary.total_slots, slots: d.slots })
         })
         .await?;
@@ -361,18 +380,19 @@ pub async fn set_slots(
 #[utoipa::path(
     post, path = "/api/admin/amenities", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     request_body = AmenityIn,
     responses(
         (status = 201, description = "Amenity created", body = AmenityOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 409, description = "Code already used", body = ErrorBody),
     )
 )]
 pub async fn create_amenity(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiJson(body): ApiJson<AmenityIn>,
 ) -> Result<(StatusCode, Json<AmenityOut>), ApiError> {
     let code = body.code.trim().to_ascii_lowercase();
@@ -390,7 +410,9 @@ pub async fn create_amenity(
                     }
                 },
             )?;
-            Ok(AmenityOut { code, name })
+            let out = AmenityOut { code, name };
+            audit::record(tx, &operator, "amenity.create", Target::new("amenity", &out.code), &(), &out, None)?;
+            Ok(out)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -400,20 +422,21 @@ pub async fn create_amenity(
 #[utoipa::path(
     put, path = "/api/admin/stations/{sn}/amenities", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     request_body = StationAmenitiesIn,
     responses(
         (status = 200, description = "The station with its new amenities", body = StationDetail),
         (status = 400, description = "Invalid or unknown amenity code", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
         (status = 409, description = "The station is retired", body = ErrorBody),
     )
 )]
 pub async fn set_station_amenities(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
     ApiJson(body): ApiJson<StationAmenitiesIn>,
 ) -> Result<Json<StationDetail>, ApiError> {
@@ -422,9 +445,12 @@ pub async fn set_station_amenities(
         .db
         .write(move |tx| {
             let id = find_live_station(tx, &sn)?;
+            let before = detail(tx, &sn)?;
             set_amenities(tx, id, &codes)?;
             tx.execute("UPDATE stations SET updated_at = ?2 WHERE id = ?1", params![id, now_ts()])?;
-            detail(tx, &sn)
+            let after = detail(tx, &sn)?;
+            audit::record(tx, &operator, "station.amenities", Target::new("station", &sn), &before, &after, None)?;
+            Ok(after)
         })
         .await?;
     Ok(Json(detail))
@@ -434,20 +460,21 @@ pub async fn set_station_amenities(
 #[utoipa::path(
     post, path = "/api/admin/stations/{sn}/media", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     request_body = MediaIn,
     responses(
         (status = 201, description = "Media added", body = MediaOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
         (status = 409, description = "Retired station, or it has the maximum of 20 media", body = ErrorBody),
     )
 )]
 pub async fn add_media(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
     ApiJson(body): ApiJson<MediaIn>,
 ) -> Result<(StatusCode, Json<MediaOut>), ApiError> {
@@ -477,7 +504,9 @@ pub async fn add_media(
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![station, url, media_type, is_primary, now_ts()],
             )?;
-            Ok(MediaOut { id: tx.last_insert_rowid(), url, media_type, is_primary })
+            let out = MediaOut { id: tx.last_insert_rowid(), url, media_type, is_primary };
+            audit::record(tx, &operator, "station.media_add", Target::new("station", &sn), &(), &out, None)?;
+            Ok(out)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -487,19 +516,20 @@ pub async fn add_media(
 #[utoipa::path(
     post, path = "/api/admin/power-banks", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     request_body = PowerBankIn,
     responses(
         (status = 201, description = "Power bank registered in the slot", body = PowerBankOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station or slot", body = ErrorBody),
         (status = 409, description = "Serial number already used, slot not empty, or station retired", body = ErrorBody),
     )
 )]
 pub async fn register_power_bank(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiJson(body): ApiJson<PowerBankIn>,
 ) -> Result<(StatusCode, Json<PowerBankOut>), ApiError> {
     let sn = serial("serial_number", &body.serial_number)?;
@@ -543,7 +573,7 @@ pub async fn register_power_bank(
                 "UPDATE station_slots SET status = 'occupied', power_bank_id = ?2, updated_at = ?3 WHERE id = ?1",
                 params![slot.0, bank, now],
             )?;
-            Ok(PowerBankOut {
+            let out = PowerBankOut {
                 id: bank,
                 serial_number: sn,
                 capacity_mah: capacity,
@@ -551,7 +581,9 @@ pub async fn register_power_bank(
                 status: BankStatus::InSlot,
                 station_sn,
                 slot_index,
-            })
+            };
+            audit::record(tx, &operator, "power_bank.register", Target::new("power_bank", &out.serial_number), &(), &out, None)?;
+            Ok(out)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(out)))

@@ -14,7 +14,11 @@ use super::{
 };
 use crate::{
     config::MqttMode,
-    core::{AdminUser, ApiError, ApiJson, ApiPath, error::ErrorBody},
+    core::{
+        ApiError, ApiJson, ApiPath, Operator,
+        audit::{self, Target},
+        error::ErrorBody,
+    },
     state::AppState,
 };
 
@@ -67,13 +71,14 @@ pub struct StationLinkInfo {
 #[utoipa::path(
     get, path = "/api/admin/station-link", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support", "field_tech"]))),
     responses(
         (status = 200, description = "Link status", body = LinkStatus),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
     )
 )]
-pub async fn link_status(State(state): State<AppState>, _admin: AdminUser) -> Json<LinkStatus> {
+pub async fn link_status(State(state): State<AppState>, _operator: Operator) -> Json<LinkStatus> {
     Json(state.station_link.status())
 }
 
@@ -97,6 +102,7 @@ async fn station_ref(state: &AppState, sn: String) -> Result<StationRef, ApiErro
 #[utoipa::path(
     post, path = "/api/admin/stations/{sn}/eject", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     request_body = EjectRequest,
     responses(
@@ -111,7 +117,7 @@ async fn station_ref(state: &AppState, sn: String) -> Result<StationRef, ApiErro
 )]
 pub async fn eject(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    operator: Operator,
     ApiPath(sn): ApiPath<String>,
     ApiJson(req): ApiJson<EjectRequest>,
 ) -> Result<Json<EjectResult>, ApiError> {
@@ -127,7 +133,19 @@ pub async fn eject(
         return Err(ApiError::conflict("station_offline", format!("station is {status}")));
     }
     match state.station_link.eject(&sn, req.slot, Duration::from_secs(timeout)).await? {
-        Some(EjectOutcome::Ejected { power_bank }) => Ok(Json(EjectResult { outcome: "ejected", power_bank })),
+        Some(EjectOutcome::Ejected { power_bank }) => {
+            // The bank left the slot in the link's own transaction, when the
+            // station answered; the operator's command is recorded right after.
+            let out = EjectResult { outcome: "ejected", power_bank };
+            let after = serde_json::json!({ "slot": req.slot, "power_bank": out.power_bank });
+            state
+                .db
+                .write(move |tx| {
+                    audit::record(tx, &operator, "station.eject", Target::new("station", &sn), &(), &after, None)
+                })
+                .await?;
+            Ok(Json(out))
+        }
         Some(EjectOutcome::Failed { reason }) => {
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "eject_failed", format!("station could not eject: {reason}")))
         }
@@ -139,6 +157,7 @@ pub async fn eject(
 #[utoipa::path(
     get, path = "/api/admin/stations/{sn}/mqtt-credentials", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     responses(
         (status = 200, description = "Credentials", body = StationCredentials),
@@ -147,7 +166,7 @@ pub async fn eject(
 )]
 pub async fn credentials(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiPath(sn): ApiPath<String>,
 ) -> Result<Json<StationCredentials>, ApiError> {
     let station = station_ref(&state, sn).await?;
@@ -182,17 +201,18 @@ pub async fn credentials(
 #[utoipa::path(
     get, path = "/api/admin/stations/{sn}/link", tag = "admin",
     security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "support", "field_tech"]))),
     params(("sn" = String, Path, description = "Station serial number")),
     responses(
         (status = 200, description = "Protocol and traffic", body = StationLinkInfo),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such station", body = ErrorBody),
     )
 )]
 pub async fn station_link(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    _operator: Operator,
     ApiPath(sn): ApiPath<String>,
 ) -> Result<Json<StationLinkInfo>, ApiError> {
     let station = station_ref(&state, sn).await?;

@@ -1,0 +1,46 @@
+//! The operator side of the network: operator accounts and their roles
+//! (`/api/admin/operators`, `/api/admin/me`) and the audit log
+//! (`/api/admin/audit`). Roles and the audit mechanism itself live in core
+//! (`core::access`, `core::audit`) because every domain's admin routes use
+//! them; this domain owns the `operators` table. See docs/admin.md.
+
+pub mod audit_log;
+pub mod operators;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(operators::me))
+        .routes(routes!(operators::list_operators, operators::create_operator))
+        .routes(routes!(operators::change_role))
+        .routes(routes!(operators::disable_operator))
+        .routes(routes!(operators::enable_operator))
+        .routes(routes!(audit_log::list_audit))
+        .routes(routes!(audit_log::verify_audit))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operators_from_before_roles_become_admins_and_riders_stay_users() {
+        let list = crate::schema::MIGRATIONS;
+        let at = list.iter().position(|m| m.1 == "operator_roles_audit_log").unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::core::migrations::apply(&mut conn, &list[..at]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, role, referral_code, created_at, updated_at)
+             VALUES (1, 'ops@example.test', 'admin', 'AAAA2222', 1, 1);
+             INSERT INTO users (id, phone, role, referral_code, created_at, updated_at)
+             VALUES (2, '+9779841000001', 'user', 'BBBB3333', 1, 1);",
+        )
+        .unwrap();
+        crate::core::migrations::apply(&mut conn, list).unwrap();
+        let mut stmt = conn.prepare("SELECT user_id, role, disabled_at FROM operators").unwrap();
+        let rows: Vec<(i64, String, Option<i64>)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows, [(1, "admin".to_string(), None)]);
+    }
+}
