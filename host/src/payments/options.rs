@@ -18,9 +18,15 @@ use crate::{
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodOut {
-    /// `wallet`, `points`, or a gateway's name (`khalti`, `esewa`, `stripe`).
+    /// `wallet`, `points`, or a gateway plugin's name in plugins.toml.
     pub id: String,
+    /// What people see; for a gateway, its plugin's `info` (or the
+    /// `display_name` key of its config).
     pub name: String,
+    /// For gateways: a square icon (an `https://` URL or a `data:` URI) from
+    /// the plugin's `info` or its `icon_url` config key; null for the app's
+    /// generic icon.
+    pub icon_url: Option<String>,
     /// `balance` (wallet, points) or `gateway` (tops up the wallet).
     pub kind: String,
     /// For gateways: the top-up limits in paisa.
@@ -32,15 +38,6 @@ pub struct PaymentMethodOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodsOut {
     pub methods: Vec<PaymentMethodOut>,
-}
-
-fn display_name(gateway: &str) -> String {
-    match gateway {
-        "khalti" => "Khalti".to_string(),
-        "esewa" => "eSewa".to_string(),
-        "stripe" => "Card (Stripe)".to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// Ways to pay: the wallet and points, and each gateway plugin that is
@@ -56,15 +53,19 @@ pub async fn methods(State(state): State<AppState>) -> Result<Json<PaymentMethod
     let balance = |id: &str, name: &str| PaymentMethodOut {
         id: id.to_string(),
         name: name.to_string(),
+        icon_url: None,
         kind: "balance".to_string(),
         min_amount_paisa: None,
         max_amount_paisa: None,
         currency: "NPR".to_string(),
     };
     let mut methods = vec![balance("wallet", "Wallet"), balance("points", "Points")];
-    methods.extend(state.plugins.gateway_names().into_iter().map(|g| PaymentMethodOut {
-        name: display_name(&g),
-        id: g,
+    // A gateway reloaded away between the two looks is simply not listed.
+    let gateways = state.plugins.gateway_names().into_iter().filter_map(|g| state.plugins.display_info(&g));
+    methods.extend(gateways.map(|g| PaymentMethodOut {
+        id: g.name,
+        name: g.display_name,
+        icon_url: g.icon_url,
         kind: "gateway".to_string(),
         min_amount_paisa: Some(min),
         max_amount_paisa: Some(max),

@@ -10,6 +10,7 @@ mod support;
 mod app_core;
 mod auth;
 mod console;
+mod gateway_plugins;
 mod kyc;
 mod notifications;
 mod ops;
