@@ -12,7 +12,7 @@ use super::{
     wallet,
 };
 use crate::{
-    core::{ApiError, ApiJson, AuthUser, error::ErrorBody},
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::PositivePaisa},
     state::AppState,
 };
 
@@ -77,7 +77,7 @@ pub async fn methods(State(state): State<AppState>) -> Result<Json<PaymentMethod
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CalculateIn {
     /// What is to be paid, in paisa.
-    pub amount_paisa: i64,
+    pub amount_paisa: PositivePaisa,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -150,8 +150,9 @@ pub(crate) async fn points_covering(
     request_body = CalculateIn,
     responses(
         (status = 200, description = "Options with their feasibility", body = CalculateOut),
-        (status = 400, description = "Bad amount", body = ErrorBody),
+        (status = 400, description = "Not a number", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: outside 1 to 1,000,000,000 paisa", body = ErrorBody),
         (status = 502, description = "The points plugin failed", body = ErrorBody),
     )
 )]
@@ -160,10 +161,7 @@ pub async fn calculate_options(
     user: AuthUser,
     ApiJson(body): ApiJson<CalculateIn>,
 ) -> Result<Json<CalculateOut>, ApiError> {
-    let amount = body.amount_paisa;
-    if !(1..=1_000_000_000).contains(&amount) {
-        return Err(ApiError::invalid_field("amount_paisa", "must be between 1 and 1000000000"));
-    }
+    let amount = body.amount_paisa.get();
     let balance = state.db.read(move |c| wallet::load_balance(c, user.id)).await?;
     let (wallet, points) = (balance.balance_paisa, balance.points);
     let points_value = state.plugins.points().points_to_paisa(points).await?;

@@ -12,6 +12,7 @@ mod auth;
 mod console;
 mod gateway_plugins;
 mod kyc;
+mod money_bounds;
 mod notifications;
 mod ops;
 mod payments;
