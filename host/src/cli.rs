@@ -2,7 +2,14 @@
 //! the same binary configures from a unit file or a container, and a key in
 //! `powerbank.toml` (see `config_file.rs`): flags > env > file > defaults.
 
-use std::{ffi::OsString, io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    ffi::OsString,
+    io::IsTerminal,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -230,9 +237,10 @@ struct ServeArgs {
     backup_keep: usize,
     #[arg(long, env = "POWERBANK_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
-    /// Plugin manifest.
-    #[arg(long, env = "POWERBANK_PLUGINS", default_value = "plugins.toml")]
-    plugins: PathBuf,
+    /// Plugin manifest [default: plugins.toml; with --demo, plugins.demo.toml
+    /// (the demo gateway instead of the real ones) when it exists].
+    #[arg(long, env = "POWERBANK_PLUGINS")]
+    plugins: Option<PathBuf>,
     /// External MQTT broker, e.g. `mqtt://127.0.0.1:1883`; default: embedded broker.
     #[arg(long, env = "POWERBANK_MQTT_URL")]
     mqtt_url: Option<String>,
@@ -306,7 +314,21 @@ impl StoreArgs {
     }
 }
 
+/// The demo's plugin manifest: the repository's plugins with the demo
+/// gateway in place of the real ones, which need keys a newcomer lacks.
+pub const DEMO_PLUGINS: &str = "plugins.demo.toml";
+
 impl ServeArgs {
+    /// `--plugins`, or by default `plugins.toml`; with `--demo`, the demo's
+    /// manifest when there is one.
+    fn plugins_path(&self) -> PathBuf {
+        match &self.plugins {
+            Some(path) => path.clone(),
+            None if self.demo && Path::new(DEMO_PLUGINS).is_file() => PathBuf::from(DEMO_PLUGINS),
+            None => PathBuf::from("plugins.toml"),
+        }
+    }
+
     fn config(&self) -> anyhow::Result<Config> {
         let mut config = self.store.config();
         config.storage = self.storage.config()?;
@@ -319,7 +341,7 @@ impl ServeArgs {
             });
         }
         config.listen = self.listen;
-        config.plugins_path = self.plugins.clone();
+        config.plugins_path = self.plugins_path();
         config.watch_plugins = !self.no_plugin_watch;
         config.link.mode = match (&self.mqtt_url, self.no_mqtt) {
             (_, true) => MqttMode::Disabled,
@@ -420,6 +442,20 @@ fn run(command: Command) -> anyhow::Result<()> {
                     } else {
                         "not simulated (no embedded broker): run powerbank-station-sim"
                     };
+                    let gateways: Vec<String> = state
+                        .plugins
+                        .gateway_names()
+                        .into_iter()
+                        .filter_map(|g| state.plugins.display_info(&g))
+                        .map(|g| format!("{} ({})", g.name, g.display_name))
+                        .collect();
+                    let payments = match gateways.is_empty() {
+                        true => "no gateway serving (plugins: see `powerbank plugins list`)".to_string(),
+                        false => format!(
+                            "{}; top up with POST /api/wallet/topup-intent, then open its payment_url",
+                            gateways.join(", ")
+                        ),
+                    };
                     println!(
                         "
 powerbank demo {}
@@ -428,12 +464,15 @@ powerbank demo {}
   Docs:     http://{listen}/api/docs
   Admin:    {} / {} (POST /api/admin/login)
   Stations: {stations}
+  Plugins:  {plugins}
+  Payments: {payments}
   OTPs for app sign-in are printed in this log.
 ",
                         if loaded { "data loaded" } else { "(existing data)" },
                         demo::DEMO_ADMIN_EMAIL,
                         demo::DEMO_ADMIN_PASSWORD,
                         listen = config.listen,
+                        plugins = config.plugins_path.display(),
                     );
                     if !args.no_demo_stations {
                         crate::demo_stations::spawn(&state);

@@ -2,7 +2,7 @@
 //! names no domain, the ledger names only core, and a feature domain names
 //! only core, the ledger and the domains below it in [`DOMAINS`] (so no
 //! import cycle crosses domains). The composition root (`server`, `state`,
-//! `schema`, `cli`, `demo`) may name anything; every domain may name
+//! `schema`, `cli`, `demo`, `demo_checkout`) may name anything; every domain may name
 //! `state::AppState`, the type its routes are served with.
 //!
 //! Test modules are not checked: a test may build the whole server.
@@ -38,6 +38,7 @@ const ROOT: &[&str] = &[
     "cli",
     "config_file",
     "demo",
+    "demo_checkout",
     "demo_stations",
     "api_docs",
     "api_contract",

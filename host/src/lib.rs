@@ -14,6 +14,7 @@ pub mod config_file;
 pub mod console;
 pub mod core;
 pub mod demo;
+pub mod demo_checkout;
 pub mod demo_stations;
 pub mod kyc;
 #[cfg(test)]

@@ -262,6 +262,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
         .merge(crate::api_docs::router())
+        .merge(crate::demo_checkout::router())
         .merge(crate::core::storage::media_routes(&config))
         .fallback(not_found)
         .with_state(state)

@@ -157,7 +157,8 @@ fn run(extra: &[String]) -> anyhow::Result<()> {
         server.arg("--data-dir").arg(root.join(".demo-data"));
     }
     if env::var_os("POWERBANK_PLUGINS").is_none() {
-        server.arg("--plugins").arg(root.join("plugins.toml"));
+        // The demo gateway instead of the real ones, which need merchant keys.
+        server.arg("--plugins").arg(root.join("plugins.demo.toml"));
     }
     server.args(extra);
     status(server)

@@ -146,6 +146,12 @@ impl From<JsonRejection> for ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             JsonRejection::BytesRejection(_) => (rejection.status(), "bad_request"),
+            // An amount outside its range (`core::money::Paisa`).
+            JsonRejection::JsonDataError(e)
+                if e.body_text().contains(&format!("{}: ", crate::core::money::INVALID_AMOUNT)) =>
+            {
+                (StatusCode::UNPROCESSABLE_ENTITY, crate::core::money::INVALID_AMOUNT)
+            }
             // Wrong field types and missing fields: the body parsed as JSON but not as the type.
             JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
             _ => (StatusCode::BAD_REQUEST, "malformed_json"),

@@ -267,7 +267,12 @@ pub async fn open_at_gateway(
         gateway: gateway.to_string(),
         amount_paisa,
         gateway_ref: created.gateway_ref,
-        redirect_url: created.redirect_url,
+        // A gateway served by this host (the demo's checkout page) may name
+        // its page by path alone, wherever the server listens.
+        redirect_url: created.redirect_url.map(|url| match url.starts_with('/') && !url.starts_with("//") {
+            true => format!("{}{url}", state.config.public_base_url.trim_end_matches('/')),
+            false => url,
+        }),
         client_secret,
         client_payload: payload,
     })

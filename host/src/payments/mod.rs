@@ -1,6 +1,6 @@
 //! Payments (seed §5): the wallet and transaction views, idempotent
 //! money-moving requests, payment options, and gateway payments. Gateways
-//! (Khalti, eSewa, Stripe) plug in through the plugin runtime's
+//! (any number, each a plugin named in plugins.toml) plug in through the plugin runtime's
 //! `payment-gateway` world: payment intents, top-ups, webhooks and refunds
 //! live here. Balances themselves change only in [`crate::ledger`].
 
@@ -30,9 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(intents::cancel))
         .routes(routes!(options::methods))
         .routes(routes!(options::calculate_options))
-        .routes(routes!(webhooks::khalti))
-        .routes(routes!(webhooks::esewa))
-        .routes(routes!(webhooks::stripe))
+        .routes(routes!(webhooks::webhook))
         .routes(routes!(refunds::request_refund))
         .routes(routes!(refunds::my_refunds))
         .routes(routes!(refunds::admin_list))

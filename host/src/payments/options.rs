@@ -12,15 +12,21 @@ use super::{
     wallet,
 };
 use crate::{
-    core::{ApiError, ApiJson, AuthUser, error::ErrorBody},
+    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, money::PositivePaisa},
     state::AppState,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodOut {
-    /// `wallet`, `points`, or a gateway's name (`khalti`, `esewa`, `stripe`).
+    /// `wallet`, `points`, or a gateway plugin's name in plugins.toml.
     pub id: String,
+    /// What people see; for a gateway, its plugin's `info` (or the
+    /// `display_name` key of its config).
     pub name: String,
+    /// For gateways: a square icon (an `https://` URL or a `data:` URI) from
+    /// the plugin's `info` or its `icon_url` config key; null for the app's
+    /// generic icon.
+    pub icon_url: Option<String>,
     /// `balance` (wallet, points) or `gateway` (tops up the wallet).
     pub kind: String,
     /// For gateways: the top-up limits in paisa.
@@ -32,15 +38,6 @@ pub struct PaymentMethodOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentMethodsOut {
     pub methods: Vec<PaymentMethodOut>,
-}
-
-fn display_name(gateway: &str) -> String {
-    match gateway {
-        "khalti" => "Khalti".to_string(),
-        "esewa" => "eSewa".to_string(),
-        "stripe" => "Card (Stripe)".to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// Ways to pay: the wallet and points, and each gateway plugin that is
@@ -56,15 +53,19 @@ pub async fn methods(State(state): State<AppState>) -> Result<Json<PaymentMethod
     let balance = |id: &str, name: &str| PaymentMethodOut {
         id: id.to_string(),
         name: name.to_string(),
+        icon_url: None,
         kind: "balance".to_string(),
         min_amount_paisa: None,
         max_amount_paisa: None,
         currency: "NPR".to_string(),
     };
     let mut methods = vec![balance("wallet", "Wallet"), balance("points", "Points")];
-    methods.extend(state.plugins.gateway_names().into_iter().map(|g| PaymentMethodOut {
-        name: display_name(&g),
-        id: g,
+    // A gateway reloaded away between the two looks is simply not listed.
+    let gateways = state.plugins.gateway_names().into_iter().filter_map(|g| state.plugins.display_info(&g));
+    methods.extend(gateways.map(|g| PaymentMethodOut {
+        id: g.name,
+        name: g.display_name,
+        icon_url: g.icon_url,
         kind: "gateway".to_string(),
         min_amount_paisa: Some(min),
         max_amount_paisa: Some(max),
@@ -76,7 +77,7 @@ pub async fn methods(State(state): State<AppState>) -> Result<Json<PaymentMethod
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CalculateIn {
     /// What is to be paid, in paisa.
-    pub amount_paisa: i64,
+    pub amount_paisa: PositivePaisa,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,8 +150,9 @@ pub(crate) async fn points_covering(
     request_body = CalculateIn,
     responses(
         (status = 200, description = "Options with their feasibility", body = CalculateOut),
-        (status = 400, description = "Bad amount", body = ErrorBody),
+        (status = 400, description = "Not a number", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: outside 1 to 1,000,000,000 paisa", body = ErrorBody),
         (status = 502, description = "The points plugin failed", body = ErrorBody),
     )
 )]
@@ -159,10 +161,7 @@ pub async fn calculate_options(
     user: AuthUser,
     ApiJson(body): ApiJson<CalculateIn>,
 ) -> Result<Json<CalculateOut>, ApiError> {
-    let amount = body.amount_paisa;
-    if !(1..=1_000_000_000).contains(&amount) {
-        return Err(ApiError::invalid_field("amount_paisa", "must be between 1 and 1000000000"));
-    }
+    let amount = body.amount_paisa.get();
     let balance = state.db.read(move |c| wallet::load_balance(c, user.id)).await?;
     let (wallet, points) = (balance.balance_paisa, balance.points);
     let points_value = state.plugins.points().points_to_paisa(points).await?;

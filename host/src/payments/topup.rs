@@ -36,7 +36,7 @@ use crate::{
         ApiError, ApiJson, AuthUser,
         error::ErrorBody,
         jobs::{self, NewJob},
-        money::format_npr,
+        money::{PositivePaisa, format_npr},
         now_ts,
     },
     ledger::{self, TransactionKind, WalletKind},
@@ -52,8 +52,9 @@ pub const TOPUP_POINTS_JOB: &str = "payments.topup_points";
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopupIntentIn {
-    /// NPR 10 to NPR 100,000, in paisa.
-    pub amount_paisa: i64,
+    /// In paisa, within the top-up minimum and maximum (settings; by default
+    /// NPR 10 to NPR 100,000).
+    pub amount_paisa: PositivePaisa,
     /// A gateway from `GET /api/payment/methods`: `khalti`, `esewa`, `stripe`.
     pub gateway: String,
     /// Where the gateway sends the user back (the app's deep link); the
@@ -72,7 +73,7 @@ pub struct TopupIntentIn {
         (status = 201, description = "Intent created: send the user to `payment_url`, post `form`, or confirm with `client_secret`", body = IntentOut),
         (status = 400, description = "Bad amount or unknown gateway", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 422, description = "The gateway refused the request, or the Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 422, description = "`invalid_amount` (outside 1 to 1,000,000,000 paisa), the gateway refused the request, or the Idempotency-Key was used for another request", body = ErrorBody),
         (status = 502, description = "The gateway is unavailable", body = ErrorBody),
         (status = 504, description = "The gateway did not answer in time", body = ErrorBody),
     )
@@ -87,7 +88,8 @@ pub async fn topup_intent(
     let settings = state.settings.clone();
     let (min, max) =
         state.db.read(move |c| Ok((settings.int(c, MIN_TOPUP_PAISA)?, settings.int(c, MAX_TOPUP_PAISA)?))).await?;
-    if !(min..=max).contains(&body.amount_paisa) {
+    let amount = body.amount_paisa.get();
+    if !(min..=max).contains(&amount) {
         return Err(ApiError::invalid_field("amount_paisa", format!("must be between {min} and {max} paisa")));
     }
     let gateways = state.plugins.gateway_names();
@@ -104,10 +106,8 @@ pub async fn topup_intent(
         return Ok((status, Json(out)));
     }
 
-    let description = format!("powerbank wallet top-up NPR {}", crate::core::money::format_npr(body.amount_paisa));
-    let opened =
-        open_at_gateway(&state, user.id, &body.gateway, body.amount_paisa, description, body.return_url.clone())
-            .await?;
+    let description = format!("powerbank wallet top-up NPR {}", crate::core::money::format_npr(amount));
+    let opened = open_at_gateway(&state, user.id, &body.gateway, amount, description, body.return_url.clone()).await?;
     let (status, out) = state
         .db
         .write(move |tx| {

@@ -1,4 +1,6 @@
-//! Gateway webhooks: `POST /api/payment/webhook/{khalti,esewa,stripe}`.
+//! Gateway webhooks: `POST /api/payment/webhook/{gateway}`, one route for
+//! every gateway plugin (the spec's `/khalti`, `/esewa` and `/stripe` among
+//! them), dispatched by the plugin's name in plugins.toml.
 //!
 //! Public endpoints: what makes a delivery believable is the gateway plugin's
 //! `parse-webhook` (Stripe's signature, eSewa's signed `data`, Khalti's
@@ -10,7 +12,10 @@
 //! 5xx only when we could not process it, so the gateway retries later.
 
 use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
-use powerbank_plugin_runtime::types::{GatewayError, PaymentStatus, WebhookEvent};
+use powerbank_plugin_runtime::{
+    PluginKind, PluginState,
+    types::{GatewayError, PaymentStatus, WebhookEvent},
+};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +26,7 @@ use super::{
     topup::plan_topup_points,
 };
 use crate::{
-    core::{ApiError, error::ErrorBody, now_ts},
+    core::{ApiError, ApiPath, error::ErrorBody, now_ts},
     state::AppState,
 };
 
@@ -47,35 +52,37 @@ fn status_text(s: PaymentStatus) -> &'static str {
     }
 }
 
-async fn handle(
+/// Verifies and acts on one delivery for `gateway`; also the way a gateway
+/// hosted in this process (the demo's) delivers its notifications.
+pub async fn handle(
     state: AppState,
-    gateway: &'static str,
+    gateway: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, ApiError> {
     let header_list: Vec<(String, String)> =
         headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    let parsed = state.plugins.gateway(gateway).parse_webhook(header_list, body.to_vec()).await;
+    let parsed = state.plugins.gateway(&gateway).parse_webhook(header_list, body.to_vec()).await;
     let event: WebhookEvent = match parsed.map_err(plugin_failure)? {
         Ok(event) => event,
         Err(GatewayError::BadSignature) => {
-            tracing::warn!(gateway, "webhook with a signature that does not verify refused");
-            return Err(gateway_failure(gateway, GatewayError::BadSignature));
+            tracing::warn!(%gateway, "webhook with a signature that does not verify refused");
+            return Err(gateway_failure(&gateway, GatewayError::BadSignature));
         }
         Err(GatewayError::InvalidRequest(m)) => {
-            tracing::warn!(gateway, error = %m, "malformed webhook refused");
+            tracing::warn!(%gateway, error = %m, "malformed webhook refused");
             return Err(ApiError::bad_request(format!("webhook refused: {m}")));
         }
         Err(GatewayError::AmountMismatch) => {
-            tracing::warn!(gateway, "webhook claims another amount than the gateway reports; refused");
+            tracing::warn!(%gateway, "webhook claims another amount than the gateway reports; refused");
             return Err(ApiError::bad_request("webhook amount does not match the gateway's record"));
         }
-        Err(other) => return Err(gateway_failure(gateway, other)),
+        Err(other) => return Err(gateway_failure(&gateway, other)),
     };
 
     let found = {
-        let (gateway_ref, order_id) = (event.gateway_ref.clone(), event.order_id.clone());
-        state.db.read(move |c| intent_for_event(c, gateway, &gateway_ref, order_id.as_deref())).await?
+        let (gateway, gateway_ref, order_id) = (gateway.clone(), event.gateway_ref.clone(), event.order_id.clone());
+        state.db.read(move |c| intent_for_event(c, &gateway, &gateway_ref, order_id.as_deref())).await?
     };
     let creditable = found.as_ref().filter(|i| {
         event.status == PaymentStatus::Succeeded
@@ -90,13 +97,14 @@ async fn handle(
     let payload = String::from_utf8_lossy(&body[..body.len().min(MAX_STORED_PAYLOAD)]).into_owned();
     let event_id = event.event_id.clone();
     let purposes = state.payment_purposes.clone();
+    let gateway_name = gateway.clone();
     let outcome = state
         .db
         .write(move |tx| {
             let inserted = tx.execute(
                 "INSERT INTO payment_webhooks (gateway, event_id, event_type, payload, outcome, created_at)
                  VALUES (?1, ?2, ?3, ?4, 'processing', ?5) ON CONFLICT (gateway, event_id) DO NOTHING",
-                params![gateway, event.event_id, format!("payment.{}", status_text(event.status)), payload, now_ts()],
+                params![gateway_name, event.event_id, format!("payment.{}", status_text(event.status)), payload, now_ts()],
             )?;
             if inserted == 0 {
                 return Ok("duplicate".to_string());
@@ -106,7 +114,7 @@ async fn handle(
                 (None, _) => "unknown_intent",
                 (Some(i), PaymentStatus::Succeeded) if i.amount_paisa != event.amount_paisa => {
                     note_error(tx, &i.id, &format!("amount_mismatch: webhook reports {} paisa", event.amount_paisa))?;
-                    tracing::warn!(gateway, intent = %i.id, reported = event.amount_paisa, "webhook amount mismatch");
+                    tracing::warn!(gateway = %gateway_name, intent = %i.id, reported = event.amount_paisa, "webhook amount mismatch");
                     "amount_mismatch"
                 }
                 (Some(i), PaymentStatus::Succeeded) => {
@@ -134,71 +142,44 @@ async fn handle(
     if outcome == "credited" {
         state.jobs.wake();
     }
-    tracing::info!(gateway, event_id, outcome, "webhook handled");
+    tracing::info!(%gateway, event_id, outcome, "webhook handled");
     Ok(Json(WebhookAck { received: true, event_id, outcome }))
 }
 
-/// Khalti's server-to-server callback (its return-URL parameters as JSON or a
-/// form: `pidx`, `status`, `total_amount`, `purchase_order_id`, ...). Nothing
-/// in it is trusted: the plugin looks the payment up at Khalti.
+/// A gateway's server-to-server notification, for the gateway plugin named
+/// `{gateway}` in plugins.toml (`/api/payment/webhook/khalti`, `.../esewa`,
+/// `.../stripe` and any other gateway plugin). The host trusts nothing in
+/// it: the plugin's `parse-webhook` verifies it its gateway's way (Stripe's
+/// `Stripe-Signature`, eSewa's signed `data`, Khalti's lookup, an HMAC
+/// header, ...), and a delivery repeated any number of times acts once.
 #[utoipa::path(
-    post, path = "/api/payment/webhook/khalti", tag = "payments",
-    request_body(content = Object, description = "Khalti callback parameters (JSON or form-encoded)"),
-    responses(
-        (status = 200, description = "Handled (also for duplicates and unknown payments)", body = WebhookAck),
-        (status = 400, description = "Malformed, or Khalti does not know the payment", body = ErrorBody),
-        (status = 502, description = "Khalti could not be asked; retry later", body = ErrorBody),
-        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
-        (status = 504, description = "Khalti did not answer in time; retry later", body = ErrorBody),
-    )
-)]
-pub async fn khalti(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<WebhookAck>, ApiError> {
-    handle(state, "khalti", headers, body).await
-}
-
-/// eSewa's success notification: `data`, the base64 JSON eSewa signs, as a
-/// JSON field or a form field. Accepted only if its signature verifies and
-/// eSewa's status API confirms it.
-#[utoipa::path(
-    post, path = "/api/payment/webhook/esewa", tag = "payments",
-    request_body(content = Object, description = "`{\"data\": \"<base64 signed JSON>\"}` or form `data=...`"),
-    responses(
-        (status = 200, description = "Handled (also for duplicates and unknown payments)", body = WebhookAck),
-        (status = 400, description = "Malformed, or the signature does not verify", body = ErrorBody),
-        (status = 502, description = "eSewa could not be asked; retry later", body = ErrorBody),
-        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
-        (status = 504, description = "eSewa did not answer in time; retry later", body = ErrorBody),
-    )
-)]
-pub async fn esewa(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<WebhookAck>, ApiError> {
-    handle(state, "esewa", headers, body).await
-}
-
-/// Stripe events (`payment_intent.succeeded`, `payment_intent.payment_failed`,
-/// ...), verified from `Stripe-Signature` over the raw body.
-#[utoipa::path(
-    post, path = "/api/payment/webhook/stripe", tag = "payments",
-    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>`")),
-    request_body(content = Object, description = "A Stripe event object"),
+    post, path = "/api/payment/webhook/{gateway}", tag = "payments",
+    params(("gateway" = String, Path, description = "The gateway plugin's name, as in `GET /api/payment/methods`")),
+    request_body(content = Object, description = "The gateway's own notification body (JSON or form-encoded), verified by its plugin"),
     responses(
         (status = 200, description = "Handled (also for duplicates, other event types and unknown payments)", body = WebhookAck),
-        (status = 400, description = "Bad or expired signature, or not an event", body = ErrorBody),
-        (status = 502, description = "Could not be processed now; Stripe retries", body = ErrorBody),
-        (status = 503, description = "This gateway is not enabled on this server", body = ErrorBody),
+        (status = 400, description = "Malformed, a signature that does not verify, or the gateway does not know the payment", body = ErrorBody),
+        (status = 404, description = "No gateway of that name is configured", body = ErrorBody),
+        (status = 502, description = "Could not be processed now (the gateway could not be asked); retry later", body = ErrorBody),
+        (status = 503, description = "The gateway's plugin is not available right now; retry later", body = ErrorBody),
+        (status = 504, description = "The gateway did not answer in time; retry later", body = ErrorBody),
     )
 )]
-pub async fn stripe(
+pub async fn webhook(
     State(state): State<AppState>,
+    ApiPath(gateway): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, ApiError> {
-    handle(state, "stripe", headers, body).await
+    // A configured gateway whose plugin is not serving right now answers 503
+    // below, so its gateway retries; a name nobody configured is 404.
+    let configured = state
+        .plugins
+        .status()
+        .iter()
+        .any(|p| p.name == gateway && p.kind == PluginKind::PaymentGateway && p.state != PluginState::Disabled);
+    if !configured {
+        return Err(ApiError::not_found("payment gateway"));
+    }
+    handle(state, gateway, headers, body).await
 }

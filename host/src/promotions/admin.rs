@@ -13,6 +13,7 @@ use crate::{
         ApiError, ApiJson, ApiPath, ApiQuery, Operator, Page, PageParams,
         audit::{self, Target},
         error::ErrorBody,
+        money::{NonNegativePaisa, Paisa, PositivePaisa},
         now_ts, ts_to_rfc3339,
     },
     state::AppState,
@@ -29,11 +30,11 @@ pub struct CouponIn {
     /// Percentage discount in basis points, 1 to 10000 (1000 = 10 %).
     pub percentage_bp: Option<i64>,
     /// Fixed discount in paisa.
-    pub fixed_paisa: Option<i64>,
+    pub fixed_paisa: Option<PositivePaisa>,
     /// Cap on a percentage discount, paisa.
-    pub max_discount_paisa: Option<i64>,
+    pub max_discount_paisa: Option<PositivePaisa>,
     /// Smallest amount the coupon applies to, paisa (default 0).
-    pub min_amount_paisa: Option<i64>,
+    pub min_amount_paisa: Option<NonNegativePaisa>,
     /// RFC 3339; now when absent.
     pub valid_from: Option<String>,
     /// RFC 3339.
@@ -65,12 +66,12 @@ pub struct CouponPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub percentage_bp: Option<i64>,
-    pub fixed_paisa: Option<i64>,
+    pub fixed_paisa: Option<PositivePaisa>,
     /// `null` removes the cap.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
-    pub max_discount_paisa: Option<Option<i64>>,
-    pub min_amount_paisa: Option<i64>,
+    #[schema(value_type = Option<PositivePaisa>)]
+    pub max_discount_paisa: Option<Option<PositivePaisa>>,
+    pub min_amount_paisa: Option<NonNegativePaisa>,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
     /// `null`: unlimited.
@@ -199,6 +200,7 @@ fn save(tx: &Transaction<'_>, c: &CouponRow) -> Result<(), ApiError> {
     responses(
         (status = 201, description = "Created", body = CouponOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: a money field outside its range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 409, description = "The code exists (in any case)", body = ErrorBody),
@@ -210,7 +212,7 @@ pub async fn create_coupon(
     ApiJson(body): ApiJson<CouponIn>,
 ) -> Result<(StatusCode, Json<CouponOut>), ApiError> {
     let now = now_ts();
-    let (discount_type, discount_value) = discount(body.percentage_bp, body.fixed_paisa)?
+    let (discount_type, discount_value) = discount(body.percentage_bp, body.fixed_paisa.map(Paisa::get))?
         .ok_or_else(|| ApiError::invalid_field("percentage_bp", "give percentage_bp or fixed_paisa"))?;
     let row = CouponRow {
         id: 0,
@@ -219,8 +221,8 @@ pub async fn create_coupon(
         description: text("description", body.description.as_deref().unwrap_or_default(), 500)?,
         discount_type,
         discount_value,
-        max_discount_paisa: body.max_discount_paisa,
-        min_amount_paisa: body.min_amount_paisa.unwrap_or(0),
+        max_discount_paisa: body.max_discount_paisa.map(Paisa::get),
+        min_amount_paisa: body.min_amount_paisa.map_or(0, Paisa::get),
         valid_from: body.valid_from.as_deref().map(|v| timestamp("valid_from", v)).transpose()?.unwrap_or(now),
         valid_until: timestamp("valid_until", &body.valid_until)?,
         max_uses_total: body.max_uses_total,
@@ -346,6 +348,7 @@ pub async fn get_coupon(
     responses(
         (status = 200, description = "The changed coupon", body = CouponOut),
         (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: a money field outside its range", body = ErrorBody),
         (status = 403, description = "Not an operator, or a role this route does not allow (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such coupon", body = ErrorBody),
     )
@@ -358,7 +361,7 @@ pub async fn update_coupon(
 ) -> Result<Json<CouponOut>, ApiError> {
     let name = p.name.as_deref().map(|n| text("name", n, 100)).transpose()?;
     let description = p.description.as_deref().map(|d| text("description", d, 500)).transpose()?;
-    let new_discount = discount(p.percentage_bp, p.fixed_paisa)?;
+    let new_discount = discount(p.percentage_bp, p.fixed_paisa.map(Paisa::get))?;
     let valid_from = p.valid_from.as_deref().map(|v| timestamp("valid_from", v)).transpose()?;
     let valid_until = p.valid_until.as_deref().map(|v| timestamp("valid_until", v)).transpose()?;
     let changed = state
@@ -377,10 +380,10 @@ pub async fn update_coupon(
                 c.discount_value = value;
             }
             if let Some(m) = p.max_discount_paisa {
-                c.max_discount_paisa = m;
+                c.max_discount_paisa = m.map(Paisa::get);
             }
             if let Some(m) = p.min_amount_paisa {
-                c.min_amount_paisa = m;
+                c.min_amount_paisa = m.get();
             }
             c.valid_from = valid_from.unwrap_or(c.valid_from);
             c.valid_until = valid_until.unwrap_or(c.valid_until);

@@ -15,7 +15,10 @@ use super::{
     coupons::{self, AppliedCoupon, COUPON_COLUMNS, coupon_from_row},
 };
 use crate::{
-    core::{ApiError, ApiJson, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339},
+    core::{
+        ApiError, ApiJson, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, money::NonNegativePaisa, now_ts,
+        ts_to_rfc3339,
+    },
     state::AppState,
 };
 
@@ -95,7 +98,7 @@ pub async fn active_coupons(
 pub struct CouponPreviewIn {
     pub coupon_code: String,
     pub package_id: Option<i64>,
-    pub amount_paisa: Option<i64>,
+    pub amount_paisa: Option<NonNegativePaisa>,
     /// The station the rental would start at, for pricing (optional).
     pub station_sn: Option<String>,
 }
@@ -119,8 +122,7 @@ async fn preview(state: &AppState, user_id: i64, body: CouponPreviewIn) -> Resul
             let (package, quote) = crate::packages::quote(state, user_id, id, station_sn.clone()).await?;
             (quote.amount_paisa, Some(package.code))
         }
-        (None, Some(amount)) if (0..=100_000_000).contains(&amount) => (amount, None),
-        (None, Some(_)) => return Err(ApiError::invalid_field("amount_paisa", "must be 0 to 100000000 paisa")),
+        (None, Some(amount)) => (amount.get(), None),
         _ => return Err(ApiError::bad_request("give either package_id or amount_paisa")),
     };
     let applied = coupons::apply(state, user_id, &body.coupon_code, amount, package_code.clone(), station_sn).await?;
@@ -138,7 +140,7 @@ async fn preview(state: &AppState, user_id: i64, body: CouponPreviewIn) -> Resul
         (status = 400, description = "Neither or both of package_id and amount_paisa", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "Unknown package", body = ErrorBody),
-        (status = 422, description = "The coupon does not apply: `coupon_invalid`, `coupon_expired`, `coupon_not_yet_valid`, `coupon_below_minimum`, `coupon_usage_limit_reached` or `coupon_user_limit_reached`", body = ErrorBody),
+        (status = 422, description = "The coupon does not apply: `coupon_invalid`, `coupon_expired`, `coupon_not_yet_valid`, `coupon_below_minimum`, `coupon_usage_limit_reached` or `coupon_user_limit_reached`; `invalid_amount` for an amount outside 0 to 1,000,000,000 paisa", body = ErrorBody),
     )
 )]
 pub async fn apply_coupon(
@@ -172,6 +174,7 @@ pub struct CouponValidation {
         (status = 400, description = "Neither or both of package_id and amount_paisa", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "Unknown package", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: an amount outside 0 to 1,000,000,000 paisa", body = ErrorBody),
     )
 )]
 pub async fn validate_coupon(

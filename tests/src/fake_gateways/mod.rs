@@ -4,14 +4,19 @@
 //! API and the signed success `data`), and Stripe (PaymentIntents, refunds,
 //! bearer auth, idempotency keys, signed webhooks).
 //!
+//! Acme Pay, a gateway the host has never heard of, needs no fake server
+//! (its plugin calls nobody): [`acme_pay_toml`] is its plugins.toml entry.
+//!
 //! One file per fake. Each can be told to fail (`Behaviour::Fail` answers
 //! 503) or to be slow (`Behaviour::Slow`), and [`Gateways`] writes a
 //! plugins.toml that points the repository's built gateway plugins at them.
 
+mod acme;
 mod esewa;
 mod khalti;
 mod stripe;
 
+pub use acme::{ACME_CHECKOUT_URL, ACME_ICON_URL, ACME_WEBHOOK_SECRET, acme_pay_toml, acme_signature};
 pub use esewa::{ESEWA_PRODUCT_CODE, EsewaPayment, FakeEsewa, esewa_amount};
 pub use khalti::{FakeKhalti, KhaltiPayment};
 pub use stripe::FakeStripe;
