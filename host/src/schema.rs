@@ -29,6 +29,16 @@ pub const MIGRATIONS: &[Migration] = &[
     (15, "station_protocols", include_str!("stations/link/protocols.sql")),
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
+    (
+        18,
+        "spec_issue_types_images_device_sessions",
+        concat!(
+            include_str!("stations/issue_types.sql"),
+            include_str!("rentals/issue_images.sql"),
+            include_str!("notifications/device_sessions.sql")
+        ),
+    ),
+    (19, "rental_swaps_postpaid", include_str!("rentals/swaps_postpaid.sql")),
 ];
 
 /// The newest schema version this build knows.
