@@ -4,7 +4,7 @@
 
 use crate::support::{
     notifications,
-    renting::{SN, WAIT, balance, customer, initiate, rental, rows, server, sql, station},
+    renting::{OTHER_SN, SN, WAIT, balance, customer, initiate, rental, rows, server, sql, station},
 };
 use powerbank_tests::{TestServer, fake_gateways::Gateways, mqtt::wait_for};
 use reqwest::{Method, StatusCode};
@@ -304,4 +304,27 @@ async fn swap_cancel_and_return_at_once_leave_exactly_one_outcome() {
             .unwrap();
         assert!(refunds <= 1, "round {round}: refunded {refunds} times");
     }
+}
+
+#[tokio::test]
+async fn a_bank_seated_at_another_station_during_a_swap_is_an_ordinary_return() {
+    let gw = Gateways::start().await;
+    let s = server(&gw).await;
+    let _home = station(&s, SN, |_| {}).await;
+    let away = station(&s, OTHER_SN, |_| {}).await;
+    let user = customer(&s, "9841600041", 10_000).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let bank = r.body["power_bank"].as_str().unwrap().to_string();
+    let r = swap(&s, &user.access, id).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+
+    away.return_bank(free_slot(&away), &bank, 30).await.unwrap();
+    assert!(wait_for(WAIT, || async { rental(&s, &user, id).await["status"] == "cancelled" }).await);
+    let swap_now = swap_status(&s, &user.access, id).await;
+    assert_eq!(swap_now["status"], "expired", "{swap_now}");
+    assert!(swap_now["new_power_bank"].is_null());
+    assert_eq!(rental(&s, &user, id).await["return_station_sn"], OTHER_SN);
+    assert_eq!(balance(&s, &user).await, 10_000, "a return inside the free window, refunded once");
 }
