@@ -30,6 +30,16 @@ pub const MIGRATIONS: &[Migration] = &[
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
     (18, "operator_roles_audit_log", concat!(include_str!("admin/schema.sql"), include_str!("core/audit.sql"))),
+    (
+        19,
+        "spec_issue_types_images_device_sessions",
+        concat!(
+            include_str!("stations/issue_types.sql"),
+            include_str!("rentals/issue_images.sql"),
+            include_str!("notifications/device_sessions.sql")
+        ),
+    ),
+    (20, "rental_swaps_postpaid", include_str!("rentals/swaps_postpaid.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -14,6 +14,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use rusqlite::OptionalExtension;
+use tower::{Layer, util::MapRequestLayer};
 use tower_http::{
     compression::CompressionLayer,
     cors::{AllowOrigin, Any, CorsLayer},
@@ -199,7 +200,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// What happens beyond the stations' own tables when a station reports a bank
 /// leaving or entering a slot: the rentals domain matches it to rentals.
 fn station_hooks() -> LinkHooks {
-    LinkHooks::default().on_ejected(rentals::lifecycle::on_ejected).on_returned(rentals::lifecycle::enqueue_return)
+    // A bank seated for a swap starts the swap; any other is a return.
+    LinkHooks::default().on_ejected(rentals::lifecycle::on_ejected).on_returned(rentals::swap::on_bank_returned)
 }
 
 /// What gateway payments of each purpose do beyond top-ups: the domains that
@@ -258,7 +260,7 @@ pub fn app(state: AppState) -> Router {
             )
         });
 
-    Router::new()
+    let routed = Router::new()
         .merge(api)
         .route("/api/openapi.json", get(move || async move { Json(spec.as_ref().clone()) }))
         .merge(crate::api_docs::router())
@@ -279,7 +281,33 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // Routing happens inside a Router, so a layer that changes the path must
+    // wrap the whole routed service (a `Router::layer` would run too late).
+    Router::new().fallback_service(MapRequestLayer::new(trim_api_trailing_slash::<axum::body::Body>).layer(routed))
+}
+
+/// `/api/stations/` reaches `/api/stations`: apps written against the spec
+/// (Django routes end in a slash) work unchanged. Only API paths: the
+/// console's `/console/` is a route of its own.
+fn trim_api_trailing_slash<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let path = req.uri().path();
+    if !(path.starts_with("/api/") && path.len() > "/api/".len() && path.ends_with('/')) {
+        return req;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let rebuilt = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    if let Ok(path_and_query) = rebuilt.parse::<axum::http::uri::PathAndQuery>() {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// Serves until `shutdown` resolves, then serves the connections waiting to

@@ -65,6 +65,37 @@ pub struct FcmMessage {
     pub title: String,
     pub body: String,
     pub data: HashMap<String, String>,
+    /// The `android` block (priority, notification.channel_id), if sent.
+    pub android: Option<Value>,
+    /// The `apns` block (headers, payload.aps), if sent.
+    pub apns: Option<Value>,
+}
+
+/// Checks the platform blocks as FCM does: Android priority is `NORMAL` or
+/// `HIGH`, the channel a string; APNs priority is `5` or `10`, a badge a
+/// non-negative integer, a sound a string.
+fn platform_blocks_valid(message: &Value) -> bool {
+    let android = &message["android"];
+    if !android.is_null() {
+        let priority_ok =
+            android["priority"].is_null() || matches!(android["priority"].as_str(), Some("NORMAL" | "HIGH"));
+        let channel = &android["notification"]["channel_id"];
+        if !android.is_object() || !priority_ok || !(channel.is_null() || channel.is_string()) {
+            return false;
+        }
+    }
+    let apns = &message["apns"];
+    if !apns.is_null() {
+        let priority = &apns["headers"]["apns-priority"];
+        let aps = &apns["payload"]["aps"];
+        let priority_ok = priority.is_null() || matches!(priority.as_str(), Some("5" | "10"));
+        let badge_ok = aps["badge"].is_null() || aps["badge"].as_u64().is_some();
+        let sound_ok = aps["sound"].is_null() || aps["sound"].is_string();
+        if !apns.is_object() || !priority_ok || !badge_ok || !sound_ok {
+            return false;
+        }
+    }
+    true
 }
 
 #[derive(Deserialize)]
@@ -154,6 +185,10 @@ async fn send(
     else {
         return fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", Some("INVALID_ARGUMENT"));
     };
+    if !platform_blocks_valid(message) {
+        return fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", Some("INVALID_ARGUMENT"));
+    }
+    let (android, apns) = (message.get("android").cloned(), message.get("apns").cloned());
     if inner.unregistered.lock().map(|u| u.contains(&token)).unwrap_or(false) {
         return fcm_error(StatusCode::NOT_FOUND, "NOT_FOUND", Some("UNREGISTERED"));
     }
@@ -161,7 +196,7 @@ async fn send(
         return fcm_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", Some("INVALID_ARGUMENT"));
     }
     let mut messages = inner.messages.lock().expect("messages lock");
-    messages.push(FcmMessage { token, title: title.into(), body: text.into(), data });
+    messages.push(FcmMessage { token, title: title.into(), body: text.into(), data, android, apns });
     (StatusCode::OK, Json(json!({"name": format!("projects/{PROJECT_ID}/messages/{}", messages.len())})))
 }
 

@@ -29,6 +29,28 @@ use crate::{
     state::AppState,
 };
 
+/// Checks that every URL in `images` is an image the user uploaded (not an
+/// identity document): a report cannot point at someone else's photo or at
+/// an arbitrary address. 422 `upload_not_yours` names the first that is not.
+pub fn check_own_images(c: &rusqlite::Connection, user_id: i64, images: &[String]) -> Result<(), ApiError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM media_uploads
+                        WHERE user_id = ?1 AND url = ?2 AND content_type LIKE 'image/%' AND purpose != 'kyc')",
+    )?;
+    for url in images {
+        let owned: bool = stmt.query_row(params![user_id, url], |r| r.get(0))?;
+        if !owned {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "upload_not_yours",
+                format!("{url} is not an image you uploaded with POST /api/upload"),
+            )
+            .with_details(serde_json::json!({"field": "images", "url": url})));
+        }
+    }
+    Ok(())
+}
+
 /// Types a user may upload, by detected MIME type, with the stored extension.
 const ALLOWED: &[(&str, &str)] =
     &[("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"), ("application/pdf", "pdf")];

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::fcm::{FcmClient, SendOutcome};
+use super::{
+    devices::Platform,
+    fcm::{FcmClient, PushContent, PushTarget, SendOutcome},
+};
 use crate::{
     core::{ApiError, ApiQuery, Operator, Page, PageParams, error::ErrorBody, jobs::JobFuture, now_ts, ts_to_rfc3339},
     state::AppState,
@@ -116,14 +119,21 @@ async fn push(state: &AppState, fcm: &FcmClient, d: &Delivery) -> Result<Push, S
         return Ok(Push::Unreachable("FCM is not configured".into()));
     };
     let user_id = d.user_id;
-    let devices: Vec<(i64, String)> = state
+    let (devices, unread): (Vec<(i64, String, Platform)>, i64) = state
         .db
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, fcm_token FROM user_devices WHERE user_id = ?1 AND is_active = 1 ORDER BY id",
+                "SELECT id, fcm_token, platform FROM user_devices WHERE user_id = ?1 AND is_active = 1 ORDER BY id",
             )?;
-            let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let rows =
+                stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, Platform::parse(&r.get::<_, String>(2)?))))?;
+            let devices = rows.collect::<Result<Vec<_>, _>>()?;
+            let unread: i64 = c.query_row(
+                "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL",
+                [user_id],
+                |r| r.get(0),
+            )?;
+            Ok((devices, unread))
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -151,8 +161,10 @@ async fn push(state: &AppState, fcm: &FcmClient, d: &Delivery) -> Result<Push, S
     data.insert("template".into(), Value::String(d.template_key.clone()));
 
     let (mut delivered, mut down) = (0usize, None::<String>);
-    for (device_id, token) in devices {
-        let outcome = fcm.send(&config, &token, &d.title, &d.body, &data).await;
+    let content = PushContent { template_key: &d.template_key, title: &d.title, body: &d.body, data: &data };
+    for (device_id, token, platform) in devices {
+        let target = PushTarget { token: &token, platform, badge: unread };
+        let outcome = fcm.send(&config, &target, &content).await;
         let (status, provider_status, answer) = match &outcome {
             SendOutcome::Sent { status, answer } => ("sent", Some(*status), answer.as_str()),
             SendOutcome::InvalidToken { status, answer } => ("invalid_token", Some(*status), answer.as_str()),

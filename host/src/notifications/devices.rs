@@ -1,5 +1,7 @@
 //! `POST /api/user/device`: the app registers its FCM token after sign-in and
-//! whenever Firebase rotates it.
+//! whenever Firebase rotates it; `DELETE /api/user/device/{device_id}`
+//! deregisters an install. A device remembers the sign-in session that
+//! registered it, so signing out of that session stops its pushes.
 
 use axum::{Json, extract::State, http::StatusCode};
 use rusqlite::{Connection, params};
@@ -7,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339},
+    core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts, ts_to_rfc3339},
     state::AppState,
 };
 
@@ -19,14 +21,14 @@ pub enum Platform {
 }
 
 impl Platform {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Platform::Android => "android",
             Platform::Ios => "ios",
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         if s == "ios" { Platform::Ios } else { Platform::Android }
     }
 }
@@ -131,14 +133,15 @@ pub async fn register_device(
                 |r| r.get(0),
             )?;
             let id: i64 = tx.query_row(
-                "INSERT INTO user_devices (user_id, device_id, fcm_token, platform, app_version, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                "INSERT INTO user_devices (user_id, device_id, fcm_token, platform, app_version, session_id,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6, ?6)
                  ON CONFLICT (user_id, device_id) DO UPDATE SET
                     fcm_token = excluded.fcm_token, platform = excluded.platform,
                     app_version = excluded.app_version, is_active = 1, deactivated_reason = NULL,
-                    updated_at = excluded.updated_at
+                    session_id = excluded.session_id, updated_at = excluded.updated_at
                  RETURNING id",
-                params![user.id, device_id, token, platform.as_str(), app_version, now],
+                params![user.id, device_id, token, platform.as_str(), app_version, now, user.session_id],
                 |r| r.get(0),
             )?;
             let device = load_devices(tx, user.id, Some(id))?
@@ -148,6 +151,50 @@ pub async fn register_device(
         })
         .await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(device)))
+}
+
+/// Deregisters one of the caller's app installs (by the app's `device_id`):
+/// it gets no more pushes. Someone else's device is "not found".
+#[utoipa::path(
+    delete, path = "/api/user/device/{device_id}", tag = "notifications",
+    security(("bearer" = [])),
+    params(("device_id" = String, Path, description = "The app install's id, as registered")),
+    responses(
+        (status = 204, description = "Device deregistered"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such device of yours", body = ErrorBody),
+    )
+)]
+pub async fn deregister_device(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(device_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let device_id = device_id.trim().to_string();
+    let removed = state
+        .db
+        .write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM user_devices WHERE user_id = ?1 AND device_id = ?2",
+                params![user.id, device_id],
+            )?)
+        })
+        .await?;
+    if removed == 0 {
+        return Err(ApiError::not_found("device"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign-out: the devices registered in the session `session_id` stop
+/// getting pushes (registering again revives them), in the caller's
+/// transaction.
+pub fn sign_out_session(tx: &rusqlite::Transaction<'_>, user_id: i64, session_id: &str) -> Result<usize, ApiError> {
+    Ok(tx.execute(
+        "UPDATE user_devices SET is_active = 0, deactivated_reason = 'signed_out', updated_at = ?3
+         WHERE user_id = ?1 AND session_id = ?2 AND is_active = 1",
+        params![user_id, session_id, now_ts()],
+    )?)
 }
 
 /// The caller's registered devices, newest first.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::{sync::Mutex, time::Instant};
 
+use super::devices::Platform;
 use crate::config::FcmConfig;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -163,34 +164,10 @@ impl FcmClient {
         *self.token.lock().await = None;
     }
 
-    /// Sends one notification to one device token.
-    pub async fn send(
-        &self,
-        config: &FcmConfig,
-        device_token: &str,
-        title: &str,
-        body: &str,
-        data: &Map<String, Value>,
-    ) -> SendOutcome {
+    /// Sends one notification to one device.
+    pub async fn send(&self, config: &FcmConfig, target: &PushTarget<'_>, push: &PushContent<'_>) -> SendOutcome {
         let url = format!("{}/v1/projects/{}/messages:send", config.base_url.trim_end_matches('/'), config.project_id);
-        // FCM data values must be strings.
-        let data: Map<String, Value> = data
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), Value::String(s))
-            })
-            .collect();
-        let message = json!({
-            "message": {
-                "token": device_token,
-                "notification": {"title": title, "body": body},
-                "data": data,
-            }
-        });
+        let message = message(target, push);
         // A 401 means our cached token went bad early: renew it once.
         let mut renewed = false;
         loop {
@@ -212,6 +189,73 @@ impl FcmClient {
             return classify(status, answer);
         }
     }
+}
+
+/// The device a message goes to.
+pub struct PushTarget<'a> {
+    pub token: &'a str,
+    pub platform: Platform,
+    /// The app icon's badge on iOS: the user's unread notifications.
+    pub badge: i64,
+}
+
+/// What a message says.
+pub struct PushContent<'a> {
+    /// The notification template: it picks the Android channel and urgency.
+    pub template_key: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub data: &'a Map<String, Value>,
+}
+
+/// How urgent a push is: rental events (a rental starting, ending, overdue,
+/// returned) reach the phone at once; the rest may wait for the phone to wake.
+fn is_urgent(template_key: &str) -> bool {
+    template_key.starts_with("rental_")
+}
+
+/// The Android notification channel the app declares for a template.
+pub fn android_channel(template_key: &str) -> &'static str {
+    if is_urgent(template_key) { "rentals" } else { "general" }
+}
+
+/// The `messages:send` body, with the block of the device's platform
+/// (`android`: priority and channel; `apns`: priority header, sound and badge).
+pub fn message(target: &PushTarget<'_>, push: &PushContent<'_>) -> Value {
+    // FCM data values must be strings.
+    let data: Map<String, Value> = push
+        .data
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), Value::String(s))
+        })
+        .collect();
+    let urgent = is_urgent(push.template_key);
+    let mut message = json!({
+        "token": target.token,
+        "notification": {"title": push.title, "body": push.body},
+        "data": data,
+    });
+    match target.platform {
+        Platform::Android => {
+            message["android"] = json!({
+                "priority": if urgent { "HIGH" } else { "NORMAL" },
+                "notification": {"channel_id": android_channel(push.template_key), "sound": "default"},
+            });
+        }
+        Platform::Ios => {
+            // APNs: 10 delivers at once, 5 when the phone sees fit.
+            message["apns"] = json!({
+                "headers": {"apns-priority": if urgent { "10" } else { "5" }},
+                "payload": {"aps": {"sound": "default", "badge": target.badge.max(0)}},
+            });
+        }
+    }
+    json!({ "message": message })
 }
 
 /// Sorts an FCM answer into sent, dead token, or try again later.
@@ -268,6 +312,21 @@ mod tests {
             SendOutcome::Failed { status: Some(503), .. }
         ));
         assert!(matches!(classify(StatusCode::OK, "{}".into()), SendOutcome::Sent { .. }));
+    }
+
+    #[test]
+    fn messages_carry_the_platform_block() {
+        let data = Map::new();
+        let push = PushContent { template_key: "rental_overdue", title: "t", body: "b", data: &data };
+        let android = message(&PushTarget { token: "tok", platform: Platform::Android, badge: 3 }, &push);
+        assert_eq!(android["message"]["android"]["priority"], "HIGH");
+        assert_eq!(android["message"]["android"]["notification"]["channel_id"], "rentals");
+        assert!(android["message"]["apns"].is_null());
+        let quiet = PushContent { template_key: "points_awarded", ..push };
+        let ios = message(&PushTarget { token: "tok", platform: Platform::Ios, badge: 3 }, &quiet);
+        assert_eq!(ios["message"]["apns"]["headers"]["apns-priority"], "5");
+        assert_eq!(ios["message"]["apns"]["payload"]["aps"]["badge"], 3);
+        assert!(ios["message"]["android"].is_null());
     }
 
     #[test]

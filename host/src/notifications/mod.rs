@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox::mark_read, inbox::delete_notification))
         .routes(routes!(inbox::mark_all_read))
         .routes(routes!(devices::register_device))
+        .routes(routes!(devices::deregister_device))
         .routes(routes!(devices::list_devices))
         .routes(routes!(delivery::delivery_log))
 }

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    core::{ApiError, money::format_npr},
+    core::{ApiError, money::format_npr, text_enum::text_enum},
     state::AppState,
 };
 
@@ -27,6 +27,23 @@ pub struct RentalPackage {
     pub price_npr: String,
     /// `prepaid` or `postpaid`.
     pub payment_model: String,
+}
+
+text_enum! {
+    /// When a package is paid (`rental_packages.payment_model`).
+    pub enum PaymentModel {
+        /// At the start, before the eject.
+        Prepaid = "prepaid",
+        /// At the return: the pricing plugin's price, from the wallet.
+        Postpaid = "postpaid",
+    }
+}
+
+/// How an active package is paid; 404 for an unknown or inactive one.
+pub fn payment_model(c: &rusqlite::Connection, package_id: i64) -> Result<PaymentModel, ApiError> {
+    c.query_row("SELECT payment_model FROM rental_packages WHERE id = ?1 AND is_active = 1", [package_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("package"))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

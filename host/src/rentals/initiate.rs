@@ -343,7 +343,7 @@ async fn price(
         (status = 201, description = "Paid from the balance: the station ejected a power bank and the rental is active", body = RentalOut),
         (status = 202, description = "Paid through a gateway: pay `intent`, confirm with POST /api/rentals/verify-payment, then POST /api/rentals/start", body = RentalOrderOut),
         (status = 400, description = "Invalid request or unknown payment method", body = ErrorBody),
-        (status = 402, description = "Not enough balance, or unpaid dues", body = ErrorBody),
+        (status = 402, description = "Not enough balance, unpaid dues, or below the postpaid minimum balance (`postpaid_min_balance`)", body = ErrorBody),
         (status = 403, description = "KYC not approved or profile incomplete", body = ErrorBody),
         (status = 404, description = "Unknown station or package", body = ErrorBody),
         (status = 409, description = "A rental or rental payment in progress, station offline or no charged power bank", body = ErrorBody),
@@ -362,6 +362,18 @@ pub async fn initiate(
     let method = payment(&state, &req.payment_method)?;
     crate::payments::intents::check_return_url(req.return_url.as_deref())?;
     state.db.read(move |c| check_user(c, user_id)).await?;
+    if super::postpaid::is_postpaid(&state, req.package_id).await? {
+        let rental = super::postpaid::initiate(
+            &state,
+            user_id,
+            sn,
+            req.package_id,
+            &req.payment_method,
+            req.coupon_code.as_deref(),
+        )
+        .await?;
+        return Ok((StatusCode::CREATED, Json(rental)).into_response());
+    }
     let coupon = req.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let priced = price(&state, user_id, req.package_id, &sn, coupon).await?;
     let method = match method {

@@ -327,6 +327,8 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
         crate::points::plan_awards(&state, event).await.map_err(|e| e.message)?
     };
     let expiry_days = crate::points::expiry_days(&state).await.map_err(|e| e.message)?;
+    let postpaid_price =
+        super::postpaid::price_at_return(&state, &rental, ev.returned_at, in_grace).await.map_err(|e| e.message)?;
 
     state
         .db
@@ -343,6 +345,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 return Ok(()); // another delivery of this return got here first
             }
             let user = rental.user_id;
+            super::postpaid::charge_at_return(tx, rental.id, user, postpaid_price)?;
             if in_grace {
                 // Everything paid comes back (a gateway payment to the
                 // wallet), the price still owed is forgiven, and the coupon
@@ -389,7 +392,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 tx,
                 user,
                 "rental_returned",
-                json!({"power_bank": bank, "station_name": station, "amount": format_npr(overdue)}),
+                json!({"power_bank": bank, "station_name": station, "amount": format_npr(overdue + postpaid_price)}),
             )?;
             Ok(())
         })

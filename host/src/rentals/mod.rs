@@ -13,8 +13,10 @@ pub mod lifecycle;
 pub mod model;
 pub mod order_routes;
 pub mod orders;
+pub mod postpaid;
 pub mod problem_reports;
 pub mod settings;
+pub mod swap;
 pub mod tracking;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(active_and_history::history))
         .routes(routes!(extend::extend))
         .routes(routes!(cancel::cancel))
+        .routes(routes!(cancel::cancel_order))
+        .routes(routes!(swap::request_swap, swap::swap_status))
         .routes(routes!(tracking::location))
         .routes(routes!(problem_reports::report_issue))
         .routes(routes!(dues::calculate_due))
@@ -38,5 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The background jobs of the rentals domain (registered by `server::job_handlers`).
 pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
-    jobs.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned).handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
+    jobs.handle(lifecycle::RETURNED_JOB, lifecycle::on_returned)
+        .handle(lifecycle::SWEEP_JOB, lifecycle::sweep)
+        .handle(swap::SWAP_JOB, swap::run_swap)
 }

@@ -53,6 +53,8 @@ pub struct RentalOut {
     pub started_at: Option<String>,
     pub due_at: Option<String>,
     pub returned_at: Option<String>,
+    /// Returned by its due time (the spec's field); null while the bank is out.
+    pub is_returned_on_time: Option<bool>,
     pub return_station_sn: Option<String>,
     pub overdue_paisa: i64,
     /// Overdue charge still to pay; a new rental needs it paid first.
@@ -97,12 +99,20 @@ pub fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalOut> {
         started_at: opt_ts(r.get("started_at")?),
         due_at: opt_ts(r.get("due_at")?),
         returned_at: opt_ts(r.get("returned_at")?),
+        is_returned_on_time: returned_on_time(r.get("returned_at")?, r.get("due_at")?),
         return_station_sn: r.get("return_station_sn")?,
         overdue_paisa: r.get("overdue_paisa")?,
         unpaid_due_paisa: r.get("unpaid_due_paisa")?,
         failure_reason: r.get("failure_reason")?,
         created_at: ts_to_rfc3339(r.get("created_at")?),
     })
+}
+
+/// Whether a returned rental came back by its due time (`None` until it is
+/// returned).
+fn returned_on_time(returned_at: Option<i64>, due_at: Option<i64>) -> Option<bool> {
+    let returned = returned_at?;
+    Some(due_at.is_none_or(|due| returned <= due))
 }
 
 /// The caller's rental by id; someone else's rental is "not found".

@@ -359,18 +359,25 @@ pub fn refund_stale_paid_orders(tx: &Transaction<'_>, now: i64) -> Result<(), Ap
     let stale: Vec<i64> = stmt.query_map([now - PAID_ORDER_TTL_SECS], |r| r.get(0))?.collect::<Result<_, _>>()?;
     drop(stmt);
     for id in stale {
-        let row: Option<(i64, Option<i64>, i64)> = tx
-            .query_row(
-                "UPDATE rental_orders SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4
-                 RETURNING user_id, transaction_id, amount_paisa",
-                params![id, now, OrderStatus::Refunded, OrderStatus::Paid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((user_id, transaction_id, amount)) = row else { continue };
-        charge::refund(tx, user_id, transaction_id, amount, 0, "Rental not started: payment returned to the wallet")?;
-        coupons::release_for_order(tx, id)?;
-        tracing::info!(order = id, user_id, amount, "paid rental order not started; refunded to the wallet");
+        refund_paid_order(tx, id, now, "Rental not started: payment returned to the wallet")?;
     }
     Ok(())
+}
+
+/// paid → refunded: the payment goes to the wallet and the coupon counts as
+/// unused. Returns whether this call refunded it (false: not `paid` any more).
+pub(super) fn refund_paid_order(tx: &Transaction<'_>, id: i64, now: i64, description: &str) -> Result<bool, ApiError> {
+    let row: Option<(i64, Option<i64>, i64)> = tx
+        .query_row(
+            "UPDATE rental_orders SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4
+             RETURNING user_id, transaction_id, amount_paisa",
+            params![id, now, OrderStatus::Refunded, OrderStatus::Paid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((user_id, transaction_id, amount)) = row else { return Ok(false) };
+    charge::refund(tx, user_id, transaction_id, amount, 0, description)?;
+    coupons::release_for_order(tx, id)?;
+    tracing::info!(order = id, user_id, amount, description, "paid rental order refunded to the wallet");
+    Ok(true)
 }

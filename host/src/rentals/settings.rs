@@ -11,6 +11,13 @@ pub const FREE_RETURN_MINUTES: IntKey = IntKey("rentals.free_return_minutes");
 /// How long initiate waits for the station's `ejected` answer.
 pub const EJECT_TIMEOUT_SECONDS: IntKey = IntKey("rentals.eject_timeout_seconds");
 
+/// A rental's bank may be swapped at its station within this many minutes
+/// of the start.
+pub const SWAP_WINDOW_MINUTES: IntKey = IntKey("rentals.swap_window_minutes");
+
+/// A postpaid rental starts only with at least this much in the wallet.
+pub const POSTPAID_MIN_BALANCE_PAISA: IntKey = IntKey("rentals.postpaid_min_balance_paisa");
+
 /// Registers the settings, with defaults from the configuration.
 pub fn register(settings: SettingsBuilder, config: &RentalsConfig) -> SettingsBuilder {
     settings
@@ -31,5 +38,23 @@ pub fn register(settings: SettingsBuilder, config: &RentalsConfig) -> SettingsBu
                 public: false,
             },
             i64::try_from(config.eject_timeout.as_secs()).unwrap_or(15),
+        )
+        .int(
+            SettingDef {
+                key: SWAP_WINDOW_MINUTES.0,
+                description: "A rental's power bank can be swapped for another at the station it came from within this many minutes of the start.",
+                kind: Kind::Integer { min: 0, max: 60, unit: Unit::Minutes },
+                public: true,
+            },
+            5,
+        )
+        .int(
+            SettingDef {
+                key: POSTPAID_MIN_BALANCE_PAISA.0,
+                description: "A postpaid rental (paid at return) starts only with at least this much in the wallet.",
+                kind: Kind::Integer { min: 0, max: 10_000_000, unit: Unit::Paisa },
+                public: true,
+            },
+            10_000,
         )
 }

@@ -2,14 +2,11 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use rusqlite::params;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{
-    cancel::CancelOut,
-    model::{
-        RentalStatus, {self},
-    },
+use super::model::{
+    RentalStatus, {self},
 };
 use crate::{
     core::{ApiError, ApiJson, ApiPath, AuthUser, error::ErrorBody, now_ts, rate_limit},
@@ -25,13 +22,18 @@ pub struct LocationUpdate {
 }
 
 /// Records a point of the GPS trail of an active rental (at most 6 a minute).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationRecorded {
+    pub message: String,
+}
+
 #[utoipa::path(
     post, path = "/api/rentals/{id}/location", tag = "rentals",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Rental id")),
     request_body = LocationUpdate,
     responses(
-        (status = 201, description = "Recorded", body = CancelOut),
+        (status = 201, description = "Recorded", body = LocationRecorded),
         (status = 400, description = "Bad coordinates", body = ErrorBody),
         (status = 404, description = "No such rental of yours", body = ErrorBody),
         (status = 409, description = "The rental is not active", body = ErrorBody),
@@ -43,7 +45,7 @@ pub async fn location(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(p): ApiJson<LocationUpdate>,
-) -> Result<(StatusCode, Json<CancelOut>), ApiError> {
+) -> Result<(StatusCode, Json<LocationRecorded>), ApiError> {
     if !(p.latitude.is_finite() && (-90.0..=90.0).contains(&p.latitude)) {
         return Err(ApiError::invalid_field("latitude", "must be between -90 and 90"));
     }
@@ -70,5 +72,5 @@ pub async fn location(
             Ok(())
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(CancelOut { message: "location recorded".into(), refund_if_returned_by: None })))
+    Ok((StatusCode::CREATED, Json(LocationRecorded { message: "location recorded".into() })))
 }

@@ -33,6 +33,10 @@ pub enum IssueType {
     Damaged,
     Offline,
     Payment,
+    /// The spec's: the station needs cleaning.
+    Dirty,
+    /// The spec's: the station is not where the map shows it.
+    LocationWrong,
     Other,
 }
 
@@ -44,6 +48,8 @@ impl IssueType {
             IssueType::Damaged => "damaged",
             IssueType::Offline => "offline",
             IssueType::Payment => "payment",
+            IssueType::Dirty => "dirty",
+            IssueType::LocationWrong => "location_wrong",
             IssueType::Other => "other",
         }
     }
@@ -84,7 +90,7 @@ text_enum! {
 pub struct MyIssueOut {
     pub id: i64,
     pub station: StationRef,
-    /// `no_power_bank`, `slot_stuck`, `damaged`, `offline`, `payment` or `other`.
+    /// `no_power_bank`, `slot_stuck`, `damaged`, `offline`, `payment`, `dirty`, `location_wrong` or `other`.
     pub issue_type: String,
     pub description: String,
     pub images: Vec<String>,

@@ -30,6 +30,34 @@ pub fn reserve_rentable_bank(tx: &Transaction<'_>, station_id: i64, now: i64) ->
     Ok((slot, bank_id))
 }
 
+/// Reserves the fullest charged bank's slot other than `except_bank` (a swap
+/// must not hand back the bank just seated): (slot index, bank id), or
+/// `None` when there is no other.
+pub fn reserve_rentable_bank_other_than(
+    tx: &Transaction<'_>,
+    station_id: i64,
+    except_bank: i64,
+    now: i64,
+) -> Result<Option<(i64, i64)>, ApiError> {
+    let found: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT sl.slot_index, pb.id FROM station_slots sl JOIN power_banks pb ON pb.id = sl.power_bank_id
+             WHERE sl.station_id = ?1 AND sl.status = 'occupied' AND pb.status = ?3 AND pb.battery_level >= ?2
+               AND pb.id != ?4
+             ORDER BY pb.battery_level DESC, sl.slot_index LIMIT 1",
+            params![station_id, RENTABLE_BATTERY, BankStatus::InSlot, except_bank],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((slot, _)) = found {
+        tx.execute(
+            "UPDATE station_slots SET status = 'reserved', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
+            params![station_id, slot, now],
+        )?;
+    }
+    Ok(found)
+}
+
 /// Ends a slot's reservation (the eject failed or never happened): the slot
 /// shows occupied again if a bank is recorded in it, empty otherwise. A slot
 /// that is not reserved is left alone.

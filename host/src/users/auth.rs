@@ -307,7 +307,8 @@ pub async fn refresh(
     }
 }
 
-/// Ends the caller's session: its refresh token and access tokens stop working.
+/// Ends the caller's session: its refresh token and access tokens stop
+/// working, and the devices registered in it get no more pushes.
 #[utoipa::path(
     post, path = "/api/auth/logout", tag = "auth",
     security(("bearer" = [])),
@@ -317,7 +318,14 @@ pub async fn refresh(
     )
 )]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<Json<MessageOut>, ApiError> {
-    state.db.write(move |tx| sessions::revoke_family(tx, &user.session_id, "logout", now_ts())).await?;
+    state
+        .db
+        .write(move |tx| {
+            sessions::revoke_family(tx, &user.session_id, "logout", now_ts())?;
+            crate::notifications::devices::sign_out_session(tx, user.id, &user.session_id)?;
+            Ok(())
+        })
+        .await?;
     Ok(Json(MessageOut { message: "signed out".into() }))
 }
 

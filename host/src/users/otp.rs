@@ -40,8 +40,10 @@ impl OtpPurpose {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetOtpRequest {
-    /// Phone number (Nepali numbers may omit +977) or email address.
+    /// Phone number (Nepali numbers may omit +977) or email address. Also
+    /// accepted under the spec's name, `email_or_phone`.
     #[schema(example = "+9779812345678")]
+    #[serde(alias = "email_or_phone")]
     pub identifier: String,
     pub purpose: OtpPurpose,
 }
@@ -57,6 +59,8 @@ pub struct OtpSent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyOtpRequest {
+    /// As given to get-otp; also accepted as `email_or_phone`.
+    #[serde(alias = "email_or_phone")]
     pub identifier: String,
     #[schema(example = "123456")]
     pub otp: String,

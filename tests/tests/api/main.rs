@@ -7,9 +7,11 @@
 
 mod support;
 
+mod accounts;
 mod admin;
 mod app_core;
 mod auth;
+mod cancel_swap;
 mod console;
 mod gateway_plugins;
 mod kyc;
@@ -20,12 +22,14 @@ mod ops;
 mod payments;
 mod plugins_admin;
 mod points;
+mod postpaid;
 mod promotions;
 mod rental_journey;
 mod rentals;
 mod rentals_gateway;
 mod security;
 mod settings;
+mod spec_requests;
 mod station_link;
 mod station_protocols;
 mod stations;

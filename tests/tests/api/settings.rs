@@ -100,5 +100,5 @@ async fn the_free_return_window_is_the_operators_setting() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let late = s.post(&format!("/api/rentals/{id}/cancel"), Some(&user.access), json!({})).await;
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
-    assert_eq!(late.error_code(), "grace_window_passed");
+    assert_eq!(late.error_code(), "return_required");
 }
