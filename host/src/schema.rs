@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[Migration] = &[
     (15, "station_protocols", include_str!("stations/link/protocols.sql")),
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
+    (18, "content_pages_faq_support", include_str!("content/schema.sql")),
+    (19, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
 ];
 
 /// The newest schema version this build knows.

@@ -107,6 +107,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(promotions::router())
         .merge(settings::router())
         .merge(crate::console::router())
+        .merge(crate::content::router())
+        .merge(crate::social::router())
         .split_for_parts()
 }
 
@@ -203,6 +205,7 @@ fn job_handlers(idle_poll: std::time::Duration) -> Jobs<AppState> {
     let jobs = notifications::jobs(jobs);
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
+    let jobs = crate::social::jobs(jobs);
     rentals::jobs(jobs).build()
 }
 
