@@ -255,10 +255,14 @@ pub async fn search_faq(
         .db
         .read(move |c| {
             let sql = format!(
-                "WITH hits AS (
-                     SELECT t.item_id AS item_id, min(bm25(faq_search, 4.0, 1.0)) AS score
-                     FROM faq_search JOIN faq_item_texts t ON t.id = faq_search.rowid
-                     WHERE faq_search MATCH ?2 GROUP BY t.item_id)
+                // bm25() works only in the full-text scan itself, not under
+                // an aggregate: rank first, in a materialised step.
+                "WITH ranked AS MATERIALIZED (
+                     SELECT rowid AS text_id, bm25(faq_search, 4.0, 1.0) AS score
+                     FROM faq_search WHERE faq_search MATCH ?2),
+                 hits AS (
+                     SELECT t.item_id AS item_id, min(ranked.score) AS score
+                     FROM ranked JOIN faq_item_texts t ON t.id = ranked.text_id GROUP BY t.item_id)
                  {} LIMIT ?3",
                 item_query("hits JOIN faq_items i ON i.id = hits.item_id", "", "hits.score, i.id")
             );
