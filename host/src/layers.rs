@@ -19,6 +19,7 @@ const DOMAINS: &[&str] = &[
     "settings",
     "plugins",
     "notifications",
+    "content",
     "kyc",
     "stations",
     "packages",
@@ -27,6 +28,7 @@ const DOMAINS: &[&str] = &[
     "promotions",
     "users",
     "rentals",
+    "social",
     "admin",
     "console",
 ];

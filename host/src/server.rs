@@ -126,6 +126,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(settings::router())
         .merge(crate::console::router())
         .merge(admin::router())
+        .merge(crate::content::router())
+        .merge(crate::social::router())
         .split_for_parts()
 }
 
@@ -224,6 +226,7 @@ fn job_handlers(idle_poll: std::time::Duration) -> Jobs<AppState> {
     let jobs = notifications::jobs(jobs);
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
+    let jobs = crate::social::jobs(jobs);
     rentals::jobs(jobs).build()
 }
 

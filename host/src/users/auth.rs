@@ -36,6 +36,8 @@ pub struct UserOut {
     /// Full name, date of birth and address are filled in (rentals need it).
     pub profile_complete: bool,
     pub created_at: String,
+    /// Terms or privacy versions the user still has to accept.
+    pub legal: crate::content::legal::LegalStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,11 +100,16 @@ pub fn load_user(conn: &Connection, id: i64) -> Result<UserOut, ApiError> {
                 referral_code: r.get(6)?,
                 created_at: ts_to_rfc3339(r.get(7)?),
                 profile_complete: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                legal: crate::content::legal::LegalStatus::default(),
             })
         },
     )
     .optional()?
     .ok_or_else(|| ApiError::not_found("user"))
+    .and_then(|mut user| {
+        user.legal = crate::content::legal::status_of(conn, id)?;
+        Ok(user)
+    })
 }
 
 text_enum! {
@@ -229,6 +236,7 @@ pub async fn register(
                 tx.execute("UPDATE users SET signup_referral_code = ?2 WHERE id = ?1", params![id, code])?;
             }
             crate::points::settle_signup(tx, &points_plan, id, now)?;
+            crate::content::legal::accept_current_at_signup(tx, id, now)?;
             let tokens = sessions::start(tx, &st, id, Role::User, now)?;
             Ok(AuthResponse { tokens, user: load_user(tx, id)? })
         })
