@@ -18,6 +18,7 @@ use crate::{
         access::JwtKeys,
         jobs::Jobs,
         messenger::Messenger,
+        metrics::Metrics,
         storage::{PublicStore, StorageBackend},
     },
     payments::purposes::PaymentPurposes,
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Pricing, points, promotions, payment gateways and station protocols
     /// (Wasm plugins).
     pub plugins: powerbank_plugin_runtime::PluginHost,
+    /// Prometheus metrics of this server (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for PublicStore {
@@ -73,5 +76,11 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 impl FromRef<AppState> for Jobs<AppState> {
     fn from_ref(state: &AppState) -> Self {
         state.jobs.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http_listener;
 pub mod jobs;
 pub mod messenger;
+pub mod metrics;
 pub mod migrations;
 pub mod money;
 pub mod pagination;

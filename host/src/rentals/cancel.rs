@@ -24,7 +24,9 @@ pub struct CancelOut {
 }
 
 /// Cancelling a rental means putting the bank back: a return within the grace
-/// window after the start is refunded in full, at any station.
+/// window after the start is refunded in full, at any station. The window is
+/// the operator setting `rentals.free_return_minutes` (default 5 minutes,
+/// public at `GET /api/app/config`).
 #[utoipa::path(
     post, path = "/api/rentals/{id}/cancel", tag = "rentals",
     security(("bearer" = [])),

@@ -11,6 +11,7 @@ mod app_core;
 mod auth;
 mod console;
 mod kyc;
+mod metrics;
 mod notifications;
 mod ops;
 mod payments;
