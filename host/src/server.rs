@@ -15,7 +15,10 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use rusqlite::OptionalExtension;
 use tower_http::{
-    compression::CompressionLayer,
+    compression::{
+        CompressionLayer,
+        predicate::{NotForContentType, Predicate, SizeAbove},
+    },
     cors::{AllowOrigin, Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -165,6 +168,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     );
     let (storage, private_storage) = crate::core::storage::build(&config).await?;
     let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
+    let station_pages = Arc::new(stations::page_cache::PageCache::new(&db));
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
@@ -177,6 +181,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         settings: settings(&config),
         jobs: job_handlers(config.job_idle_poll, metrics.clone()),
         station_link: Arc::new(station_link),
+        station_pages,
         payment_purposes: payment_purposes(),
         plugins,
         metrics,
@@ -256,7 +261,16 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(error::error_shape_layer))
-        .layer(CompressionLayer::new())
+        // Small answers (a balance, a profile) cost more to gzip than they
+        // save on the wire: compress from 1 KiB.
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(1024)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(

@@ -23,7 +23,7 @@ use crate::{
     },
     payments::purposes::PaymentPurposes,
     settings::Settings,
-    stations::link::StationLink,
+    stations::{link::StationLink, page_cache::PageCache},
 };
 
 #[derive(Clone)]
@@ -45,6 +45,8 @@ pub struct AppState {
     pub settings: Settings,
     pub jobs: Jobs<AppState>,
     pub station_link: Arc<StationLink>,
+    /// Rendered public station answers, valid for one station-state version.
+    pub station_pages: Arc<PageCache>,
     /// What each gateway payment purpose other than top-ups does when paid
     /// or ended (registered by the domains that sell through gateways).
     pub payment_purposes: PaymentPurposes,

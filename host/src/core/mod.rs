@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod http_listener;
 pub mod jobs;
+pub mod live_sessions;
 pub mod messenger;
 pub mod metrics;
 pub mod migrations;

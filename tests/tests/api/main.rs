@@ -18,6 +18,7 @@ mod payments;
 mod plugins_admin;
 mod points;
 mod promotions;
+mod read_paths;
 mod rental_journey;
 mod rentals;
 mod rentals_gateway;
