@@ -291,6 +291,16 @@ struct ServeArgs {
     smtp_port: u16,
     #[arg(long, env = "POWERBANK_EMAIL_FROM", default_value = "powerbank <no-reply@localhost>")]
     email_from: String,
+    /// Bearer token that `GET /metrics` requires (16+ characters); without
+    /// it and without --metrics-listen, /metrics answers 404.
+    #[arg(long, env = "POWERBANK_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve /metrics on this address too (e.g. a private interface).
+    #[arg(long, env = "POWERBANK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Seconds between refreshes of the gauges read from tables.
+    #[arg(long, env = "POWERBANK_METRICS_REFRESH_SECS", default_value_t = 15)]
+    metrics_refresh_secs: u64,
     /// Do not reload plugins when plugins.toml or a .wasm file changes.
     #[arg(long, env = "POWERBANK_NO_PLUGIN_WATCH")]
     no_plugin_watch: bool,
@@ -354,6 +364,12 @@ impl ServeArgs {
         config.public_base_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         config.jwt_secret = self.jwt_secret.clone();
         config.cors_origins = self.cors_origins.clone();
+        if let Some(token) = self.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+            anyhow::ensure!(token.len() >= 16, "--metrics-token must be at least 16 characters");
+            config.metrics.token = Some(token.to_owned());
+        }
+        config.metrics.listen = self.metrics_listen;
+        config.metrics.refresh = Duration::from_secs(self.metrics_refresh_secs.clamp(1, 3600));
         if let Some(base_url) = &self.sparrow_url {
             config.sms = SmsConfig::Sparrow {
                 base_url: base_url.clone(),

@@ -44,6 +44,21 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub reader_connections: usize,
     pub rentals: RentalsConfig,
+    /// Who may read `GET /metrics`, and how often its table gauges refresh.
+    pub metrics: MetricsConfig,
+}
+
+/// `GET /metrics` is never public by default: it answers on the API
+/// listener only with the bearer token, and on its own listener (meant for a
+/// private address) with the token too when one is set.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub token: Option<String>,
+    /// A separate listener for `/metrics` only.
+    pub listen: Option<SocketAddr>,
+    /// How often the gauges that come from tables (rentals, stations, banks,
+    /// jobs) are recomputed; scrapes read the last values.
+    pub refresh: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +227,7 @@ impl Config {
             cors_origins: Vec::new(),
             reader_connections: 4,
             rentals: RentalsConfig { eject_timeout: Duration::from_secs(15), grace_minutes: 5 },
+            metrics: MetricsConfig { token: None, listen: None, refresh: Duration::from_secs(15) },
         }
     }
 

@@ -16,7 +16,10 @@ use rand::RngCore;
 use rusqlite::OptionalExtension;
 use tower::{Layer, util::MapRequestLayer};
 use tower_http::{
-    compression::CompressionLayer,
+    compression::{
+        CompressionLayer,
+        predicate::{NotForContentType, Predicate, SizeAbove},
+    },
     cors::{AllowOrigin, Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -41,6 +44,7 @@ use crate::{
         error,
         jobs::{self, Jobs},
         messenger::Messenger,
+        metrics::{self, Metrics},
         now_ts,
     },
     kyc, notifications, packages,
@@ -71,6 +75,7 @@ use crate::{
         (name = "payments", description = "Packages, wallet, payments"),
         (name = "rentals", description = "Renting, extending and returning power banks"),
         (name = "admin", description = "Operator endpoints: each lists the operator roles it accepts in `x-roles` (docs/admin.md)"),
+        (name = "ops", description = "Running a site: Prometheus metrics"),
         (name = "kyc", description = "Identity verification (KYC) submissions"),
         (name = "notifications", description = "In-app notifications and devices for push"),
         (name = "points", description = "Loyalty points and referrals"),
@@ -128,6 +133,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::router())
         .merge(crate::content::router())
         .merge(crate::social::router())
+        .merge(crate::ops::metrics::router())
         .split_for_parts()
 }
 
@@ -171,15 +177,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     for failure in &report.failed {
         tracing::error!(plugin = %failure.0, error = %failure.1, "plugin not loaded");
     }
+    let metrics = Arc::new(Metrics::new());
+    plugins.observe_calls(crate::ops::metrics::plugin_call_observer(metrics.clone()));
     let station_link = StationLink::new(
         config.link.clone(),
         BrokerCredentials::new(&broker_secret),
         plugins.clone(),
         db.clone(),
         station_hooks(),
+        metrics.clone(),
     );
     let (storage, private_storage) = crate::core::storage::build(&config).await?;
     let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
+    let station_pages = Arc::new(stations::page_cache::PageCache::new(&db));
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
@@ -191,10 +201,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         started_at: Instant::now(),
         app_versions: app_core::VersionCache::default(),
         settings: settings(&config),
-        jobs: job_handlers(config.job_idle_poll),
+        jobs: job_handlers(config.job_idle_poll, metrics.clone()),
         station_link: Arc::new(station_link),
+        station_pages,
         payment_purposes: payment_purposes(),
         plugins,
+        metrics,
         config: Arc::new(config),
     })
 }
@@ -221,8 +233,8 @@ fn settings(config: &Config) -> Settings {
 
 /// Every background job kind and the domain code that runs it: each domain
 /// registers its own, as each merges its own router.
-fn job_handlers(idle_poll: std::time::Duration) -> Jobs<AppState> {
-    let jobs = Jobs::builder().idle_poll(idle_poll);
+fn job_handlers(idle_poll: std::time::Duration, metrics: Arc<Metrics>) -> Jobs<AppState> {
+    let jobs = Jobs::builder().idle_poll(idle_poll).metrics(metrics);
     let jobs = notifications::jobs(jobs);
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
@@ -237,6 +249,7 @@ async fn not_found() -> error::ApiError {
 /// The complete service: API routes, docs, media files and middleware.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
+    let metrics = state.metrics.clone();
     let (api, openapi) = api();
     let spec = Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
@@ -269,10 +282,20 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::api_docs::router())
         .merge(crate::demo_checkout::router())
         .merge(crate::core::storage::media_routes(&config))
+        .route_layer(middleware::from_fn(metrics::tag_route))
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(error::error_shape_layer))
-        .layer(CompressionLayer::new())
+        // Small answers (a balance, a profile) cost more to gzip than they
+        // save on the wire: compress from 1 KiB.
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(1024)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(
@@ -283,6 +306,7 @@ pub fn app(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(middleware::from_fn_with_state(metrics, metrics::track_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
     // Routing happens inside a Router, so a layer that changes the path must
@@ -326,6 +350,7 @@ pub async fn serve(
     points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
     crate::ops::start(&state, background_stopped.clone());
+    crate::ops::metrics::start(&state, background_stopped.clone()).await?;
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));
     let limits = state.config.http.clone();
     let served = crate::core::http_listener::serve(listener, app(state), limits, shutdown).await.context("HTTP server");

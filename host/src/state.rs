@@ -18,11 +18,12 @@ use crate::{
         access::{JwtKeys, RouteRoles},
         jobs::Jobs,
         messenger::Messenger,
+        metrics::Metrics,
         storage::{PublicStore, StorageBackend},
     },
     payments::purposes::PaymentPurposes,
     settings::Settings,
-    stations::link::StationLink,
+    stations::{link::StationLink, page_cache::PageCache},
 };
 
 #[derive(Clone)]
@@ -46,12 +47,16 @@ pub struct AppState {
     pub settings: Settings,
     pub jobs: Jobs<AppState>,
     pub station_link: Arc<StationLink>,
+    /// Rendered public station answers, valid for one station-state version.
+    pub station_pages: Arc<PageCache>,
     /// What each gateway payment purpose other than top-ups does when paid
     /// or ended (registered by the domains that sell through gateways).
     pub payment_purposes: PaymentPurposes,
     /// Pricing, points, promotions, payment gateways and station protocols
     /// (Wasm plugins).
     pub plugins: powerbank_plugin_runtime::PluginHost,
+    /// Prometheus metrics of this server (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for PublicStore {
@@ -81,5 +86,11 @@ impl FromRef<AppState> for Arc<RouteRoles> {
 impl FromRef<AppState> for Jobs<AppState> {
     fn from_ref(state: &AppState) -> Self {
         state.jobs.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
     }
 }

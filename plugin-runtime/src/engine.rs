@@ -62,8 +62,27 @@ pub(crate) struct Runtime {
     station_protocol: Linker<StoreState>,
     pub outbound: Arc<Outbound>,
     pub options: PluginHostOptions,
+    /// Told about every finished call (the host's metrics), once set.
+    pub observer: std::sync::OnceLock<CallObserver>,
     _ticker: EpochTicker,
 }
+
+/// One finished plugin call, as handed to the observer set with
+/// [`PluginHost::observe_calls`](crate::PluginHost::observe_calls).
+#[derive(Debug)]
+pub struct CallRecord<'a> {
+    pub plugin: &'a str,
+    pub kind: PluginKind,
+    pub version: &'a str,
+    pub sha256: &'a str,
+    pub operation: &'a str,
+    pub elapsed: Duration,
+    /// `None` when the call succeeded.
+    pub failure: Option<&'a Failure>,
+}
+
+/// Called after every plugin call, on the calling task: keep it cheap.
+pub type CallObserver = Arc<dyn Fn(&CallRecord<'_>) + Send + Sync>;
 
 impl Runtime {
     pub fn new(options: PluginHostOptions) -> anyhow::Result<Self> {
@@ -99,6 +118,7 @@ impl Runtime {
             engine,
             outbound: Arc::new(Outbound::new()),
             options,
+            observer: std::sync::OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -144,18 +164,32 @@ impl Runtime {
         let started = Instant::now();
         let mut store = self.new_store(&loaded.env, &loaded.version);
         let result = f(&mut store, loaded).await;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         loaded.stats.record(micros, result.is_err());
-        result.map_err(|failure| {
+        let result = result.map_err(|failure| {
             // A plugin that reports an error after being refused a host has
             // most likely failed because of that refusal: say so.
-            let failure = match (failure, store.data().forbidden_host.clone()) {
+            match (failure, store.data().forbidden_host.clone()) {
                 (
                     Failure::Rejected(_) | Failure::Trap(_) | Failure::Misconfigured(_) | Failure::Unavailable(_),
                     Some(host),
                 ) => Failure::ForbiddenHost(host),
                 (failure, _) => failure,
-            };
+            }
+        });
+        if let Some(observe) = self.observer.get() {
+            observe(&CallRecord {
+                plugin: &loaded.env.name,
+                kind: loaded.env.kind,
+                version: &loaded.version,
+                sha256: &loaded.sha256,
+                operation,
+                elapsed,
+                failure: result.as_ref().err(),
+            });
+        }
+        result.map_err(|failure| {
             let err = PluginError {
                 plugin: loaded.env.name.clone(),
                 version: loaded.version.to_string(),

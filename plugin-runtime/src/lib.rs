@@ -30,7 +30,7 @@ mod watch;
 pub use api::{GatewayPlugin, PointsPlugin, PricingPlugin, PromotionsPlugin, StationProtocolPlugin, station_limits};
 pub use config::{Limits, PluginKind, PluginsConfig};
 pub use contract::Contract;
-pub use engine::PluginHostOptions;
+pub use engine::{CallObserver, CallRecord, PluginHostOptions};
 pub use error::{ConfigError, Failure, PluginError};
 pub use plugin_host::{
     DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file,

@@ -11,6 +11,9 @@
 //!   plugins plugins.toml names, plugins.toml, docs, deploy kit).
 //! - `bench-fleet`: 10,000 simulated stations against a `dist` build of the
 //!   host on its embedded broker; prints messages/s, host CPU and eject p99.
+//! - `bench-reads`: the hot read paths (station list, nearby, signed-in
+//!   reads) against `GET /api/app/version` on a release build with 1,000
+//!   stations; prints req/s, p50/p99 and the ratios (`host/benches/reads.rs`).
 //! - `install-moto`: install the S3 test server (moto) into a virtualenv
 //!   under the target directory (`test` does it when it is missing).
 
@@ -36,13 +39,14 @@ fn main() -> ExitCode {
         Some("build-plugins") => build_plugins().map(|_| ()),
         Some("dist") => dist(),
         Some("bench-fleet") => bench_fleet(&args[1..]),
+        Some("bench-reads") => bench_reads(),
         Some("install-moto") => ensure_moto().map(|path| eprintln!("xtask: moto server at {}", path.display())),
         Some("lint") => lint(),
         Some("console") => build_host().and_then(|b| console::build(&repo_root(), &b.host)).map(|_| ()),
         Some("console-test") => console_test(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|lint|build-plugins|console|console-test|install-moto|dist|bench-fleet> [args...]"
+                "usage: cargo xtask <run|test|lint|build-plugins|console|console-test|install-moto|dist|bench-fleet|bench-reads> [args...]"
             );
             return ExitCode::from(2);
         }
@@ -350,6 +354,15 @@ fn dist() -> anyhow::Result<()> {
         size(&staging.join("bin").join("powerbank"))
     );
     Ok(())
+}
+
+/// `cargo bench --bench reads`: a release build of the host serving 1,000
+/// stations, loaded interleaved on five read endpoints.
+fn bench_reads() -> anyhow::Result<()> {
+    build_plugins()?;
+    let mut bench = cargo();
+    bench.current_dir(repo_root()).args(["bench", "-p", "powerbank", "--bench", "reads"]);
+    status(bench)
 }
 
 fn free_port() -> anyhow::Result<u16> {

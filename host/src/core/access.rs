@@ -27,6 +27,7 @@ use super::{
     db::{Db, now_ts},
     error::ApiError,
     text_enum::text_enum,
+    live_sessions::LiveSessions,
 };
 
 const ISSUER: &str = "powerbank";
@@ -196,16 +197,18 @@ where
         let claims = Arc::<JwtKeys>::from_ref(state).verify_access(bearer(parts)?)?;
         let id: i64 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid token"))?;
         let sid = claims.sid.clone();
-        let live = Db::from_ref(state)
-            .read(move |conn| {
+        let db = Db::from_ref(state);
+        // Cached until `users` or `token_families` change (logout, reuse of
+        // a refresh token, suspension, deletion, a role change).
+        let live = LiveSessions::of(&db)
+            .role(&db, id, &claims.sid, move |conn| {
                 Ok(conn
-                    .query_row(
+                    .prepare_cached(
                         "SELECT u.role FROM users u
                          JOIN token_families f ON f.id = ?2 AND f.user_id = u.id
                          WHERE u.id = ?1 AND u.status = 'active' AND f.revoked_at IS NULL",
-                        rusqlite::params![id, sid],
-                        |r| r.get::<_, String>(0),
-                    )
+                    )?
+                    .query_row(rusqlite::params![id, sid], |r| r.get::<_, String>(0))
                     .optional()?)
             })
             .await?;

@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{
-        Arc, LazyLock, Mutex,
+        Arc, LazyLock, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -38,6 +38,69 @@ struct DbInner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
+    /// Tables the writer's open transaction changed (SQLite's update hook).
+    touched: Arc<Mutex<Vec<String>>>,
+    versions: Arc<TableVersions>,
+}
+
+/// A change counter per table of one database file. Each moves after every
+/// commit, by any [`Db`] of this process on that file, that inserted,
+/// updated or deleted rows of its table: caches of read results use them to
+/// know, without a query, that what they hold is still what the database
+/// says. Writes by other processes are not seen (the server is the only
+/// writer of its database while it runs).
+#[derive(Default)]
+pub struct TableVersions {
+    by_table: RwLock<HashMap<String, Arc<AtomicU64>>>,
+    /// Commits that changed rows and have not moved their versions yet.
+    /// While one is in flight its rows may already be visible with the old
+    /// versions, so a cache must not answer ([`WatchedTables::current`]).
+    in_flight: AtomicU64,
+}
+
+impl TableVersions {
+    fn counter(&self, table: &str) -> Arc<AtomicU64> {
+        if let Some(c) = self.by_table.read().unwrap_or_else(|p| p.into_inner()).get(table) {
+            return c.clone();
+        }
+        self.by_table.write().unwrap_or_else(|p| p.into_inner()).entry(table.to_owned()).or_default().clone()
+    }
+
+    fn bump(&self, tables: &[String]) {
+        for table in tables {
+            self.counter(table).fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+static TABLE_VERSIONS: LazyLock<Mutex<HashMap<PathBuf, Arc<TableVersions>>>> = LazyLock::new(Default::default);
+
+fn table_versions(path: &Path) -> Arc<TableVersions> {
+    TABLE_VERSIONS.lock().unwrap_or_else(|p| p.into_inner()).entry(path.to_path_buf()).or_default().clone()
+}
+
+/// The combined version of a few tables ([`Db::watch`]): it grows whenever a
+/// commit changed one of them. Reading it is a few atomic loads.
+#[derive(Clone)]
+pub struct WatchedTables {
+    versions: Arc<TableVersions>,
+    counters: Arc<[Arc<AtomicU64>]>,
+}
+
+impl WatchedTables {
+    /// The version now, or `None` while a commit is between making its rows
+    /// visible and moving the versions: then nothing cached may be served
+    /// (or filed). Read it before reading the database, and file what was
+    /// read under it: a page is never filed under a version newer than its
+    /// data, and a version that moved makes every older page unreachable.
+    pub fn current(&self) -> Option<u64> {
+        // In-flight first: a commit that finished moving the versions before
+        // this load had moved them before the loads below.
+        if self.versions.in_flight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        Some(self.counters.iter().map(|c| c.load(Ordering::SeqCst)).fold(0, u64::wrapping_add))
+    }
 }
 
 /// Statements started on every connection this process opened.
@@ -127,6 +190,14 @@ impl Db {
         if !migrations.is_empty() {
             super::migrations::apply(&mut writer, migrations)?;
         }
+        let touched: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = touched.clone();
+        writer.update_hook(Some(move |_action, _db: &str, table: &str, _rowid| {
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            if !seen.iter().any(|t| t == table) {
+                seen.push(table.to_owned());
+            }
+        }))?;
 
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);
@@ -145,12 +216,22 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(pool),
                 reader_permits: Semaphore::new(readers),
+                touched,
+                versions: table_versions(path),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The combined change version of `tables` (see [`TableVersions`]).
+    pub fn watch(&self, tables: &[&str]) -> WatchedTables {
+        WatchedTables {
+            versions: self.inner.versions.clone(),
+            counters: tables.iter().map(|t| self.inner.versions.counter(t)).collect(),
+        }
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection.
@@ -167,7 +248,7 @@ impl Db {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
-            tx.commit()?;
+            inner.commit(tx)?;
             Ok(out)
         })
         .await
@@ -205,8 +286,27 @@ impl Db {
         let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
-        tx.commit()?;
+        self.inner.commit(tx)?;
         Ok(out)
+    }
+}
+
+impl DbInner {
+    /// Commits, then moves the versions of the tables the transaction
+    /// changed, with the commit marked in flight in between (see
+    /// [`WatchedTables::current`]). Tables a rolled-back transaction touched
+    /// are moved with the next commit: a needless invalidation, never a
+    /// missed one.
+    fn commit(&self, tx: Transaction<'_>) -> rusqlite::Result<()> {
+        let touched = std::mem::take(&mut *self.touched.lock().unwrap_or_else(|p| p.into_inner()));
+        if touched.is_empty() {
+            return tx.commit();
+        }
+        self.versions.in_flight.fetch_add(1, Ordering::SeqCst);
+        let committed = tx.commit();
+        self.versions.bump(&touched);
+        self.versions.in_flight.fetch_sub(1, Ordering::SeqCst);
+        committed
     }
 }
 

@@ -18,7 +18,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::{ApiError, Db, now_ts};
+use super::{
+    ApiError, Db,
+    metrics::{JobLabels, Metrics},
+    now_ts,
+};
 
 /// The `jobs` table (a migration of `crate::schema`).
 pub const SCHEMA: &str = include_str!("jobs.sql");
@@ -36,22 +40,30 @@ pub struct Jobs<S> {
     handlers: Arc<HashMap<&'static str, JobHandler<S>>>,
     wake: Arc<Notify>,
     idle_poll: Duration,
+    /// Where failed runs are counted, when the server exports metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S> Clone for Jobs<S> {
     fn clone(&self) -> Self {
-        Self { handlers: self.handlers.clone(), wake: self.wake.clone(), idle_poll: self.idle_poll }
+        Self {
+            handlers: self.handlers.clone(),
+            wake: self.wake.clone(),
+            idle_poll: self.idle_poll,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 pub struct JobsBuilder<S> {
     handlers: HashMap<&'static str, JobHandler<S>>,
     idle_poll: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S> Jobs<S> {
     pub fn builder() -> JobsBuilder<S> {
-        JobsBuilder { handlers: HashMap::new(), idle_poll: IDLE_POLL }
+        JobsBuilder { handlers: HashMap::new(), idle_poll: IDLE_POLL, metrics: None }
     }
 
     /// Wakes the worker after a commit that enqueued work due now.
@@ -76,8 +88,19 @@ impl<S: Send + 'static> JobsBuilder<S> {
         self
     }
 
+    /// Counts failed runs by kind in `metrics`.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn build(self) -> Jobs<S> {
-        Jobs { handlers: Arc::new(self.handlers), wake: Arc::new(Notify::new()), idle_poll: self.idle_poll }
+        Jobs {
+            handlers: Arc::new(self.handlers),
+            wake: Arc::new(Notify::new()),
+            idle_poll: self.idle_poll,
+            metrics: self.metrics,
+        }
     }
 }
 
@@ -210,8 +233,17 @@ async fn claim(db: &Db) -> Result<Option<Claimed>, ApiError> {
     .await
 }
 
-async fn finish(db: &Db, job: &Claimed, outcome: Result<(), String>) -> Result<(), ApiError> {
+async fn finish(
+    db: &Db,
+    job: &Claimed,
+    outcome: Result<(), String>,
+    metrics: Option<&Metrics>,
+) -> Result<(), ApiError> {
     let (id, attempts, max_attempts) = (job.id, job.attempts, job.max_attempts);
+    if let (Some(metrics), Err(_)) = (metrics, &outcome) {
+        let outcome = if attempts < max_attempts { "retry" } else { "final" };
+        metrics.job_failures.get_or_create(&JobLabels { kind: job.kind.clone(), outcome: outcome.into() }).inc();
+    }
     let kind = job.kind.clone();
     db.write(move |tx| {
             let now = now_ts();
@@ -252,7 +284,8 @@ where
 {
     let db = Db::from_ref(state);
     let Some(job) = claim(&db).await? else { return Ok(false) };
-    let handler = Jobs::<S>::from_ref(state).handlers.get(job.kind.as_str()).cloned();
+    let jobs = Jobs::<S>::from_ref(state);
+    let handler = jobs.handlers.get(job.kind.as_str()).cloned();
     let outcome = match (handler, serde_json::from_str::<Value>(&job.payload)) {
         (None, _) => Err(format!("no handler for job kind {}", job.kind)),
         (_, Err(e)) => Err(format!("payload is not JSON: {e}")),
@@ -262,7 +295,7 @@ where
             Err(e) => Err(format!("handler panicked: {e}")),
         },
     };
-    finish(&db, &job, outcome).await?;
+    finish(&db, &job, outcome, jobs.metrics.as_deref()).await?;
     Ok(true)
 }
 

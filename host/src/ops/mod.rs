@@ -1,7 +1,9 @@
 //! Running a site: backups (`powerbank backup`, and on a schedule by the
-//! server), restores, and checking the ledgers against the balances.
+//! server), restores, checking the ledgers against the balances, and the
+//! Prometheus metrics at `GET /metrics`.
 
 pub mod backup;
+pub mod metrics;
 pub mod restore;
 pub mod verify;
 

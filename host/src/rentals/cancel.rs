@@ -48,7 +48,8 @@ pub struct CancelOut {
 
 /// Cancels a rental: one waiting for its eject ends at once and is refunded;
 /// an active one is cancelled by putting the bank back within the free
-/// window (refunded in full, at any station).
+/// window (refunded in full, at any station). The window is the operator setting `rentals.free_return_minutes` (default 5 minutes,
+/// public at `GET /api/app/config`).
 #[utoipa::path(
     post, path = "/api/rentals/{id}/cancel", tag = "rentals",
     security(("bearer" = [])),

@@ -7,7 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::{RawQuery, State},
+    http::HeaderMap,
+    response::Response,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -207,18 +212,29 @@ pub fn validate_amenity_code(code: &str) -> Result<(), String> {
 }
 
 /// Stations with live availability, newest first.
+///
+/// The answer carries an `ETag` that changes with every change to any
+/// station (an applied station message, an operator's edit, a rental): send
+/// it back in `If-None-Match` to get a 304 while nothing changed.
 #[utoipa::path(
     get, path = "/api/stations", tag = "stations",
-    params(StationFilter),
+    params(
+        StationFilter,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of an earlier answer"),
+    ),
     responses(
-        (status = 200, description = "A page of stations", body = Page<StationSummary>),
+        (status = 200, description = "A page of stations", body = Page<StationSummary>,
+            headers(("ETag" = String, description = "Version of the station state this answer shows"))),
+        (status = 304, description = "Nothing changed since the answer whose ETag was sent"),
         (status = 400, description = "Bad filter or cursor", body = ErrorBody),
     )
 )]
 pub async fn list_stations(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
     ApiQuery(filter): ApiQuery<StationFilter>,
-) -> Result<Json<Page<StationSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let paging = PageParams { cursor: filter.cursor.clone(), limit: filter.limit };
     let limit = paging.limit()?;
     let before = paging.before_id()?;
@@ -233,13 +249,17 @@ pub async fn list_stations(
     let amenities = serde_json::to_string(&amenities).map_err(|e| ApiError::internal(e.to_string()))?;
     let has_power_bank = filter.has_power_bank.unwrap_or(false);
     let has_free_slot = filter.has_free_slot.unwrap_or(false);
-    let rows = state
-        .db
-        .read(move |c| {
-            // Keyset paging on the primary key; the availability filters
-            // apply to the aggregates, so they sit in HAVING.
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
+    let pages = state.station_pages.clone();
+    let key = format!("list?{}", query.unwrap_or_default());
+    pages
+        .answer(&headers, &key, || async move {
+            let rows = state
+                .db
+                .read(move |c| {
+                    // Keyset paging on the primary key; the availability filters
+                    // apply to the aggregates, so they sit in HAVING.
+                    let sql = format!(
+                        "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
                  WHERE s.id < ?2 AND s.status != 'retired'
                    AND (?3 IS NULL OR s.status = ?3)
                    AND (?4 IS NULL OR s.city = ?4 COLLATE NOCASE)
@@ -250,31 +270,33 @@ pub async fn list_stations(
                  GROUP BY s.id
                  HAVING (NOT ?8 OR available_power_banks > 0) AND (NOT ?9 OR empty_slots > 0)
                  ORDER BY s.id DESC LIMIT ?5"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt
-                .query_map(
-                    params![
-                        RENTABLE_BATTERY,
-                        before,
-                        filter.status,
-                        city,
-                        limit + 1,
-                        amenity_count,
-                        amenities,
-                        has_power_bank,
-                        has_free_slot
-                    ],
-                    summary_from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            // The extra row only tells whether another page exists.
-            let page_len = usize::try_from(limit).unwrap_or(0);
-            attach_amenities(c, rows.iter_mut().take(page_len))?;
-            Ok(rows)
+                    );
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let mut rows = stmt
+                        .query_map(
+                            params![
+                                RENTABLE_BATTERY,
+                                before,
+                                filter.status,
+                                city,
+                                limit + 1,
+                                amenity_count,
+                                amenities,
+                                has_power_bank,
+                                has_free_slot
+                            ],
+                            summary_from_row,
+                        )?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // The extra row only tells whether another page exists.
+                    let page_len = usize::try_from(limit).unwrap_or(0);
+                    attach_amenities(c, rows.iter_mut().take(page_len))?;
+                    Ok(rows)
+                })
+                .await?;
+            Ok(Page::from_rows(rows, limit, |s| s.id))
         })
-        .await?;
-    Ok(Json(Page::from_rows(rows, limit, |s| s.id)))
+        .await
 }
 
 /// One station with its slots, amenities and media; `None` when unknown (or

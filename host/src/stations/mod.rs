@@ -9,6 +9,7 @@ pub mod issues;
 pub mod link;
 pub mod listing;
 pub mod nearby;
+pub mod page_cache;
 pub mod slots;
 
 use crate::state::AppState;

@@ -17,7 +17,11 @@
 //! request are bounded: at most [`MAX_ROUNDS`] candidate queries, then one
 //! for the summaries and one for their amenities.
 
-use axum::{Json, extract::State};
+use axum::{
+    extract::{RawQuery, State},
+    http::HeaderMap,
+    response::Response,
+};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -213,19 +217,32 @@ pub fn search(c: &Connection, q: &NearbyQuery, strategy: Strategy) -> Result<Vec
 /// Stations near a point, nearest first, with the distance to each.
 #[utoipa::path(
     get, path = "/api/stations/nearby", tag = "stations",
-    params(NearbyParams),
+    params(
+        NearbyParams,
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of an earlier answer"),
+    ),
     responses(
-        (status = 200, description = "Stations within the radius, nearest first", body = NearbyOut),
+        (status = 200, description = "Stations within the radius, nearest first", body = NearbyOut,
+            headers(("ETag" = String, description = "Version of the station state this answer shows"))),
+        (status = 304, description = "Nothing changed since the answer whose ETag was sent"),
         (status = 400, description = "Missing or out-of-range coordinates, radius or limit", body = ErrorBody),
     )
 )]
 pub async fn nearby_stations(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
     ApiQuery(params): ApiQuery<NearbyParams>,
-) -> Result<Json<NearbyOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = NearbyQuery::from_params(&params)?;
-    let results = state.db.read(move |c| search(c, &q, Strategy::RTree)).await?;
-    Ok(Json(NearbyOut { results, radius_m: q.radius_m }))
+    let pages = state.station_pages.clone();
+    let key = format!("nearby?{}", query.unwrap_or_default());
+    pages
+        .answer(&headers, &key, || async move {
+            let results = state.db.read(move |c| search(c, &q, Strategy::RTree)).await?;
+            Ok(NearbyOut { results, radius_m: q.radius_m })
+        })
+        .await
 }
 
 #[cfg(test)]

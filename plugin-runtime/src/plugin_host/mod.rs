@@ -84,6 +84,12 @@ impl PluginHost {
         Ok((host, report))
     }
 
+    /// Hands every finished plugin call to `observer` (the host's metrics).
+    /// Set once; returns `false` if an observer was already set.
+    pub fn observe_calls(&self, observer: crate::engine::CallObserver) -> bool {
+        self.inner.runtime.observer.set(observer).is_ok()
+    }
+
     /// Path of the plugins.toml this host reads.
     pub fn config_path(&self) -> &Path {
         &self.inner.config_path

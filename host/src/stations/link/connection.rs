@@ -110,6 +110,7 @@ pub(super) async fn connection_task(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 link.counters.received.fetch_add(1, Ordering::Relaxed);
+                link.metrics.mqtt_messages_received.inc();
                 let message = Incoming { topic: p.topic, payload: p.payload };
                 if incoming.try_send(message).is_err() {
                     tracing::warn!("station link applier is behind; message dropped");

@@ -58,7 +58,10 @@ pub use self::{
 };
 use crate::{
     config::{LinkConfig, MqttMode},
-    core::{ApiError, Db},
+    core::{
+        ApiError, Db,
+        metrics::{CommandLabels, Metrics},
+    },
     state::AppState,
 };
 
@@ -79,6 +82,7 @@ pub struct StationLink {
     waiters: Mutex<Vec<Waiter>>,
     /// What other domains do when banks leave and enter slots.
     hooks: LinkHooks,
+    metrics: Arc<Metrics>,
 }
 
 struct Incoming {
@@ -93,6 +97,7 @@ impl StationLink {
         plugins: PluginHost,
         db: Db,
         hooks: LinkHooks,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             config,
@@ -109,6 +114,7 @@ impl StationLink {
             traffic: Mutex::new(HashMap::new()),
             waiters: Mutex::new(Vec::new()),
             hooks,
+            metrics,
         }
     }
 
@@ -168,12 +174,22 @@ impl StationLink {
             power_bank,
             tx,
         });
+        let sent_at = std::time::Instant::now();
         if let Err(e) = self.send(&station, command).await {
             self.waiters_lock().retain(|w| w.request_id != request_id);
             return Err(e);
         }
         let outcome = tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok);
         self.waiters_lock().retain(|w| w.request_id != request_id);
+        let answer = match &outcome {
+            Some(EjectOutcome::Ejected { .. }) => "ejected",
+            Some(EjectOutcome::Failed { .. }) => "failed",
+            None => "no_answer",
+        };
+        self.metrics
+            .station_command_round_trip
+            .get_or_create(&CommandLabels { command: "eject".into(), outcome: answer.into() })
+            .observe(sent_at.elapsed().as_secs_f64());
         Ok(outcome)
     }
 
@@ -209,6 +225,7 @@ impl StationLink {
                 .await
                 .map_err(|e| ApiError::unavailable(format!("station link: {e}")))?;
             self.counters.commands_sent.fetch_add(1, Ordering::Relaxed);
+            self.metrics.mqtt_messages_sent.inc();
         }
         Ok(())
     }

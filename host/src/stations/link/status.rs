@@ -7,7 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{StationLink, apply, connection::redact, routing::ProtocolRoute};
-use crate::{config::MqttMode, core::now_ts};
+use crate::{
+    config::MqttMode,
+    core::{metrics::ProtocolLabels, now_ts},
+};
 
 /// Counters shown by the health check and the admin API.
 #[derive(Debug, Default)]
@@ -111,6 +114,7 @@ impl StationLink {
     /// the table).
     pub(super) async fn record_decode_failure(&self, device_id: Option<String>, protocol: &str, reason: String) {
         self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.mqtt_decode_failures.get_or_create(&ProtocolLabels { protocol: protocol.to_owned() }).inc();
         let station = match device_id.clone() {
             Some(id) => self.db.read(move |c| apply::station_by_device(c, &id)).await.ok().flatten(),
             None => None,
