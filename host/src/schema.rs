@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
     (18, "operator_roles_audit_log", concat!(include_str!("admin/schema.sql"), include_str!("core/audit.sql"))),
+    (19, "admin_users", include_str!("admin/users.sql")),
 ];
 
 /// The newest schema version this build knows.
