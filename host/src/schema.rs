@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (20, "rental_swaps_postpaid", include_str!("rentals/swaps_postpaid.sql")),
     (21, "content_pages_faq_support", include_str!("content/schema.sql")),
     (22, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
+    (23, "admin_users", include_str!("admin/users.sql")),
 ];
 
 /// The newest schema version this build knows.

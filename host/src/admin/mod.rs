@@ -1,11 +1,14 @@
 //! The operator side of the network: operator accounts and their roles
-//! (`/api/admin/operators`, `/api/admin/me`) and the audit log
-//! (`/api/admin/audit`). Roles and the audit mechanism itself live in core
-//! (`core::access`, `core::audit`) because every domain's admin routes use
-//! them; this domain owns the `operators` table. See docs/admin.md.
+//! (`/api/admin/operators`, `/api/admin/me`), the audit log
+//! (`/api/admin/audit`) and app users (`/api/admin/users`). Roles and the
+//! audit mechanism itself live in core (`core::access`, `core::audit`)
+//! because every domain's admin routes use them; this domain owns the
+//! `operators`, `user_restrictions`, `user_notes` and `balance_adjustments`
+//! tables. See docs/admin.md.
 
 pub mod audit_log;
 pub mod operators;
+pub mod users;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -20,6 +23,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(operators::enable_operator))
         .routes(routes!(audit_log::list_audit))
         .routes(routes!(audit_log::verify_audit))
+        .routes(routes!(users::search_users))
+        .routes(routes!(users::user_detail))
+        .routes(routes!(users::suspend_user))
+        .routes(routes!(users::ban_user))
+        .routes(routes!(users::reactivate_user))
+        .routes(routes!(users::adjust_wallet))
+        .routes(routes!(users::adjust_points))
+        .routes(routes!(users::list_notes, users::add_note))
 }
 
 #[cfg(test)]

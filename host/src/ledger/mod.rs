@@ -21,8 +21,14 @@ text_enum! {
         OverdueCharge = "overdue_charge",
         Refund = "refund",
         Adjustment = "adjustment",
+        /// A credit or debit an operator made by hand, with a reason
+        /// (`POST /api/admin/users/{id}/wallet-adjustments`).
+        OperatorAdjustment = "operator_adjustment",
     }
 }
+
+/// The points ledger kind of an operator's credit or debit by hand.
+pub const POINTS_OPERATOR_ADJUSTMENT: &str = "operator_adjustment";
 
 text_enum! {
     /// What a payment was for (`transactions.kind`).
@@ -162,6 +168,32 @@ pub fn points_spend(
             (user_id, direction, kind, points, balance_after, reason, transaction_id, created_at)
          VALUES (?1, 'debit', ?2, ?3, ?4, ?5, ?6, ?7)",
         params![user_id, kind, points, balance, reason, transaction_id, now],
+    )?;
+    Ok(balance)
+}
+
+/// An operator's points credit (`delta > 0`, a grant that does not expire)
+/// or debit (`delta < 0`, oldest grants first), of kind
+/// [`POINTS_OPERATOR_ADJUSTMENT`]; returns the new balance.
+pub fn points_adjust(tx: &Transaction<'_>, user_id: i64, delta: i64, reason: &str) -> Result<i64, ApiError> {
+    if delta < 0 {
+        return points_spend(tx, user_id, -delta, POINTS_OPERATOR_ADJUSTMENT, reason, None);
+    }
+    if delta == 0 {
+        return Err(ApiError::internal("zero points change"));
+    }
+    let now = now_ts();
+    let balance: i64 = tx.query_row(
+        "UPDATE user_points SET balance = balance + ?2, total_earned = total_earned + ?2, updated_at = ?3
+         WHERE user_id = ?1 RETURNING balance",
+        params![user_id, delta, now],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO points_transactions
+            (user_id, direction, kind, points, balance_after, reason, expires_at, remaining, created_at)
+         VALUES (?1, 'credit', ?2, ?3, ?4, ?5, NULL, ?3, ?6)",
+        params![user_id, POINTS_OPERATOR_ADJUSTMENT, delta, balance, reason, now],
     )?;
     Ok(balance)
 }

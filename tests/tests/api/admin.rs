@@ -6,3 +6,4 @@ mod audit;
 mod matrix;
 mod operators;
 mod roles;
+mod users;
