@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (15, "station_protocols", include_str!("stations/link/protocols.sql")),
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
+    (18, "plugin_releases", include_str!("plugins/releases/schema.sql")),
 ];
 
 /// The newest schema version this build knows.

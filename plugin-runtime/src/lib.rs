@@ -33,5 +33,6 @@ pub use contract::Contract;
 pub use engine::PluginHostOptions;
 pub use error::{ConfigError, Failure, PluginError};
 pub use plugin_host::{
-    DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file,
+    DisplayInfo, PluginHost, PluginState, PluginStatus, ReleaseCheck, ReloadReport, SlotRelease, ValidationReport,
+    validate_file,
 };

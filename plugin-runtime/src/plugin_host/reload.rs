@@ -57,9 +57,15 @@ impl Inner {
         let mut next = PluginSet::default();
         let mut report = ReloadReport::default();
         let mut failed_kinds = Vec::new();
+        let releases = self.releases_lock().clone();
 
-        for cfg in config.enabled() {
-            match self.load_or_reuse(&old, cfg).await {
+        for file_cfg in config.enabled() {
+            // A promoted release replaces the file and its config; the slot
+            // keeps its kind, secrets, limits and allowed hosts.
+            let release = releases.get(&file_cfg.name);
+            let release_cfg = release.map(|r| r.apply(file_cfg));
+            let cfg = release_cfg.as_ref().unwrap_or(file_cfg);
+            match self.load_or_reuse(&old, cfg, release.map(|r| r.release_id)).await {
                 Ok((loaded, reused)) => {
                     if reused {
                         report.unchanged.push(cfg.name.clone());
@@ -116,9 +122,15 @@ impl Inner {
 
     /// Reuses the serving build when neither its file nor its config changed,
     /// keeping its stats; otherwise loads afresh.
-    async fn load_or_reuse(&self, old: &PluginSet, cfg: &PluginConfig) -> Result<(Arc<Loaded>, bool), String> {
+    async fn load_or_reuse(
+        &self,
+        old: &PluginSet,
+        cfg: &PluginConfig,
+        release_id: Option<i64>,
+    ) -> Result<(Arc<Loaded>, bool), String> {
         if let Some(current) = old.by_name(&cfg.name)
             && current.source == *cfg
+            && current.release_id == release_id
         {
             let bytes =
                 tokio::fs::read(&cfg.path).await.map_err(|e| format!("cannot read {}: {e}", cfg.path.display()))?;
@@ -126,7 +138,9 @@ impl Inner {
                 return Ok((current.clone(), true));
             }
         }
-        loaded::load(&self.runtime, &self.cache, cfg).await.map(|l| (Arc::new(l), false))
+        let mut loaded = loaded::load(&self.runtime, &self.cache, cfg).await?;
+        loaded.release_id = release_id;
+        Ok((Arc::new(loaded), false))
     }
 }
 

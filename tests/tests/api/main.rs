@@ -14,6 +14,7 @@ mod kyc;
 mod notifications;
 mod ops;
 mod payments;
+mod plugin_releases;
 mod plugins_admin;
 mod points;
 mod promotions;
