@@ -22,6 +22,7 @@ mod engine;
 mod error;
 mod loaded;
 mod plugin_host;
+pub mod signing;
 mod state;
 mod stats;
 pub mod types;

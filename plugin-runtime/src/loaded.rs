@@ -90,9 +90,16 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Reads, compiles, links, checks against the configured kind's world and
 /// runs `info` + `self-check`. Any failure leaves nothing loaded.
-pub(crate) async fn load(rt: &Arc<Runtime>, cache: &Arc<ComponentCache>, cfg: &PluginConfig) -> Result<Loaded, String> {
+pub(crate) async fn load(
+    rt: &Arc<Runtime>,
+    cache: &Arc<ComponentCache>,
+    cfg: &PluginConfig,
+    trusted_keys: &[String],
+    signature: Option<&str>,
+) -> Result<Loaded, String> {
     let bytes = tokio::fs::read(&cfg.path).await.map_err(|e| format!("cannot read {}: {e}", cfg.path.display()))?;
     let sha256 = sha256_hex(&bytes);
+    crate::signing::check(trusted_keys, cfg.allow_unsigned, &sha256, signature)?;
     let env = env_for(rt, cfg)?;
     load_bytes(rt, cache, env, cfg.clone(), bytes, sha256).await
 }

@@ -23,6 +23,9 @@ pub struct SlotRelease {
     pub path: PathBuf,
     /// The release's own config table, which replaces the slot's.
     pub config: BTreeMap<String, String>,
+    /// Hex ed25519 signature over its sha256, checked at every load like a
+    /// file's `.sig`.
+    pub signature: Option<String>,
 }
 
 impl SlotRelease {
@@ -42,6 +45,8 @@ pub struct ReleaseCheck {
     pub version: String,
     pub contract: String,
     pub sha256: String,
+    /// The trusted key that signed it, when plugins.toml trusts keys.
+    pub signed_by: Option<String>,
 }
 
 impl PluginHost {
@@ -54,15 +59,18 @@ impl PluginHost {
     /// Checks `bytes` as a build for the slot `slot` with `config` as its
     /// config table: compiles it, links it against the slot's world and runs
     /// `info` and `self-check` with the slot's secrets, limits and allowed
-    /// hosts. Nothing serving changes. The error says why the build is refused.
+    /// hosts, after checking its signature when plugins.toml trusts keys.
+    /// Nothing serving changes. The error says why the build is refused.
     pub async fn check_release(
         &self,
         slot: &PluginConfig,
         bytes: Vec<u8>,
         config: BTreeMap<String, String>,
+        signature: Option<&str>,
     ) -> Result<ReleaseCheck, String> {
         let cfg = PluginConfig { config, ..slot.clone() };
         let sha256 = loaded::sha256_hex(&bytes);
+        let signed_by = crate::signing::check(&self.trusted_keys(), cfg.allow_unsigned, &sha256, signature)?;
         let env = loaded::env_for(&self.inner.runtime, &cfg)?;
         // A throwaway cache: a build that is only staged must not stay
         // compiled; the next reload drops what no serving plugin uses anyway.
@@ -74,7 +82,14 @@ impl PluginHost {
             version: loaded.version.to_string(),
             contract: loaded.contract.version().to_string(),
             sha256,
+            signed_by,
         })
+    }
+
+    /// The keys the last valid plugins.toml trusts.
+    pub fn trusted_keys(&self) -> Vec<String> {
+        let config = self.inner.last_config.lock().unwrap_or_else(|p| p.into_inner());
+        config.as_ref().map(|c| c.trusted_keys.clone()).unwrap_or_default()
     }
 
     /// Makes `release` serve the slot `slot` (or, with `None`, the file

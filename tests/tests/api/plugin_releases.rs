@@ -48,9 +48,23 @@ async fn server(adjust: impl FnOnce(&mut powerbank::config::Config) + Send + 'st
 }
 
 async fn upload(s: &TestServer, token: &str, plugin: &str, wasm: Vec<u8>, config: &str) -> Reply {
-    let form = multipart::Form::new()
+    upload_signed(s, token, plugin, wasm, config, None).await
+}
+
+async fn upload_signed(
+    s: &TestServer,
+    token: &str,
+    plugin: &str,
+    wasm: Vec<u8>,
+    config: &str,
+    signature: Option<&str>,
+) -> Reply {
+    let mut form = multipart::Form::new()
         .part("wasm", multipart::Part::bytes(wasm).file_name("plugin.wasm"))
         .text("config", config.to_string());
+    if let Some(signature) = signature {
+        form = form.text("signature", signature.to_string());
+    }
     let url = s.url(&format!("/api/admin/plugins/{plugin}/releases"));
     TestServer::read(s.http.post(url).bearer_auth(token).multipart(form).send().await.unwrap()).await
 }
@@ -327,4 +341,86 @@ async fn only_the_last_releases_of_a_plugin_are_kept() {
     // The component is shared by the kept releases, so it stays on disk.
     let sha = list.body[0]["sha256"].as_str().unwrap();
     assert!(s.config().data_dir.join("plugin-releases").join(format!("{sha}.wasm")).exists());
+}
+
+#[tokio::test]
+async fn when_plugins_toml_trusts_keys_only_builds_signed_by_one_load_or_stage() {
+    use powerbank_plugin_runtime::signing;
+    let (secret, public) = signing::keypair_from_seed([42; 32]);
+    let (stranger, _) = signing::keypair_from_seed([43; 32]);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(wasm("pricing_standard.wasm")));
+    let signature = signing::sign(&secret, &sha).unwrap();
+    let (file_signature, trusted) = (signature.clone(), public.clone());
+    let s = TestServer::start_with(move |c| {
+        // pricing: a file signed beside it (`.sig`); points: unsigned but
+        // allowed; promotions: unsigned, so it must not load.
+        let pricing = c.data_dir.join("pricing_standard.wasm");
+        std::fs::copy(dist("pricing_standard.wasm"), &pricing).unwrap();
+        std::fs::write(c.data_dir.join("pricing_standard.wasm.sig"), format!("{file_signature}\n")).unwrap();
+        c.plugins_path = c.data_dir.join("plugins.toml");
+        let manifest = format!(
+            r#"
+[signing]
+trusted_keys = ["{trusted}"]
+
+[plugins.pricing-standard]
+kind = "pricing"
+path = "{}"
+
+[plugins.points-standard]
+kind = "points-rules"
+path = "{}"
+allow_unsigned = true
+
+[plugins.promotions-standard]
+kind = "promotions"
+path = "{}"
+"#,
+            pricing.display(),
+            dist("points_standard.wasm").display(),
+            dist("promotions_standard.wasm").display()
+        );
+        std::fs::write(&c.plugins_path, manifest).unwrap();
+    })
+    .await;
+    let admin = s.admin().await;
+    let list = s.get("/api/admin/plugins", Some(&admin.access)).await;
+    let status = |name: &str| list.body.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone();
+    assert_eq!(status("pricing-standard")["status"], "active", "{}", list.body);
+    assert_eq!(status("points-standard")["status"], "active", "{}", list.body);
+    let promotions = status("promotions-standard");
+    assert_eq!(promotions["status"], "failed", "{}", list.body);
+    assert!(promotions["last_error"].as_str().unwrap().contains("unsigned"), "{promotions}");
+
+    // A build signed by a trusted key is staged and says by whom.
+    let good = wasm("pricing_standard.wasm");
+    let r = upload_signed(&s, &admin.access, "pricing-standard", good.clone(), "", Some(&signature)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["signed_by"], public.as_str());
+    let signed = r.body["id"].as_i64().unwrap();
+
+    // Signed by a stranger, a signature of something else, or not signed: rejected.
+    let strangers = signing::sign(&stranger, &sha).unwrap();
+    let r = upload_signed(&s, &admin.access, "pricing-standard", good.clone(), "", Some(&strangers)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("bad signature"), "{}", r.body);
+    let other = signing::sign(&secret, &"00".repeat(32)).unwrap();
+    let r = upload_signed(&s, &admin.access, "pricing-standard", good.clone(), "", Some(&other)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = upload(&s, &admin.access, "pricing-standard", good.clone(), "").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("unsigned"), "{}", r.body);
+    // The slot that allows unsigned builds takes one.
+    let r = upload(&s, &admin.access, "points-standard", wasm("points_standard.wasm"), "").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // The signed release promotes, and loads again (its signature checked) after a restart.
+    let r = s
+        .post(&format!("/api/admin/plugins/pricing-standard/releases/{signed}/promote"), Some(&admin.access), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let s = s.restart().await;
+    let admin = s.admin().await;
+    let listed = pricing(&s, &admin).await;
+    assert_eq!((listed["status"].clone(), listed["release_id"].clone()), (json!("active"), json!(signed)));
 }

@@ -46,6 +46,8 @@ pub struct ReleaseOut {
     pub contract: Option<String>,
     /// Hex ed25519 signature over the sha256, if one was given.
     pub signature: Option<String>,
+    /// The trusted key (hex) that signed it, when plugins.toml trusts keys.
+    pub signed_by: Option<String>,
     /// Why it was rejected.
     pub reason: Option<String>,
     pub created_by: Option<i64>,
@@ -65,6 +67,7 @@ impl From<Release> for ReleaseOut {
             version: r.version,
             contract: r.contract,
             signature: r.signature,
+            signed_by: r.signed_by,
             reason: r.reason,
             created_by: r.created_by,
             created_at: ts_to_rfc3339(r.created_at),
@@ -166,7 +169,7 @@ fn parse_config(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such plugin in plugins.toml", body = ErrorBody),
         (status = 413, description = "Larger than the release size limit", body = ErrorBody),
-        (status = 422, description = "Rejected (`release_rejected`; details: release id and reason): wrong world, failing self-check, ...", body = ErrorBody),
+        (status = 422, description = "Rejected (`release_rejected`; details: release id and reason): wrong world, failing self-check, unsigned or wrongly signed when plugins.toml trusts keys, ...", body = ErrorBody),
     )
 )]
 pub async fn upload(
@@ -210,7 +213,7 @@ pub async fn upload(
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let size_bytes = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
 
-    let checked = state.plugins.check_release(&slot, bytes.clone(), config.clone()).await;
+    let checked = state.plugins.check_release(&slot, bytes.clone(), config.clone(), signature.as_deref()).await;
     if let Ok(check) = &checked {
         store::store_blob(&state.config.data_dir, &sha256, &bytes).await?;
         tracing::info!(
@@ -241,7 +244,7 @@ pub async fn upload(
                         config: &config,
                         check: check.as_ref(),
                         signature: signature.as_deref(),
-                        signed_by: None,
+                        signed_by: check.as_ref().and_then(|c| c.signed_by.as_deref()),
                         reason: reason.as_deref(),
                         created_by: admin_id,
                         now: now_ts(),
@@ -328,6 +331,7 @@ async fn serve(state: &AppState, admin: &AdminUser, name: &str, target: Option<i
                 release_id: release.id,
                 path: store::blob_path(&state.config.data_dir, &release.sha256),
                 config: release.config,
+                signature: release.signature,
             })
         }
     };
@@ -426,7 +430,7 @@ pub fn serving_releases(
                 "the promoted release's component is missing; the file in plugins.toml serves");
             continue;
         }
-        out.insert(r.plugin.clone(), SlotRelease { release_id: r.id, path, config: r.config });
+        out.insert(r.plugin.clone(), SlotRelease { release_id: r.id, path, config: r.config, signature: r.signature });
     }
     Ok(out)
 }
