@@ -167,13 +167,35 @@ impl StorageArgs {
 
 #[derive(Subcommand)]
 enum PluginsCommand {
-    /// Load plugins.toml as the server would and show every plugin's state.
+    /// Load plugins.toml as the server would (with the releases promoted in
+    /// its database) and show every plugin's state and source.
     List {
         #[arg(long, env = "POWERBANK_PLUGINS", default_value = "plugins.toml")]
         plugins: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
-    /// Check a .wasm file: which world it implements, its info, its self-check.
-    Validate { file: PathBuf },
+    /// Check a .wasm file: which world it implements, its info, its
+    /// self-check and, given trusted keys, its signature (`FILE.sig` or `--signature`).
+    Validate {
+        file: PathBuf,
+        /// A public key (hex) to check the signature against; repeatable.
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<String>,
+        /// The signature (hex); default: the contents of `FILE.sig`.
+        #[arg(long)]
+        signature: Option<String>,
+    },
+    /// Make an ed25519 key pair for signing plugin releases: the public key
+    /// goes in plugins.toml (`[signing] trusted_keys`), the secret stays off the server.
+    Keygen,
+    /// Sign a .wasm file (its sha256): writes `FILE.sig` and prints the signature.
+    Sign {
+        file: PathBuf,
+        /// File holding the secret key (hex), as `plugins keygen` printed it.
+        #[arg(long, env = "POWERBANK_PLUGIN_SIGNING_KEY_FILE")]
+        key_file: PathBuf,
+    },
     /// Ask a running server to reload its plugins (admin credentials needed).
     Reload {
         #[arg(long, env = "POWERBANK_API", default_value = "http://127.0.0.1:8000")]
@@ -581,25 +603,47 @@ powerbank demo {}
 async fn plugins_command(command: PluginsCommand) -> anyhow::Result<()> {
     use powerbank_plugin_runtime::{PluginHost, PluginHostOptions, validate_file};
     match command {
-        PluginsCommand::List { plugins } => {
-            let (host, _) = PluginHost::start(&plugins, PluginHostOptions::default())
+        PluginsCommand::List { plugins, store } => {
+            let config = store.config();
+            // Read the promotions without migrating someone's database: a
+            // database without releases (or none at all) means files serve.
+            let releases = if config.db_path.exists() {
+                let db = Db::open(&config.db_path, 1)?;
+                crate::plugins::releases::serving_releases(&db, &config.data_dir).unwrap_or_else(|e| {
+                    eprintln!("no plugin releases read from {}: {e:#}", config.db_path.display());
+                    Default::default()
+                })
+            } else {
+                Default::default()
+            };
+            let (host, _) = PluginHost::start_with_releases(&plugins, PluginHostOptions::default(), releases)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", plugins.display()))?;
-            println!("{:<24} {:<16} {:<10} {:<8} error", "name", "kind", "version", "state");
+            println!(
+                "{:<24} {:<16} {:<10} {:<8} {:<12} {:<14} error",
+                "name", "kind", "version", "state", "source", "sha256"
+            );
             for p in host.status() {
                 let out = crate::plugins::PluginOut::from(p);
+                let source = match out.release_id {
+                    Some(id) => format!("release {id}"),
+                    None => out.source.to_string(),
+                };
+                let sha = out.sha256.as_deref().map_or("-".to_string(), |s| s.chars().take(12).collect());
                 println!(
-                    "{:<24} {:<16} {:<10} {:<8} {}",
+                    "{:<24} {:<16} {:<10} {:<8} {:<12} {:<14} {}",
                     out.name,
                     out.kind,
                     out.version.as_deref().unwrap_or("-"),
                     out.status,
+                    source,
+                    sha,
                     out.last_error.as_deref().unwrap_or("")
                 );
             }
             Ok(())
         }
-        PluginsCommand::Validate { file } => {
+        PluginsCommand::Validate { file, trusted_keys, signature } => {
             let report = validate_file(&file).await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!(
                 "{}: {:?} plugin {} {} (sha256 {})",
@@ -609,6 +653,41 @@ async fn plugins_command(command: PluginsCommand) -> anyhow::Result<()> {
                 report.version,
                 report.sha256
             );
+            let mut sig_path = file.clone().into_os_string();
+            sig_path.push(".sig");
+            let signature = signature.or_else(|| std::fs::read_to_string(&sig_path).ok().map(|s| s.trim().to_string()));
+            match (signature, trusted_keys.is_empty()) {
+                (None, true) => println!("unsigned"),
+                (None, false) => anyhow::bail!("unsigned: no --signature and no {}", PathBuf::from(sig_path).display()),
+                (Some(_), true) => println!("signed (give --trusted-key to check the signature)"),
+                (Some(signature), false) => {
+                    let key = powerbank_plugin_runtime::signing::verify(&trusted_keys, &report.sha256, &signature)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                    println!("signature valid, by {key}");
+                }
+            }
+            Ok(())
+        }
+        PluginsCommand::Keygen => {
+            use rand::RngCore;
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            let (secret, public) = powerbank_plugin_runtime::signing::keypair_from_seed(seed);
+            println!("public key (plugins.toml [signing] trusted_keys): {public}");
+            println!("secret key (keep it off the server; `plugins sign --key-file`): {secret}");
+            Ok(())
+        }
+        PluginsCommand::Sign { file, key_file } => {
+            let secret = std::fs::read_to_string(&key_file).with_context(|| format!("{}", key_file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+            let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            let signature =
+                powerbank_plugin_runtime::signing::sign(&secret, &sha256).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut sig_path = file.into_os_string();
+            sig_path.push(".sig");
+            std::fs::write(&sig_path, format!("{signature}\n"))?;
+            println!("{signature}");
+            eprintln!("written to {} (sha256 {sha256})", PathBuf::from(sig_path).display());
             Ok(())
         }
         PluginsCommand::Reload { api, email, password } => {

@@ -32,6 +32,10 @@ pub struct Config {
     /// Backups the server takes by itself; `None`: only `powerbank backup`.
     pub backup: Option<BackupSchedule>,
     pub upload_max_bytes: usize,
+    /// Largest plugin release (`.wasm`) an operator may upload.
+    pub plugin_release_max_bytes: usize,
+    /// Releases kept per plugin; older ones (never the serving one) are deleted.
+    pub plugin_releases_kept: usize,
     /// What one user may upload, per hour and in all.
     pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
@@ -214,6 +218,8 @@ impl Config {
             storage: Default::default(),
             backup: None,
             upload_max_bytes: 5 * 1024 * 1024,
+            plugin_release_max_bytes: 20 * 1024 * 1024,
+            plugin_releases_kept: 10,
             upload_quota: UploadQuota {
                 files_per_hour: 20,
                 bytes_per_hour: 30 * 1024 * 1024,

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (21, "content_pages_faq_support", include_str!("content/schema.sql")),
     (22, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
     (23, "admin_users", include_str!("admin/users.sql")),
+    (18, "plugin_releases", include_str!("plugins/releases/schema.sql")),
 ];
 
 /// The newest schema version this build knows.

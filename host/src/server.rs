@@ -171,7 +171,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let otp_pepper = server_secret(&db, "otp_pepper")?;
     let broker_secret = server_secret(&db, "mqtt_broker_secret")?;
     let plugin_options = PluginHostOptions { watch: config.watch_plugins, ..Default::default() };
-    let (plugins, report) = PluginHost::start(&config.plugins_path, plugin_options)
+    let releases = crate::plugins::releases::serving_releases(&db, &config.data_dir)?;
+    let (plugins, report) = PluginHost::start_with_releases(&config.plugins_path, plugin_options, releases)
         .await
         .map_err(|e| anyhow::anyhow!("plugins ({}): {e}", config.plugins_path.display()))?;
     for failure in &report.failed {
@@ -263,8 +264,9 @@ pub fn app(state: AppState) -> Router {
     .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
     .allow_headers(Any);
 
-    // Uploads carry their own, larger limit; everything else is small JSON.
-    let upload_limit = config.upload_max_bytes + 64 * 1024;
+    // Uploads and plugin releases carry their own, larger limits; everything
+    // else is small JSON.
+    let upload_limit = config.upload_max_bytes.max(config.plugin_release_max_bytes) + 64 * 1024;
     let api = api
         .route_layer(DefaultBodyLimit::max(config.json_body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(upload_limit.max(config.json_body_limit_bytes)))

@@ -64,6 +64,10 @@ pub struct PluginsConfig {
     /// The file's `version` (the format, not any plugin's): always
     /// [`FORMAT_VERSION`] once parsed.
     pub version: u32,
+    /// `[signing] trusted_keys`: hex ed25519 public keys. When there are
+    /// any, every component needs a signature by one of them, unless its
+    /// slot says `allow_unsigned = true`.
+    pub trusted_keys: Vec<String>,
     pub plugins: Vec<PluginConfig>,
 }
 
@@ -78,6 +82,8 @@ pub struct PluginConfig {
     pub secrets: BTreeMap<String, SecretSource>,
     pub limits: Limits,
     pub allowed_hosts: Vec<AllowedHost>,
+    /// Loads without a signature even when plugins.toml trusts keys.
+    pub allow_unsigned: bool,
 }
 
 /// Per-call resource limits.
@@ -199,7 +205,16 @@ struct RawFile {
     /// The format version; files written before it existed have none.
     version: Option<i64>,
     #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    #[serde(default)]
+    trusted_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +232,8 @@ struct RawPlugin {
     limits: Limits,
     #[serde(default)]
     allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allow_unsigned: bool,
 }
 
 fn yes() -> bool {
@@ -259,7 +276,11 @@ impl PluginsConfig {
                 return Err(format!("more than one enabled plugin of kind {} (only one may serve it)", p.kind));
             }
         }
-        Ok(PluginsConfig { version, plugins })
+        for key in &raw.signing.trusted_keys {
+            crate::signing::parse_public_key(key).map_err(|e| format!("signing.trusted_keys: {e}"))?;
+        }
+        let trusted_keys = raw.signing.trusted_keys.iter().map(|k| k.trim().to_ascii_lowercase()).collect();
+        Ok(PluginsConfig { version, trusted_keys, plugins })
     }
 
     pub fn enabled(&self) -> impl Iterator<Item = &PluginConfig> {
@@ -311,6 +332,7 @@ fn validate_plugin(name: String, p: RawPlugin, base_dir: &Path) -> Result<Plugin
         secrets: p.secrets,
         limits,
         allowed_hosts,
+        allow_unsigned: p.allow_unsigned,
     })
 }
 

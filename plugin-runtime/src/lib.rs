@@ -22,6 +22,7 @@ mod engine;
 mod error;
 mod loaded;
 mod plugin_host;
+pub mod signing;
 mod state;
 mod stats;
 pub mod types;
@@ -33,5 +34,6 @@ pub use contract::Contract;
 pub use engine::{CallObserver, CallRecord, PluginHostOptions};
 pub use error::{ConfigError, Failure, PluginError};
 pub use plugin_host::{
-    DisplayInfo, PluginHost, PluginState, PluginStatus, ReloadReport, ValidationReport, validate_file,
+    DisplayInfo, PluginHost, PluginState, PluginStatus, ReleaseCheck, ReloadReport, SlotRelease, ValidationReport,
+    validate_file,
 };

@@ -27,6 +27,8 @@ pub(crate) struct Loaded {
     pub sha256: String,
     pub path: PathBuf,
     pub loaded_at_unix_ms: i64,
+    /// The promoted release serving in place of the slot's file, if any.
+    pub release_id: Option<i64>,
     pub stats: Stats,
     pre: WorldPre,
     /// The config entry it was loaded from, to tell whether a reload changes it.
@@ -88,9 +90,23 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Reads, compiles, links, checks against the configured kind's world and
 /// runs `info` + `self-check`. Any failure leaves nothing loaded.
-pub(crate) async fn load(rt: &Arc<Runtime>, cache: &Arc<ComponentCache>, cfg: &PluginConfig) -> Result<Loaded, String> {
+pub(crate) async fn load(
+    rt: &Arc<Runtime>,
+    cache: &Arc<ComponentCache>,
+    cfg: &PluginConfig,
+    trusted_keys: &[String],
+    signature: Option<&str>,
+) -> Result<Loaded, String> {
     let bytes = tokio::fs::read(&cfg.path).await.map_err(|e| format!("cannot read {}: {e}", cfg.path.display()))?;
     let sha256 = sha256_hex(&bytes);
+    crate::signing::check(trusted_keys, cfg.allow_unsigned, &sha256, signature)?;
+    let env = env_for(rt, cfg)?;
+    load_bytes(rt, cache, env, cfg.clone(), bytes, sha256).await
+}
+
+/// What a plugin configured as `cfg` sees: its config, its secrets (read
+/// now), its allowed hosts and limits.
+pub(crate) fn env_for(rt: &Runtime, cfg: &PluginConfig) -> Result<Arc<PluginEnv>, String> {
     let limit = rt.options.max_memory_mb;
     if cfg.limits.memory_mb > limit {
         return Err(format!("limits.memory_mb = {} exceeds the host's ceiling of {limit}", cfg.limits.memory_mb));
@@ -99,15 +115,14 @@ pub(crate) async fn load(rt: &Arc<Runtime>, cache: &Arc<ComponentCache>, cfg: &P
     for (key, source) in &cfg.secrets {
         secrets.insert(key.clone(), source.resolve(key)?);
     }
-    let env = Arc::new(PluginEnv {
+    Ok(Arc::new(PluginEnv {
         name: cfg.name.clone(),
         kind: cfg.kind,
         config: cfg.config.clone(),
         secrets,
         allowed_hosts: cfg.allowed_hosts.clone(),
         limits: cfg.limits,
-    });
-    load_bytes(rt, cache, env, cfg.clone(), bytes, sha256).await
+    }))
 }
 
 pub(crate) async fn load_bytes(
@@ -140,6 +155,7 @@ pub(crate) async fn load_bytes(
         sha256,
         path: source.path.clone(),
         loaded_at_unix_ms: unix_ms(SystemTime::now()),
+        release_id: None,
         stats: Stats::default(),
         pre,
         source,

@@ -1,5 +1,7 @@
 //! The host side of the plugin runtime: how plugin failures reach clients,
-//! and the operator endpoints to inspect and hot-reload plugins.
+//! and the operator endpoints to inspect, hot-reload and release plugins.
+
+pub mod releases;
 
 use axum::{Json, extract::State, http::StatusCode};
 use powerbank_plugin_runtime::{Failure, PluginError, PluginStatus};
@@ -12,9 +14,19 @@ use crate::{
         ApiError, Operator,
         audit::{self, Target},
         error::ErrorBody,
+        text_enum::text_enum,
     },
     state::AppState,
 };
+
+text_enum! {
+    /// What serves a plugins.toml slot: the file it names, or a promoted
+    /// release (which wins until a rollback to the file).
+    pub enum PluginSource {
+        File = "file",
+        Release = "release",
+    }
+}
 
 impl From<PluginError> for ApiError {
     /// A plugin that fails is the server's problem, not the client's: 502
@@ -52,6 +64,10 @@ pub struct PluginOut {
     pub kind: String,
     pub version: Option<String>,
     pub sha256: Option<String>,
+    /// `release` while a promoted release serves the slot, else `file`.
+    pub source: PluginSource,
+    /// The promoted release serving, when `source` is `release`.
+    pub release_id: Option<i64>,
     pub path: String,
     pub loaded_at: Option<String>,
     /// `active`, `failed`, `disabled`, ...
@@ -80,6 +96,8 @@ impl From<PluginStatus> for PluginOut {
             name: s.name,
             version: s.version,
             sha256: s.sha256,
+            source: if s.release_id.is_some() { PluginSource::Release } else { PluginSource::File },
+            release_id: s.release_id,
             path: s.path.display().to_string(),
             loaded_at: ms_to_rfc3339(s.loaded_at_unix_ms),
             last_error: s.last_error,
@@ -175,5 +193,5 @@ fn versions(state: &AppState) -> std::collections::BTreeMap<String, String> {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(reload))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(reload)).merge(releases::router())
 }

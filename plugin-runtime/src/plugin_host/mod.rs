@@ -1,6 +1,7 @@
 //! `PluginHost`: the handle the HTTP host keeps. It owns the runtime, the
 //! active plugin set (swapped atomically on reload) and the per-plugin status.
 
+mod releases;
 mod reload;
 mod status;
 mod validate;
@@ -18,6 +19,7 @@ use crate::engine::{CallFuture, PluginHostOptions, Runtime};
 use crate::error::{ConfigError, Failure, PluginError};
 use crate::loaded::{ComponentCache, Loaded};
 use crate::state::StoreState;
+pub use releases::{ReleaseCheck, SlotRelease};
 use reload::PluginSet;
 pub use reload::ReloadReport;
 use status::LoadError;
@@ -31,6 +33,9 @@ pub(crate) struct Inner {
     /// Last plugins.toml that parsed, for status of disabled/failed entries.
     last_config: Mutex<Option<PluginsConfig>>,
     errors: Mutex<BTreeMap<String, LoadError>>,
+    /// Slots served by a promoted release instead of the file plugins.toml
+    /// names, by slot name.
+    releases: Mutex<BTreeMap<String, SlotRelease>>,
     cache: Arc<ComponentCache>,
     slots: Arc<Semaphore>,
     /// One reload at a time; a second waits and then loads the newest files.
@@ -60,6 +65,16 @@ impl PluginHost {
         config_path: impl AsRef<Path>,
         options: PluginHostOptions,
     ) -> Result<(PluginHost, ReloadReport), ConfigError> {
+        Self::start_with_releases(config_path, options, BTreeMap::new()).await
+    }
+
+    /// [`PluginHost::start`], with some slots served by promoted releases
+    /// from the first load on (as stored by the host before a restart).
+    pub async fn start_with_releases(
+        config_path: impl AsRef<Path>,
+        options: PluginHostOptions,
+        releases: BTreeMap<String, SlotRelease>,
+    ) -> Result<(PluginHost, ReloadReport), ConfigError> {
         let runtime = Runtime::new(options).map_err(|e| ConfigError(format!("plugin runtime: {e:#}")))?;
         let permits = usize::try_from(options.max_concurrent_calls).unwrap_or(64).max(1);
         let host = PluginHost {
@@ -69,6 +84,7 @@ impl PluginHost {
                 active: ArcSwap::from_pointee(PluginSet::default()),
                 last_config: Mutex::new(None),
                 errors: Mutex::new(BTreeMap::new()),
+                releases: Mutex::new(releases),
                 cache: Arc::default(),
                 slots: Arc::new(Semaphore::new(permits)),
                 reload_lock: tokio::sync::Mutex::new(()),
@@ -194,6 +210,10 @@ impl PluginHost {
 impl Inner {
     fn errors_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LoadError>> {
         self.errors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn releases_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SlotRelease>> {
+        self.releases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Files a watcher should follow: plugins.toml and every configured .wasm.

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::Inner;
 use super::status::LoadError;
+use super::{Inner, SlotRelease};
 use crate::config::{PluginConfig, PluginKind, PluginsConfig};
 use crate::error::ConfigError;
 use crate::loaded::{self, Loaded};
@@ -57,9 +57,15 @@ impl Inner {
         let mut next = PluginSet::default();
         let mut report = ReloadReport::default();
         let mut failed_kinds = Vec::new();
+        let releases = self.releases_lock().clone();
 
-        for cfg in config.enabled() {
-            match self.load_or_reuse(&old, cfg).await {
+        for file_cfg in config.enabled() {
+            // A promoted release replaces the file and its config; the slot
+            // keeps its kind, secrets, limits and allowed hosts.
+            let release = releases.get(&file_cfg.name);
+            let release_cfg = release.map(|r| r.apply(file_cfg));
+            let cfg = release_cfg.as_ref().unwrap_or(file_cfg);
+            match self.load_or_reuse(&old, cfg, release, &config.trusted_keys).await {
                 Ok((loaded, reused)) => {
                     if reused {
                         report.unchanged.push(cfg.name.clone());
@@ -116,17 +122,38 @@ impl Inner {
 
     /// Reuses the serving build when neither its file nor its config changed,
     /// keeping its stats; otherwise loads afresh.
-    async fn load_or_reuse(&self, old: &PluginSet, cfg: &PluginConfig) -> Result<(Arc<Loaded>, bool), String> {
+    async fn load_or_reuse(
+        &self,
+        old: &PluginSet,
+        cfg: &PluginConfig,
+        release: Option<&SlotRelease>,
+        trusted_keys: &[String],
+    ) -> Result<(Arc<Loaded>, bool), String> {
+        let release_id = release.map(|r| r.release_id);
+        // A release carries its signature; a file has it beside it, in `<file>.sig`.
+        let signature = match release {
+            Some(r) => r.signature.clone(),
+            None => {
+                let mut sig_path = cfg.path.clone().into_os_string();
+                sig_path.push(".sig");
+                tokio::fs::read_to_string(&sig_path).await.ok().map(|s| s.trim().to_string())
+            }
+        };
         if let Some(current) = old.by_name(&cfg.name)
             && current.source == *cfg
+            && current.release_id == release_id
         {
             let bytes =
                 tokio::fs::read(&cfg.path).await.map_err(|e| format!("cannot read {}: {e}", cfg.path.display()))?;
             if loaded::sha256_hex(&bytes) == current.sha256 {
+                // Trusted keys may have been added since it loaded.
+                crate::signing::check(trusted_keys, cfg.allow_unsigned, &current.sha256, signature.as_deref())?;
                 return Ok((current.clone(), true));
             }
         }
-        loaded::load(&self.runtime, &self.cache, cfg).await.map(|l| (Arc::new(l), false))
+        let mut loaded = loaded::load(&self.runtime, &self.cache, cfg, trusted_keys, signature.as_deref()).await?;
+        loaded.release_id = release_id;
+        Ok((Arc::new(loaded), false))
     }
 }
 

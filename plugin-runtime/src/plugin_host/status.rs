@@ -22,6 +22,9 @@ pub struct PluginStatus {
     /// The contract version the serving build was built against (`0.2.0`).
     pub contract: Option<String>,
     pub sha256: Option<String>,
+    /// The promoted release serving instead of the file plugins.toml names;
+    /// `None` when the file serves (or nothing does).
+    pub release_id: Option<i64>,
     pub path: PathBuf,
     pub loaded_at_unix_ms: Option<i64>,
     pub state: PluginState,
@@ -80,6 +83,7 @@ impl Inner {
                     icon_url: l.info.icon_url.clone(),
                     contract: Some(l.contract.version().to_string()),
                     sha256: Some(l.sha256.clone()),
+                    release_id: l.release_id,
                     path: l.path.clone(),
                     loaded_at_unix_ms: Some(l.loaded_at_unix_ms),
                     state: PluginState::Active,
@@ -107,6 +111,7 @@ impl Inner {
                     icon_url: None,
                     contract: None,
                     sha256: None,
+                    release_id: None,
                     path: cfg.path.clone(),
                     loaded_at_unix_ms: None,
                     state: if cfg.enabled { PluginState::Failed } else { PluginState::Disabled },

@@ -41,6 +41,7 @@ pub(super) async fn validate_with(
         secrets: BTreeMap::new(),
         limits: Default::default(),
         allowed_hosts: Vec::new(),
+        allow_unsigned: true,
     };
     let env = Arc::new(crate::state::PluginEnv {
         name: name.clone(),
