@@ -15,8 +15,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     core::{
-        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, opt_ts,
-        text_enum::text_enum, ts_to_rfc3339,
+        AdminUser, ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Page, PageParams,
+        error::ErrorBody,
+        jobs::{self, NewJob},
+        now_ts, opt_ts,
+        text_enum::text_enum,
+        ts_to_rfc3339,
     },
     notifications,
     state::AppState,
@@ -30,6 +34,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_approve_kyc))
         .routes(routes!(admin_reject_kyc))
 }
+
+/// Job kind: a user's KYC was approved (enqueued with the approval). The
+/// points domain, above this one, handles it (points for a verified identity).
+pub const APPROVED_JOB: &str = "kyc.approved";
 
 /// Whether `user_id` has an approved KYC; the rentals domain checks it before
 /// a rental starts. Works on a transaction too (`&tx` derefs to a connection).
@@ -375,7 +383,10 @@ async fn decide(state: &AppState, admin_id: i64, id: i64, rejection: Option<Stri
                 params![id, status, rejection, admin_id, now],
             )?;
             match &rejection {
-                None => notifications::notify(tx, current.user_id, "kyc_approved", json!({"kyc_id": id}))?,
+                None => {
+                    notifications::notify(tx, current.user_id, "kyc_approved", json!({"kyc_id": id}))?;
+                    jobs::enqueue(tx, NewJob::new(APPROVED_JOB, json!({"user_id": current.user_id})))?;
+                }
                 Some(reason) => {
                     notifications::notify(tx, current.user_id, "kyc_rejected", json!({"kyc_id": id, "reason": reason}))?
                 }
