@@ -29,9 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
     (15, "station_protocols", include_str!("stations/link/protocols.sql")),
     (16, "kyc_review_alerts", include_str!("kyc/review_alerts.sql")),
     (17, "operator_signin_failures", include_str!("users/operator_signin.sql")),
-    (18, "operator_roles_audit_log", concat!(include_str!("admin/schema.sql"), include_str!("core/audit.sql"))),
+    (18, "rentals_lost", include_str!("rentals/lost.sql")),
+    (19, "points_events", include_str!("points/events.sql")),
+    (20, "operator_roles_audit_log", concat!(include_str!("admin/schema.sql"), include_str!("core/audit.sql"))),
     (
-        19,
+        21,
         "spec_issue_types_images_device_sessions",
         concat!(
             include_str!("stations/issue_types.sql"),
@@ -39,11 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("notifications/device_sessions.sql")
         ),
     ),
-    (20, "rental_swaps_postpaid", include_str!("rentals/swaps_postpaid.sql")),
-    (21, "content_pages_faq_support", include_str!("content/schema.sql")),
-    (22, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
-    (23, "admin_users", include_str!("admin/users.sql")),
-    (18, "plugin_releases", include_str!("plugins/releases/schema.sql")),
+    (22, "rental_swaps_postpaid", include_str!("rentals/swaps_postpaid.sql")),
+    (23, "content_pages_faq_support", include_str!("content/schema.sql")),
+    (24, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
+    (25, "admin_users", include_str!("admin/users.sql")),
+    (26, "plugin_releases", include_str!("plugins/releases/schema.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -63,6 +65,43 @@ mod tests {
         for (i, m) in super::MIGRATIONS.iter().enumerate() {
             assert_eq!(m.0, i as i64 + 1, "migration {} out of order", m.1);
         }
+    }
+
+    /// `rentals_lost` rebuilds `rentals` (a new status in its CHECK): every
+    /// row, and every row of another table that names one, survives it.
+    #[test]
+    fn rebuilding_rentals_keeps_rows_and_references() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let before = super::MIGRATIONS.iter().position(|m| m.1 == "rentals_lost").unwrap();
+        crate::core::migrations::apply(&mut conn, &super::MIGRATIONS[..before]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, phone, referral_code, created_at, updated_at) VALUES (1, '+9779800000001', 'R1', 0, 0);
+             INSERT INTO rental_packages (id, code, name, duration_minutes, price_paisa, created_at)
+                 VALUES (901, 'T1', 'Test', 60, 5000, 0);
+             INSERT INTO stations (id, serial_number, name, address, city, latitude, longitude, created_at, updated_at)
+                 VALUES (1, 'ST-1', 'One', 'Street', 'Kathmandu', 27.7, 85.3, 0, 0);
+             INSERT INTO rentals (id, code, user_id, package_id, status, payment_method, station_id, slot_index,
+                 amount_paisa, due_minutes, created_at, updated_at, gateway_paisa, failure_code)
+                 VALUES (7, 'RNT-7', 1, 901, 'active', 'wallet', 1, 3, 5000, 60, 0, 0, 0, NULL);
+             INSERT INTO rental_extensions (rental_id, extra_minutes, amount_paisa, previous_due_at, new_due_at,
+                 created_at) VALUES (7, 30, 2500, 0, 1800, 0);",
+        )
+        .unwrap();
+        crate::core::migrations::apply(&mut conn, super::MIGRATIONS).unwrap();
+        let (code, extension): (String, i64) = conn
+            .query_row(
+                "SELECT r.code, e.extra_minutes FROM rentals r JOIN rental_extensions e ON e.rental_id = r.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((code.as_str(), extension), ("RNT-7", 30));
+        conn.execute("UPDATE rentals SET status = 'lost' WHERE id = 7", []).unwrap();
+        assert!(conn.execute("UPDATE rentals SET status = 'gone' WHERE id = 7", []).is_err(), "the CHECK stays");
+        let orphan = "INSERT INTO rental_extensions (rental_id, extra_minutes, amount_paisa, previous_due_at,
+                      new_due_at, created_at) VALUES (8, 30, 0, 0, 0, 0)";
+        assert!(conn.execute(orphan, []).is_err(), "references to rentals are still enforced");
     }
 
     #[test]

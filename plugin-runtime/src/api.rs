@@ -90,6 +90,10 @@ fn event_users(event: &PointsEvent) -> Vec<&str> {
         PointsEvent::Referral(e) => vec![&e.referrer_id, &e.referee_id],
         PointsEvent::TopUp(e) => vec![&e.user_id],
         PointsEvent::RentalCompleted(e) => vec![&e.user_id],
+        PointsEvent::ProfileCompleted(e) => vec![&e.user_id],
+        PointsEvent::KycApproved(e) => vec![&e.user_id],
+        PointsEvent::OnTimeReturn(e) => vec![&e.user_id],
+        PointsEvent::RefereeFirstRental(e) => vec![&e.referrer_id, &e.referee_id],
     }
 }
 
@@ -185,6 +189,30 @@ impl PricingPlugin<'_> {
             Ok(charge)
         }
     }
+
+    plugin_call! {
+        /// Reminders, the lost deadline and the penalty of a bank not returned.
+        fn lost_penalty(request: LostRequest) -> LostPolicy,
+        kind = PluginKind::Pricing, gateway = no_name, op = "lost-penalty",
+        |store, loaded| {
+            let i = loaded.pricing(store).await?;
+            let mut policy = i.lost_penalty(store, &request).await?.map_err(Failure::from)?;
+            check_lost_policy(&mut policy)?;
+            Ok(policy)
+        }
+    }
+}
+
+fn check_lost_policy(p: &mut LostPolicy) -> Result<(), Failure> {
+    check_paisa(p.penalty_paisa)?;
+    if p.lost_after_minutes == 0 {
+        return malformed("a bank declared lost zero minutes after its due time");
+    }
+    // Reminders after the bank is lost are pointless; order them for the sweep.
+    p.reminder_minutes.retain(|m| *m < p.lost_after_minutes);
+    p.reminder_minutes.sort_unstable();
+    p.reminder_minutes.dedup();
+    Ok(())
 }
 
 impl PointsPlugin<'_> {

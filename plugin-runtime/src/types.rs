@@ -1,7 +1,7 @@
 //! The values passed to and from plugins, generated from the current
-//! contract (`wit/`, `powerbank:plugins@0.2.0`) and re-exported under short
+//! contract (`wit/`, `powerbank:plugins@0.3.0`) and re-exported under short
 //! names. All money is integer paisa. Plugins built against an older
-//! contract are called in these same types (`contract::v0_1`).
+//! contract are called in these same types (`contract::v0_2`, `contract::v0_1`).
 
 pub use crate::contract::current::host::{HttpError, HttpMethod, HttpRequest, HttpResponse};
 pub use crate::contract::current::payment_gateway::powerbank::plugins::payment_types::{
@@ -9,10 +9,12 @@ pub use crate::contract::current::payment_gateway::powerbank::plugins::payment_t
     VerifyRequest, WebhookEvent,
 };
 pub use crate::contract::current::points::powerbank::plugins::points_types::{
-    Award, AwardRole, PointsEvent, ReferralEvent, RentalCompletedEvent, SignupEvent, TopUpEvent,
+    Award, AwardRole, KycApprovedEvent, OnTimeReturnEvent, PointsEvent, ProfileCompletedEvent, RefereeFirstRentalEvent,
+    ReferralEvent, RentalCompletedEvent, SignupEvent, TopUpEvent,
 };
 pub use crate::contract::current::pricing::powerbank::plugins::pricing_types::{
-    BreakdownLine, ExtensionRequest, OverdueCharge, OverdueRequest, PackageInfo, Quote, QuoteRequest,
+    BreakdownLine, ExtensionRequest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, PackageInfo, Quote,
+    QuoteRequest,
 };
 pub use crate::contract::current::promotions::powerbank::plugins::promotion_types::{
     Coupon, CouponDecision, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, OrderSummary,

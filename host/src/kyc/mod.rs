@@ -18,6 +18,7 @@ use crate::{
         ApiError, ApiJson, ApiPath, ApiQuery, AuthUser, Operator, Page, PageParams,
         audit::{self, Target},
         error::ErrorBody,
+        jobs::{self, NewJob},
         now_ts, opt_ts,
         text_enum::text_enum,
         ts_to_rfc3339,
@@ -34,6 +35,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_approve_kyc))
         .routes(routes!(admin_reject_kyc))
 }
+
+/// Job kind: a user's KYC was approved (enqueued with the approval). The
+/// points domain, above this one, handles it (points for a verified identity).
+pub const APPROVED_JOB: &str = "kyc.approved";
 
 /// Whether `user_id` has an approved KYC; the rentals domain checks it before
 /// a rental starts. Works on a transaction too (`&tx` derefs to a connection).
@@ -388,7 +393,10 @@ async fn decide(
                 params![id, status, rejection, admin_id, now],
             )?;
             match &rejection {
-                None => notifications::notify(tx, current.user_id, "kyc_approved", json!({"kyc_id": id}))?,
+                None => {
+                    notifications::notify(tx, current.user_id, "kyc_approved", json!({"kyc_id": id}))?;
+                    jobs::enqueue(tx, NewJob::new(APPROVED_JOB, json!({"user_id": current.user_id})))?;
+                }
                 Some(reason) => {
                     notifications::notify(tx, current.user_id, "kyc_rejected", json!({"kyc_id": id, "reason": reason}))?
                 }

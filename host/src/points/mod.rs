@@ -1,6 +1,8 @@
 //! Points and referrals (seed §7): how many points an event earns is the
 //! points plugin's decision; this module asks it, writes the grants through
 //! the payments ledger, records the referral chain and expires old points.
+//! The events that earn once (profile, KYC, on-time return, a referee's
+//! first rental) go through a durable job: [`events`].
 //!
 //! Other domains award points in two steps, because a plugin call is async
 //! and must not run inside a database transaction (the writer would wait on
@@ -15,6 +17,7 @@
 //! }).await?;
 //! ```
 
+pub mod events;
 pub mod expiry;
 pub mod history;
 pub mod referral;
@@ -54,6 +57,10 @@ pub async fn plan_awards(state: &AppState, event: PointsEvent) -> Result<Vec<Pla
         PointsEvent::Referral(e) => e.referee_id.clone(),
         PointsEvent::TopUp(e) => e.user_id.clone(),
         PointsEvent::RentalCompleted(e) => e.user_id.clone(),
+        PointsEvent::ProfileCompleted(e) => e.user_id.clone(),
+        PointsEvent::KycApproved(e) => e.user_id.clone(),
+        PointsEvent::OnTimeReturn(e) => e.user_id.clone(),
+        PointsEvent::RefereeFirstRental(e) => e.referee_id.clone(),
     };
     let context = CallContext { user_id: Some(subject), station_sn: None, now_unix_ms: now_ts().saturating_mul(1000) };
     let awards = state.plugins.points().award(event, context).await?;
@@ -170,6 +177,8 @@ pub fn settle_signup(tx: &Transaction<'_>, plan: &SignupPlan, user_id: i64, now:
 /// The background jobs of the points domain (registered by `server::job_handlers`).
 pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
     jobs.handle(expiry::EXPIRY_JOB, expiry::expiry_job)
+        .handle(events::AWARD_JOB, events::award_job)
+        .handle(crate::kyc::APPROVED_JOB, events::kyc_approved_job)
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

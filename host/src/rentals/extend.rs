@@ -76,7 +76,7 @@ pub async fn extend(
             let new_due: Option<(i64, i64)> = tx
                 .query_row(
                     "UPDATE rentals SET due_at = due_at + ?2 * 60, due_minutes = due_minutes + ?2, reminded_at = NULL,
-                        updated_at = ?3
+                        overdue_reminders_sent = 0, updated_at = ?3
                      WHERE id = ?1 AND status = ?4 RETURNING due_at - ?2 * 60, due_at",
                     params![id, extra, now, RentalStatus::Active],
                     |r| Ok((r.get(0)?, r.get(1)?)),

@@ -3,7 +3,9 @@
 //! failed. Every transition is one transaction guarded by the state it
 //! leaves, so a duplicate event can never apply twice.
 
-use powerbank_plugin_runtime::types::{CallContext, OverdueRequest, PointsEvent, RentalCompletedEvent};
+use powerbank_plugin_runtime::types::{
+    CallContext, OnTimeReturnEvent, OverdueRequest, PointsEvent, RefereeFirstRentalEvent, RentalCompletedEvent,
+};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +32,7 @@ use crate::{
 
 /// Job kind: a station reported a returned power bank.
 pub const RETURNED_JOB: &str = "rentals.returned";
-/// Job kind: the periodic sweep (stale ejects, overdue reminders).
+/// Job kind: the periodic sweep (stale ejects, overdue reminders, lost banks).
 pub const SWEEP_JOB: &str = "rentals.sweep";
 const SWEEP_EVERY_SECS: i64 = 60;
 /// "Ending soon" goes out this long before the due time.
@@ -189,7 +191,8 @@ fn resume(tx: &Transaction<'_>, rental_id: i64, power_bank: &str, now: i64) -> R
     let resumed: Option<(i64, String, Option<i64>)> = tx
         .query_row(
             "UPDATE rentals SET status = ?4, started_at = ?2, due_at = ?2 + due_minutes * 60, updated_at = ?2,
-                failure_code = NULL, failure_reason = NULL, reminded_at = NULL, ending_soon_notified_at = NULL,
+                failure_code = NULL, failure_reason = NULL, reminded_at = NULL, overdue_reminders_sent = 0,
+                ending_soon_notified_at = NULL,
                 wallet_paisa = 0, points_used = 0, gateway_paisa = 0, transaction_id = NULL,
                 power_bank_id = COALESCE((SELECT id FROM power_banks WHERE serial_number = ?3), power_bank_id)
              WHERE id = ?1 AND status = ?5 AND failure_code = 'eject_timeout'
@@ -290,7 +293,12 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
         })
         .await
         .map_err(|e| e.message)?;
-    let Some(rental) = rental else { return Ok(()) }; // nothing rented: a stock movement or a repeat
+    let Some(rental) = rental else {
+        // Nothing rented: a bank declared lost coming back, a stock movement or a repeat.
+        return super::lost::on_found(&state, ev.station_id, &ev.power_bank, ev.returned_at)
+            .await
+            .map_err(|e| e.message);
+    };
     let (started, due) = (rental.started_at.unwrap_or(ev.returned_at), rental.due_at.unwrap_or(ev.returned_at));
     let settings = state.settings.clone();
     let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await.map_err(|e| e.message)?;
@@ -382,6 +390,9 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 }
             }
             crate::points::grant(tx, &awards, expiry_days, now)?;
+            if !in_grace {
+                completion_awards(tx, &rental, ev.returned_at <= due)?;
+            }
             let (bank, station): (String, String) = tx.query_row(
                 "SELECT pb.serial_number, s.name FROM rentals r JOIN power_banks pb ON pb.id = r.power_bank_id
                  JOIN stations s ON s.id = r.return_station_id WHERE r.id = ?1",
@@ -402,6 +413,43 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
     Ok(())
 }
 
+/// The points a completed rental earns once, as durable jobs of the points
+/// domain: an on-time return, and a referred user's first completed rental
+/// (the referral payout, when the points plugin pays referrals then).
+fn completion_awards(tx: &Transaction<'_>, rental: &model::RentalCore, on_time: bool) -> Result<(), ApiError> {
+    let user_id = rental.user_id.to_string();
+    if on_time {
+        crate::points::events::enqueue_award(
+            tx,
+            PointsEvent::OnTimeReturn(OnTimeReturnEvent {
+                user_id: user_id.clone(),
+                rental_id: rental.id.to_string(),
+                package_code: rental.package_code.clone(),
+            }),
+        )?;
+    }
+    let referrer: Option<i64> = tx
+        .query_row("SELECT referrer_id FROM referrals WHERE referee_id = ?1", [rental.user_id], |r| r.get(0))
+        .optional()?;
+    let Some(referrer) = referrer else { return Ok(()) };
+    let completed: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM rentals WHERE user_id = ?1 AND status = ?2",
+        params![rental.user_id, RentalStatus::Completed],
+        |r| r.get(0),
+    )?;
+    if completed == 1 {
+        crate::points::events::enqueue_award(
+            tx,
+            PointsEvent::RefereeFirstRental(RefereeFirstRentalEvent {
+                referrer_id: referrer.to_string(),
+                referee_id: user_id,
+                rental_id: rental.id.to_string(),
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 /// Schedules the next sweep unless one is already waiting. Called at start
 /// and by each sweep, so exactly one chain of sweeps exists.
 pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
@@ -410,7 +458,8 @@ pub fn schedule_sweep(tx: &Transaction<'_>, at: i64) -> Result<(), ApiError> {
 
 /// Fails ejects that never settled (a crash between paying and the
 /// station's answer), gives back gateway payments of rentals never started,
-/// and reminds users whose rentals end soon or are overdue.
+/// reminds users whose rentals end soon or are overdue, and declares lost
+/// the banks that never came back (`super::lost`).
 pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
     let settings = state.settings.clone();
     let eject_timeout = state.db.read(move |c| settings.int(c, EJECT_TIMEOUT_SECONDS)).await.map_err(|e| e.message)?;
@@ -428,15 +477,6 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
                 fail(tx, id, "eject_timeout", "no answer from the station")?;
             }
             super::orders::refund_stale_paid_orders(tx, now)?;
-            let mut stmt = tx.prepare(
-                "SELECT r.id, r.user_id, pb.serial_number, (?1 - r.due_at) / 60 FROM rentals r
-                 JOIN power_banks pb ON pb.id = r.power_bank_id
-                 WHERE r.status = ?2 AND r.due_at < ?1 AND r.reminded_at IS NULL",
-            )?;
-            let overdue: Vec<(i64, i64, String, i64)> = stmt
-                .query_map(params![now, RentalStatus::Active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?;
-            drop(stmt);
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.user_id, pb.serial_number, (r.due_at - ?1 + 59) / 60 FROM rentals r
                  JOIN power_banks pb ON pb.id = r.power_bank_id
@@ -458,17 +498,11 @@ pub async fn sweep(state: AppState, _payload: Value) -> Result<(), String> {
                 )?;
                 tx.execute("UPDATE rentals SET ending_soon_notified_at = ?2 WHERE id = ?1", params![id, now])?;
             }
-            for (id, user, bank, minutes) in overdue {
-                crate::notifications::notify(
-                    tx,
-                    user,
-                    "rental_overdue",
-                    json!({"power_bank": bank, "overdue_minutes": minutes}),
-                )?;
-                tx.execute("UPDATE rentals SET reminded_at = ?2 WHERE id = ?1", params![id, now])?;
-            }
             schedule_sweep(tx, now + SWEEP_EVERY_SECS)
         })
         .await
-        .map_err(|e| e.message)
+        .map_err(|e| e.message)?;
+    // Overdue reminders and lost banks, after the next sweep is scheduled:
+    // each rental in its own transaction, with plugin calls in between.
+    super::lost::overdue_pass(&state, now_ts()).await.map_err(|e| e.message)
 }

@@ -1,7 +1,7 @@
 //! Rentals (seed §4): starting a rental with an eject over the station link
 //! (paid from the balance, or first through a payment gateway:
 //! [`orders`]), coupons on the price, returns at any station, extensions,
-//! dues and history.
+//! dues and history; banks that never come back ([`lost`]).
 
 pub mod active_and_history;
 pub mod cancel;
@@ -10,10 +10,12 @@ pub mod dues;
 pub mod extend;
 pub mod initiate;
 pub mod lifecycle;
+pub mod lost;
 pub mod model;
 pub mod order_routes;
 pub mod orders;
 pub mod postpaid;
+pub mod pricing_preview;
 pub mod problem_reports;
 pub mod settings;
 pub mod swap;
@@ -38,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(problem_reports::report_issue))
         .routes(routes!(dues::calculate_due))
         .routes(routes!(dues::pay_due))
+        .routes(routes!(pricing_preview::preview))
 }
 
 /// The background jobs of the rentals domain (registered by `server::job_handlers`).

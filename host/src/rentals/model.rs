@@ -12,8 +12,9 @@ use crate::{
 text_enum! {
     /// Where a rental is in its life (`rentals.status`): pending_eject →
     /// active → completed (or cancelled, when returned within the grace
-    /// window), and pending_eject → failed. A rental in progress is
-    /// `pending_eject` or `active` (one per user, by a unique partial index).
+    /// window, or lost, when never returned), and pending_eject → failed. A
+    /// rental in progress is `pending_eject` or `active` (one per user, by a
+    /// unique partial index).
     pub enum RentalStatus {
         /// Paid, eject command sent.
         PendingEject = "pending_eject",
@@ -25,6 +26,10 @@ text_enum! {
         Failed = "failed",
         /// Returned within the grace window; refunded.
         Cancelled = "cancelled",
+        /// Not returned `lost-after-minutes` after its due time: closed by
+        /// the sweep, penalty charged. Seated again later, it is reconciled
+        /// and `completed`.
+        Lost = "lost",
     }
 }
 
@@ -60,6 +65,11 @@ pub struct RentalOut {
     /// Overdue charge still to pay; a new rental needs it paid first.
     pub unpaid_due_paisa: i64,
     pub failure_reason: Option<String>,
+    /// When the bank was declared lost (it may have come back since).
+    pub lost_at: Option<String>,
+    /// Penalty charged when the bank was declared lost; given back, less the
+    /// overdue charge, if it came back.
+    pub lost_penalty_paisa: i64,
     pub created_at: String,
 }
 
@@ -69,7 +79,8 @@ pub const RENTAL_SELECT: &str = "
            pb.serial_number AS power_bank, p.code AS package_code, p.name AS package_name, r.payment_method,
            r.amount_paisa, r.wallet_paisa, r.points_used, r.started_at, r.due_at, r.returned_at,
            rs.serial_number AS return_station_sn, r.overdue_paisa, r.unpaid_due_paisa, r.failure_reason,
-           r.created_at, r.gateway_paisa, r.discount_paisa, cp.code AS coupon_code
+           r.created_at, r.gateway_paisa, r.discount_paisa, cp.code AS coupon_code, r.lost_at,
+           r.lost_penalty_paisa
     FROM rentals r
     JOIN stations s ON s.id = r.station_id
     JOIN rental_packages p ON p.id = r.package_id
@@ -104,6 +115,8 @@ pub fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalOut> {
         overdue_paisa: r.get("overdue_paisa")?,
         unpaid_due_paisa: r.get("unpaid_due_paisa")?,
         failure_reason: r.get("failure_reason")?,
+        lost_at: opt_ts(r.get("lost_at")?),
+        lost_penalty_paisa: r.get("lost_penalty_paisa")?,
         created_at: ts_to_rfc3339(r.get("created_at")?),
     })
 }

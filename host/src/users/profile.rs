@@ -2,6 +2,7 @@
 
 use axum::{Json, extract::State};
 use chrono::{Datelike, NaiveDate};
+use powerbank_plugin_runtime::types::{PointsEvent, ProfileCompletedEvent};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -177,9 +178,18 @@ pub async fn update_profile(
                  WHERE user_id = ?1",
                 params![user.id, full_name, dob, address, avatar_url, now],
             )?;
-            load_profile(tx, user.id)
+            let profile = load_profile(tx, user.id)?;
+            if profile.is_complete {
+                // Earns once (the points domain keeps the key); later edits do not.
+                crate::points::events::enqueue_award(
+                    tx,
+                    PointsEvent::ProfileCompleted(ProfileCompletedEvent { user_id: user.id.to_string() }),
+                )?;
+            }
+            Ok(profile)
         })
         .await?;
+    state.jobs.wake();
     Ok(Json(profile))
 }
 

@@ -3,7 +3,7 @@
 //! of any of them in the current types.
 //!
 //! A component names its contract version in every `powerbank:plugins/...`
-//! interface it imports (`host@0.2.0`, `types@0.2.0`). The host reads that
+//! interface it imports (`host@0.3.0`, `types@0.3.0`). The host reads that
 //! once, at load, links the component against that version's world and
 //! keeps a [`Versioned`] pre-linked component. Each call then goes to that
 //! version's bindings: the current ones directly, an older one through its
@@ -26,6 +26,7 @@ macro_rules! export {
 mod convert;
 pub(crate) mod current;
 mod v0_1;
+mod v0_2;
 
 use std::fmt;
 
@@ -42,19 +43,21 @@ use crate::types::*;
 pub enum Contract {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Contract {
     /// The contract of `wit/`, which the SDK builds against.
-    pub const CURRENT: Contract = Contract::V0_2;
+    pub const CURRENT: Contract = Contract::V0_3;
     /// Newest first.
-    pub const SUPPORTED: [Contract; 2] = [Contract::V0_2, Contract::V0_1];
+    pub const SUPPORTED: [Contract; 3] = [Contract::V0_3, Contract::V0_2, Contract::V0_1];
 
     /// The full version of the WIT package this host binds.
     pub fn version(self) -> &'static str {
         match self {
             Contract::V0_1 => "0.1.0",
             Contract::V0_2 => "0.2.0",
+            Contract::V0_3 => "0.3.0",
         }
     }
 
@@ -64,6 +67,7 @@ impl Contract {
         match self {
             Contract::V0_1 => (0, 1),
             Contract::V0_2 => (0, 2),
+            Contract::V0_3 => (0, 3),
         }
     }
 
@@ -124,22 +128,27 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, kind: PluginKind) -
     match kind {
         PluginKind::Pricing => {
             current::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_2::bindings::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::PointsRules => {
             current::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_2::bindings::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::Promotions => {
             current::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_2::bindings::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::PaymentGateway => {
             current::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_2::bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::StationProtocol => {
             current::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_2::bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)
         }
     }
@@ -147,39 +156,67 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, kind: PluginKind) -
 
 /// One thing per supported contract version: a world's pre-linked
 /// component, or an instance of it. A new version adds a case here.
-pub(crate) enum Versioned<Current, V0_1> {
+pub(crate) enum Versioned<Current, V0_2, V0_1> {
     Current(Current),
+    V0_2(V0_2),
     V0_1(V0_1),
 }
 
-pub(crate) type Pricing = Versioned<current::pricing::Pricing, v0_1::bindings::pricing::Pricing>;
-pub(crate) type PointsRules = Versioned<current::points::PointsRules, v0_1::bindings::points::PointsRules>;
-pub(crate) type Promotions = Versioned<current::promotions::Promotions, v0_1::bindings::promotions::Promotions>;
-pub(crate) type PaymentGateway =
-    Versioned<current::payment_gateway::PaymentGateway, v0_1::bindings::payment_gateway::PaymentGateway>;
-pub(crate) type StationProtocol =
-    Versioned<current::station_protocol::StationProtocol, v0_1::bindings::station_protocol::StationProtocol>;
+pub(crate) type Pricing =
+    Versioned<current::pricing::Pricing, v0_2::bindings::pricing::Pricing, v0_1::bindings::pricing::Pricing>;
+pub(crate) type PointsRules =
+    Versioned<current::points::PointsRules, v0_2::bindings::points::PointsRules, v0_1::bindings::points::PointsRules>;
+pub(crate) type Promotions = Versioned<
+    current::promotions::Promotions,
+    v0_2::bindings::promotions::Promotions,
+    v0_1::bindings::promotions::Promotions,
+>;
+pub(crate) type PaymentGateway = Versioned<
+    current::payment_gateway::PaymentGateway,
+    v0_2::bindings::payment_gateway::PaymentGateway,
+    v0_1::bindings::payment_gateway::PaymentGateway,
+>;
+pub(crate) type StationProtocol = Versioned<
+    current::station_protocol::StationProtocol,
+    v0_2::bindings::station_protocol::StationProtocol,
+    v0_1::bindings::station_protocol::StationProtocol,
+>;
 
 /// A component checked against its kind's world in its contract version;
 /// instantiating it is the cheap, per-call part.
 pub(crate) enum WorldPre {
-    Pricing(Versioned<current::pricing::PricingPre<StoreState>, v0_1::bindings::pricing::PricingPre<StoreState>>),
-    Points(Versioned<current::points::PointsRulesPre<StoreState>, v0_1::bindings::points::PointsRulesPre<StoreState>>),
+    Pricing(
+        Versioned<
+            current::pricing::PricingPre<StoreState>,
+            v0_2::bindings::pricing::PricingPre<StoreState>,
+            v0_1::bindings::pricing::PricingPre<StoreState>,
+        >,
+    ),
+    Points(
+        Versioned<
+            current::points::PointsRulesPre<StoreState>,
+            v0_2::bindings::points::PointsRulesPre<StoreState>,
+            v0_1::bindings::points::PointsRulesPre<StoreState>,
+        >,
+    ),
     Promotions(
         Versioned<
             current::promotions::PromotionsPre<StoreState>,
+            v0_2::bindings::promotions::PromotionsPre<StoreState>,
             v0_1::bindings::promotions::PromotionsPre<StoreState>,
         >,
     ),
     Gateway(
         Versioned<
             current::payment_gateway::PaymentGatewayPre<StoreState>,
+            v0_2::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
             v0_1::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
         >,
     ),
     StationProtocol(
         Versioned<
             current::station_protocol::StationProtocolPre<StoreState>,
+            v0_2::bindings::station_protocol::StationProtocolPre<StoreState>,
             v0_1::bindings::station_protocol::StationProtocolPre<StoreState>,
         >,
     ),
@@ -190,9 +227,10 @@ impl WorldPre {
     /// export present with the right type.
     pub fn new(contract: Contract, kind: PluginKind, pre: InstancePre<StoreState>) -> wasmtime::Result<Self> {
         macro_rules! pre {
-            ($current:ty, $v0_1:ty) => {
+            ($current:ty, $v0_2:ty, $v0_1:ty) => {
                 match contract {
-                    Contract::V0_2 => Versioned::Current(<$current>::new(pre)?),
+                    Contract::V0_3 => Versioned::Current(<$current>::new(pre)?),
+                    Contract::V0_2 => Versioned::V0_2(<$v0_2>::new(pre)?),
                     Contract::V0_1 => Versioned::V0_1(<$v0_1>::new(pre)?),
                 }
             };
@@ -200,22 +238,27 @@ impl WorldPre {
         Ok(match kind {
             PluginKind::Pricing => WorldPre::Pricing(pre!(
                 current::pricing::PricingPre<StoreState>,
+                v0_2::bindings::pricing::PricingPre<StoreState>,
                 v0_1::bindings::pricing::PricingPre<StoreState>
             )),
             PluginKind::PointsRules => WorldPre::Points(pre!(
                 current::points::PointsRulesPre<StoreState>,
+                v0_2::bindings::points::PointsRulesPre<StoreState>,
                 v0_1::bindings::points::PointsRulesPre<StoreState>
             )),
             PluginKind::Promotions => WorldPre::Promotions(pre!(
                 current::promotions::PromotionsPre<StoreState>,
+                v0_2::bindings::promotions::PromotionsPre<StoreState>,
                 v0_1::bindings::promotions::PromotionsPre<StoreState>
             )),
             PluginKind::PaymentGateway => WorldPre::Gateway(pre!(
                 current::payment_gateway::PaymentGatewayPre<StoreState>,
+                v0_2::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
                 v0_1::bindings::payment_gateway::PaymentGatewayPre<StoreState>
             )),
             PluginKind::StationProtocol => WorldPre::StationProtocol(pre!(
                 current::station_protocol::StationProtocolPre<StoreState>,
+                v0_2::bindings::station_protocol::StationProtocolPre<StoreState>,
                 v0_1::bindings::station_protocol::StationProtocolPre<StoreState>
             )),
         })
@@ -230,6 +273,9 @@ macro_rules! instantiate {
             Some(match self {
                 WorldPre::$variant(Versioned::Current(pre)) => {
                     export!(store, pre.instantiate_async(&mut *store)).map(Versioned::Current)
+                }
+                WorldPre::$variant(Versioned::V0_2(pre)) => {
+                    export!(store, pre.instantiate_async(&mut *store)).map(Versioned::V0_2)
                 }
                 WorldPre::$variant(Versioned::V0_1(pre)) => {
                     export!(store, pre.instantiate_async(&mut *store)).map(Versioned::V0_1)
@@ -277,6 +323,7 @@ macro_rules! plugin_exports {
             pub async fn info(&self, store: &mut Store<StoreState>) -> Result<PluginInfo, Failure> {
                 match self {
                     Versioned::Current(i) => export!(store, i.call_info(&mut *store)),
+                    Versioned::V0_2(i) => i.info(store).await,
                     Versioned::V0_1(i) => i.info(store).await,
                 }
             }
@@ -284,6 +331,7 @@ macro_rules! plugin_exports {
             pub async fn self_check(&self, store: &mut Store<StoreState>) -> Answer<(), CallError> {
                 match self {
                     Versioned::Current(i) => export!(store, i.call_self_check(&mut *store)),
+                    Versioned::V0_2(i) => i.self_check(store).await,
                     Versioned::V0_1(i) => i.self_check(store).await,
                 }
             }
@@ -297,6 +345,7 @@ impl Pricing {
     pub async fn quote(&self, store: &mut Store<StoreState>, request: &QuoteRequest) -> Answer<Quote, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_quote(&mut *store, request)),
+            Versioned::V0_2(i) => i.quote(store, request).await,
             Versioned::V0_1(i) => i.quote(store, request).await,
         }
     }
@@ -308,6 +357,7 @@ impl Pricing {
     ) -> Answer<i64, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_price_extension(&mut *store, request)),
+            Versioned::V0_2(i) => i.price_extension(store, request).await,
             Versioned::V0_1(i) => i.price_extension(store, request).await,
         }
     }
@@ -319,8 +369,34 @@ impl Pricing {
     ) -> Answer<OverdueCharge, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_overdue_charge(&mut *store, request)),
+            Versioned::V0_2(i) => i.overdue_charge(store, request).await,
             Versioned::V0_1(i) => i.overdue_charge(store, request).await,
         }
+    }
+}
+
+impl Pricing {
+    pub async fn lost_penalty(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &LostRequest,
+    ) -> Answer<LostPolicy, CallError> {
+        match self {
+            Versioned::Current(i) => export!(store, i.call_lost_penalty(&mut *store, request)),
+            Versioned::V0_2(i) => i.lost_penalty(store, request).await,
+            Versioned::V0_1(i) => i.lost_penalty(store, request).await,
+        }
+    }
+}
+
+/// What a pricing plugin older than 0.3 (which has no `lost-penalty`)
+/// answers: reminded at the due time, lost a day later, NPR 5,000 penalty.
+pub(crate) fn default_lost_policy() -> LostPolicy {
+    LostPolicy {
+        reminder_minutes: vec![0],
+        lost_after_minutes: 24 * 60,
+        penalty_paisa: 500_000,
+        explanation: "Power bank not returned within 24 hours of its due time".to_string(),
     }
 }
 
@@ -333,6 +409,7 @@ impl PointsRules {
     ) -> Answer<Vec<Award>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_award(&mut *store, event, context)),
+            Versioned::V0_2(i) => i.award(store, event, context).await,
             Versioned::V0_1(i) => i.award(store, event, context).await,
         }
     }
@@ -340,6 +417,7 @@ impl PointsRules {
     pub async fn points_to_paisa(&self, store: &mut Store<StoreState>, points: i64) -> Answer<i64, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_points_to_paisa(&mut *store, points)),
+            Versioned::V0_2(i) => i.points_to_paisa(store, points).await,
             Versioned::V0_1(i) => i.points_to_paisa(store, points).await,
         }
     }
@@ -347,6 +425,7 @@ impl PointsRules {
     pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Answer<u32, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_expiry_days(&mut *store)),
+            Versioned::V0_2(i) => i.expiry_days(store).await,
             Versioned::V0_1(i) => i.expiry_days(store).await,
         }
     }
@@ -362,6 +441,7 @@ impl Promotions {
     ) -> Answer<CouponDecision, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_apply_coupon(&mut *store, coupon, order, usage)),
+            Versioned::V0_2(i) => i.apply_coupon(store, coupon, order, usage).await,
             Versioned::V0_1(i) => i.apply_coupon(store, coupon, order, usage).await,
         }
     }
@@ -375,6 +455,7 @@ impl PaymentGateway {
     ) -> Answer<PaymentIntent, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_create_intent(&mut *store, request)),
+            Versioned::V0_2(i) => i.create_intent(store, request).await,
             Versioned::V0_1(i) => i.create_intent(store, request).await,
         }
     }
@@ -386,6 +467,7 @@ impl PaymentGateway {
     ) -> Answer<PaymentVerification, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_verify(&mut *store, request)),
+            Versioned::V0_2(i) => i.verify(store, request).await,
             Versioned::V0_1(i) => i.verify(store, request).await,
         }
     }
@@ -398,6 +480,7 @@ impl PaymentGateway {
     ) -> Answer<WebhookEvent, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_parse_webhook(&mut *store, headers, body)),
+            Versioned::V0_2(i) => i.parse_webhook(store, headers, body).await,
             Versioned::V0_1(i) => i.parse_webhook(store, headers, body).await,
         }
     }
@@ -409,6 +492,7 @@ impl PaymentGateway {
     ) -> Answer<RefundResult, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_refund(&mut *store, request)),
+            Versioned::V0_2(i) => i.refund(store, request).await,
             Versioned::V0_1(i) => i.refund(store, request).await,
         }
     }
@@ -418,6 +502,7 @@ impl StationProtocol {
     pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Answer<Vec<String>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_topic_filters(&mut *store)),
+            Versioned::V0_2(i) => i.topic_filters(store).await,
             Versioned::V0_1(i) => i.topic_filters(store).await,
         }
     }
@@ -430,6 +515,7 @@ impl StationProtocol {
     ) -> Answer<DecodedMessage, DecodeError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_decode(&mut *store, topic, payload)),
+            Versioned::V0_2(i) => i.decode(store, topic, payload).await,
             Versioned::V0_1(i) => i.decode(store, topic, payload).await,
         }
     }
@@ -442,6 +528,7 @@ impl StationProtocol {
     ) -> Answer<Vec<OutboundMessage>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_encode(&mut *store, device_id, command)),
+            Versioned::V0_2(i) => i.encode(store, device_id, command).await,
             Versioned::V0_1(i) => i.encode(store, device_id, command).await,
         }
     }

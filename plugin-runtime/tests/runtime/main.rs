@@ -6,6 +6,7 @@
 
 mod common;
 
+mod contract_v0_2;
 mod contract_versions;
 mod gateways;
 mod hot_reload;

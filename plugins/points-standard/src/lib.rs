@@ -4,8 +4,14 @@
 //!
 //! Config keys (all optional, integers): `signup_points`, `referrer_points`,
 //! `referee_points`, `topup_points_per_unit`, `topup_unit_paisa`,
-//! `rental_completed_points`, `points_per_npr`, `expiry_days`.
+//! `rental_completed_points`, `points_per_npr`, `expiry_days`, and for the
+//! events of contract 0.3 (off unless set): `profile_completed_points`,
+//! `kyc_approved_points`, `on_time_return_points`.
 //! A points value of 0 turns that award off.
+//!
+//! `referral_payout` chooses when a referral pays both sides: `signup` (the
+//! default: when the referee signs up with the code) or `first_rental` (when
+//! the referee completes their first rental).
 
 use powerbank_plugin_sdk::points::{Award, AwardRole, CallContext, Guest, PointsEvent};
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info};
@@ -19,6 +25,17 @@ struct Rules {
     rental_completed_points: i64,
     points_per_npr: i64,
     expiry_days: u32,
+    profile_completed_points: i64,
+    kyc_approved_points: i64,
+    on_time_return_points: i64,
+    referral_payout: ReferralPayout,
+}
+
+/// When a referral pays out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReferralPayout {
+    Signup,
+    FirstRental,
 }
 
 impl Rules {
@@ -32,6 +49,19 @@ impl Rules {
             rental_completed_points: config::parse_or("rental_completed_points", 5)?,
             points_per_npr: config::parse_or("points_per_npr", 10)?,
             expiry_days: config::parse_or("expiry_days", 365)?,
+            profile_completed_points: config::parse_or("profile_completed_points", 0)?,
+            kyc_approved_points: config::parse_or("kyc_approved_points", 0)?,
+            on_time_return_points: config::parse_or("on_time_return_points", 0)?,
+            referral_payout: match config::get("referral_payout").as_deref().map(str::trim) {
+                None | Some("signup") => ReferralPayout::Signup,
+                Some("first_rental") => ReferralPayout::FirstRental,
+                Some(other) => {
+                    return Err(config::misconfigured(
+                        "referral_payout",
+                        format!("`{other}` is not one of signup, first_rental"),
+                    ));
+                }
+            },
         };
         let awards = [
             rules.signup_points,
@@ -39,6 +69,9 @@ impl Rules {
             rules.referee_points,
             rules.topup_points_per_unit,
             rules.rental_completed_points,
+            rules.profile_completed_points,
+            rules.kyc_approved_points,
+            rules.on_time_return_points,
         ];
         if awards.iter().any(|p| *p < 0) {
             return Err(CallError::Misconfigured("points config values must not be negative".to_string()));
@@ -76,10 +109,34 @@ impl Guest for StandardPoints {
                 if e.referrer_id == e.referee_id {
                     return Err(CallError::InvalidInput("a user cannot refer themselves".to_string()));
                 }
+                if rules.referral_payout != ReferralPayout::Signup {
+                    return Ok(Vec::new());
+                }
                 vec![
                     award(AwardRole::Referrer, &e.referrer_id, rules.referrer_points, "referral"),
                     award(AwardRole::Referee, &e.referee_id, rules.referee_points, "referred signup"),
                 ]
+            }
+            PointsEvent::RefereeFirstRental(e) => {
+                if e.referrer_id == e.referee_id {
+                    return Err(CallError::InvalidInput("a user cannot refer themselves".to_string()));
+                }
+                if rules.referral_payout != ReferralPayout::FirstRental {
+                    return Ok(Vec::new());
+                }
+                vec![
+                    award(AwardRole::Referrer, &e.referrer_id, rules.referrer_points, "referral"),
+                    award(AwardRole::Referee, &e.referee_id, rules.referee_points, "referred first rental"),
+                ]
+            }
+            PointsEvent::ProfileCompleted(e) => {
+                vec![award(AwardRole::Subject, &e.user_id, rules.profile_completed_points, "profile completed")]
+            }
+            PointsEvent::KycApproved(e) => {
+                vec![award(AwardRole::Subject, &e.user_id, rules.kyc_approved_points, "KYC approved")]
+            }
+            PointsEvent::OnTimeReturn(e) => {
+                vec![award(AwardRole::Subject, &e.user_id, rules.on_time_return_points, "on-time return")]
             }
             PointsEvent::TopUp(e) => {
                 // Only whole units count: NPR 199 earns the same as NPR 100.

@@ -14,13 +14,16 @@
 //! - `outbound-message.qos` was a number checked by the host: 0-2 become the
 //!   `qos` enum, anything else is a malformed result.
 //!
+//! - 0.3's additions are answered as for a 0.2 plugin: `lost-penalty` is the
+//!   host's default policy, the new points events award nothing.
+//!
 //! Every other type kept its shape and converts field by field.
 
 use wasmtime::Store;
 
 use super::bindings;
-use crate::contract::Answer;
 use crate::contract::convert::{Convert, same_records, same_variants};
+use crate::contract::{Answer, default_lost_policy};
 use crate::error::Failure;
 use crate::state::StoreState;
 use crate::types::*;
@@ -89,7 +92,6 @@ same_variants!(old => new {
     HttpMethod { Get, Post, Put, Patch, Delete, Head }
     HttpError { ForbiddenHost(x), InvalidUrl(x), TooManyCalls, Timeout, Transport(x), ResponseTooLarge }
     PluginKind { Pricing, PointsRules, Promotions, PaymentGateway, StationProtocol }
-    PointsEvent { Signup(x), Referral(x), TopUp(x), RentalCompleted(x) }
     AwardRole { Subject, Referrer, Referee }
     CouponDiscount { PercentageBp(x), FixedPaisa(x) }
     CouponRejection {
@@ -126,6 +128,20 @@ fn outbound(m: old::OutboundMessage) -> Result<OutboundMessage, Failure> {
         other => return Err(Failure::MalformedResult(format!("QoS {other}"))),
     };
     Ok(OutboundMessage { topic: m.topic, payload: m.payload, qos, retain: m.retain })
+}
+
+/// The event as 0.1 knew it; `None` for the events 0.3 added.
+fn known_event(event: &PointsEvent) -> Option<old::PointsEvent> {
+    Some(match event.clone() {
+        PointsEvent::Signup(e) => old::PointsEvent::Signup(e.convert()),
+        PointsEvent::Referral(e) => old::PointsEvent::Referral(e.convert()),
+        PointsEvent::TopUp(e) => old::PointsEvent::TopUp(e.convert()),
+        PointsEvent::RentalCompleted(e) => old::PointsEvent::RentalCompleted(e.convert()),
+        PointsEvent::ProfileCompleted(_)
+        | PointsEvent::KycApproved(_)
+        | PointsEvent::OnTimeReturn(_)
+        | PointsEvent::RefereeFirstRental(_) => return None,
+    })
 }
 
 /// A 0.1 business function's string error: 0.1 used it to refuse an input.
@@ -188,6 +204,15 @@ impl bindings::pricing::Pricing {
         let answer = export!(store, self.call_overdue_charge(&mut *store, &request.clone().convert()))?;
         Ok(answer.map(Convert::convert).map_err(refused))
     }
+
+    /// 0.1 had no `lost-penalty`: the host's default, without a call.
+    pub async fn lost_penalty(
+        &self,
+        _store: &mut Store<StoreState>,
+        _request: &LostRequest,
+    ) -> Answer<LostPolicy, CallError> {
+        Ok(Ok(default_lost_policy()))
+    }
 }
 
 impl bindings::points::PointsRules {
@@ -197,7 +222,8 @@ impl bindings::points::PointsRules {
         event: &PointsEvent,
         context: &CallContext,
     ) -> Answer<Vec<Award>, CallError> {
-        let (event, context) = (event.clone().convert(), context.clone().convert());
+        let Some(event) = known_event(event) else { return Ok(Ok(Vec::new())) };
+        let context = context.clone().convert();
         let answer = export!(store, self.call_award(&mut *store, &event, &context))?;
         Ok(answer.map(Convert::convert).map_err(refused))
     }

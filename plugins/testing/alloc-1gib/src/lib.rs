@@ -1,7 +1,9 @@
 //! Tries to allocate 1 GiB: `quote` with a plain `vec!` (aborts, so the guest
 //! traps), `price-extension` with `try_reserve` (sees the refusal as an error).
 
-use powerbank_plugin_sdk::pricing::{ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest};
+use powerbank_plugin_sdk::pricing::{
+    ExtensionRequest, Guest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
+};
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 const ONE_GIB: usize = 1 << 30;
@@ -30,6 +32,10 @@ impl Guest for Alloc1Gib {
     }
 
     fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
+    }
+
+    fn lost_penalty(_request: LostRequest) -> Result<LostPolicy, CallError> {
         Err(CallError::NotSupported("not implemented".to_string()))
     }
 }

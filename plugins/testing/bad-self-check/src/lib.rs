@@ -1,7 +1,7 @@
 //! Works, but its self-check fails: the host must refuse to swap it in.
 
 use powerbank_plugin_sdk::pricing::{
-    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
+    BreakdownLine, ExtensionRequest, Guest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
 };
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
@@ -29,6 +29,10 @@ impl Guest for BadSelfCheck {
     }
 
     fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
+    }
+
+    fn lost_penalty(_request: LostRequest) -> Result<LostPolicy, CallError> {
         Err(CallError::NotSupported("not implemented".to_string()))
     }
 }

@@ -3,7 +3,7 @@
 //! quote whose breakdown shows the response status.
 
 use powerbank_plugin_sdk::pricing::{
-    BreakdownLine, ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
+    BreakdownLine, ExtensionRequest, Guest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
 };
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, http, plugin_info};
 
@@ -38,6 +38,10 @@ impl Guest for ForbiddenHost {
     }
 
     fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
+    }
+
+    fn lost_penalty(_request: LostRequest) -> Result<LostPolicy, CallError> {
         Err(CallError::NotSupported("not implemented".to_string()))
     }
 }

@@ -1,6 +1,8 @@
 //! Loops forever in `quote`; the host must interrupt it at the call's deadline.
 
-use powerbank_plugin_sdk::pricing::{ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest};
+use powerbank_plugin_sdk::pricing::{
+    ExtensionRequest, Guest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
+};
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 struct SpinForever;
@@ -27,6 +29,10 @@ impl Guest for SpinForever {
     }
 
     fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        Err(CallError::NotSupported("not implemented".to_string()))
+    }
+
+    fn lost_penalty(_request: LostRequest) -> Result<LostPolicy, CallError> {
         Err(CallError::NotSupported("not implemented".to_string()))
     }
 }

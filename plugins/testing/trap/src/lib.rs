@@ -1,7 +1,9 @@
 //! Traps: `quote` panics (an abort with panic=abort), `overdue-charge` executes
 //! `unreachable`.
 
-use powerbank_plugin_sdk::pricing::{ExtensionRequest, Guest, OverdueCharge, OverdueRequest, Quote, QuoteRequest};
+use powerbank_plugin_sdk::pricing::{
+    ExtensionRequest, Guest, LostPolicy, LostRequest, OverdueCharge, OverdueRequest, Quote, QuoteRequest,
+};
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, plugin_info};
 
 struct Trap;
@@ -24,6 +26,10 @@ impl Guest for Trap {
     }
 
     fn overdue_charge(_request: OverdueRequest) -> Result<OverdueCharge, CallError> {
+        core::arch::wasm32::unreachable()
+    }
+
+    fn lost_penalty(_request: LostRequest) -> Result<LostPolicy, CallError> {
         core::arch::wasm32::unreachable()
     }
 }

@@ -1,0 +1,265 @@
+//! 0.2 exports in the current types.
+//!
+//! What changed from 0.2 to 0.3, and how a 0.2 plugin is read:
+//! - the pricing world's `lost-penalty` is new: a 0.2 pricing plugin gets the
+//!   host's default policy without being called ([`super::super::default_lost_policy`]);
+//! - the points events `profile-completed`, `kyc-approved`, `on-time-return`
+//!   and `referee-first-rental` are new: a 0.2 points plugin is not called
+//!   for them and awards nothing.
+//!
+//! Every other type kept its shape and converts field by field.
+
+use wasmtime::Store;
+
+use super::bindings;
+use crate::contract::convert::{Convert, same_records, same_variants};
+use crate::contract::{Answer, default_lost_policy};
+use crate::error::Failure;
+use crate::state::StoreState;
+use crate::types::*;
+
+/// The 0.2 types under one name, as `crate::types` holds the current ones.
+mod old {
+    pub use super::bindings::host::{HttpError, HttpMethod, HttpRequest, HttpResponse};
+    pub use super::bindings::payment_gateway::powerbank::plugins::payment_types::*;
+    pub use super::bindings::points::powerbank::plugins::points_types::*;
+    pub use super::bindings::pricing::powerbank::plugins::pricing_types::*;
+    pub use super::bindings::promotions::powerbank::plugins::promotion_types::*;
+    pub use super::bindings::station_protocol::powerbank::plugins::station_types::*;
+    pub use super::bindings::types::{CallContext, CallError, LogLevel, PluginInfo, PluginKind};
+}
+
+/// The current types under one name, for the macros.
+mod new {
+    pub use crate::contract::current::shared::PluginKind;
+    pub use crate::types::*;
+}
+
+same_records!(old => new {
+    HttpRequest { method, url, headers, body }
+    HttpResponse { status, headers, body }
+    CallContext { user_id, station_sn, now_unix_ms }
+    PluginInfo { name, version, kind, display_name, icon_url }
+    PackageInfo { id, code, price_paisa, duration_minutes }
+    QuoteRequest { package, requested_minutes, context }
+    BreakdownLine { label, amount_paisa }
+    Quote { amount_paisa, breakdown, due_minutes }
+    ExtensionRequest { package, current_due_unix_ms, extra_minutes, context }
+    OverdueRequest { package, due_unix_ms, returned_unix_ms, context }
+    OverdueCharge { amount_paisa, explanation }
+    SignupEvent { user_id }
+    ReferralEvent { referrer_id, referee_id }
+    TopUpEvent { user_id, amount_paisa }
+    RentalCompletedEvent { user_id, rental_id, package_code, amount_paisa, duration_minutes, returned_late }
+    Award { role, user_id, points, reason }
+    Coupon {
+        code, discount, valid_from_unix_ms, valid_until_unix_ms, min_amount_paisa, max_uses_total,
+        max_uses_per_user, max_discount_paisa
+    }
+    CouponUsage { total_used, used_by_user }
+    OrderSummary { amount_paisa, package_code, context }
+    DiscountApplication { discount_paisa, final_amount_paisa }
+    CreateIntentRequest { order_id, amount_paisa, description, return_url, context }
+    PaymentIntent { gateway_ref, status, redirect_url, client_payload }
+    VerifyRequest { order_id, gateway_ref, callback_params, expected_amount_paisa }
+    PaymentVerification { gateway_ref, status, amount_paisa }
+    WebhookEvent { event_id, order_id, gateway_ref, status, amount_paisa }
+    RefundRequest { order_id, gateway_ref, amount_paisa, reason, idempotency_key }
+    RefundResult { refund_ref, status, amount_paisa }
+    SlotReport { index, state, power_bank, battery }
+    StatusReport { online, firmware, slots }
+    HeartbeatReport { uptime_secs, signal }
+    EjectedEvent { request_id, slot, power_bank }
+    EjectFailedEvent { request_id, slot, power_bank, reason }
+    ReturnedEvent { slot, power_bank, battery }
+    SlotFaultEvent { slot, reason }
+    DecodedMessage { device_id, events }
+    MalformedMessage { device_id, reason }
+    EjectCommand { request_id, slot, power_bank, issued_at_unix_ms, ttl_secs }
+    OutboundMessage { topic, payload, qos, retain }
+});
+
+same_variants!(old => new {
+    LogLevel { Trace, Debug, Info, Warn, Error }
+    HttpMethod { Get, Post, Put, Patch, Delete, Head }
+    HttpError { ForbiddenHost(x), InvalidUrl(x), TooManyCalls, Timeout, Transport(x), ResponseTooLarge }
+    PluginKind { Pricing, PointsRules, Promotions, PaymentGateway, StationProtocol }
+    CallError { InvalidInput(x), Misconfigured(x), NotSupported(x), Unavailable(x) }
+    AwardRole { Subject, Referrer, Referee }
+    CouponDiscount { PercentageBp(x), FixedPaisa(x) }
+    CouponRejection {
+        NotYetValid, Expired, BelowMinimumAmount(x), UsageLimitReached, UserLimitReached, InvalidCoupon(x)
+    }
+    CouponDecision { Applied(x), Rejected(x) }
+    PaymentStatus { Pending, Succeeded, Failed, Cancelled, Refunded }
+    GatewayError {
+        InvalidRequest(x), Declined(x), BadSignature, AmountMismatch, Timeout(x), Unavailable(x), NotSupported,
+        Internal(x)
+    }
+    SlotState { Empty, Occupied, Fault }
+    StationEvent { Status(x), Heartbeat(x), Ejected(x), EjectFailed(x), Returned(x), SlotFault(x) }
+    DecodeError { UnknownTopic(x), Malformed(x) }
+    StationCommand { Eject(x), QueryStatus }
+    Qos { AtMostOnce, AtLeastOnce, ExactlyOnce }
+});
+
+/// The event as 0.2 knew it; `None` for the events 0.3 added.
+fn known_event(event: &PointsEvent) -> Option<old::PointsEvent> {
+    Some(match event.clone() {
+        PointsEvent::Signup(e) => old::PointsEvent::Signup(e.convert()),
+        PointsEvent::Referral(e) => old::PointsEvent::Referral(e.convert()),
+        PointsEvent::TopUp(e) => old::PointsEvent::TopUp(e.convert()),
+        PointsEvent::RentalCompleted(e) => old::PointsEvent::RentalCompleted(e.convert()),
+        PointsEvent::ProfileCompleted(_)
+        | PointsEvent::KycApproved(_)
+        | PointsEvent::OnTimeReturn(_)
+        | PointsEvent::RefereeFirstRental(_) => return None,
+    })
+}
+
+/// `info` and `self-check`, which every 0.2 world exports at its root.
+macro_rules! plugin_exports {
+    ($($instance:ty),*) => {$(
+        impl $instance {
+            pub async fn info(&self, store: &mut Store<StoreState>) -> Result<PluginInfo, Failure> {
+                Ok(export!(store, self.call_info(&mut *store))?.convert())
+            }
+
+            pub async fn self_check(&self, store: &mut Store<StoreState>) -> Answer<(), CallError> {
+                Ok(export!(store, self.call_self_check(&mut *store))?.map_err(Convert::convert))
+            }
+        }
+    )*};
+}
+
+plugin_exports!(
+    bindings::pricing::Pricing,
+    bindings::points::PointsRules,
+    bindings::promotions::Promotions,
+    bindings::payment_gateway::PaymentGateway,
+    bindings::station_protocol::StationProtocol
+);
+
+impl bindings::pricing::Pricing {
+    pub async fn quote(&self, store: &mut Store<StoreState>, request: &QuoteRequest) -> Answer<Quote, CallError> {
+        Ok(export!(store, self.call_quote(&mut *store, &request.clone().convert()))?.convert())
+    }
+
+    pub async fn price_extension(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &ExtensionRequest,
+    ) -> Answer<i64, CallError> {
+        Ok(export!(store, self.call_price_extension(&mut *store, &request.clone().convert()))?.convert())
+    }
+
+    pub async fn overdue_charge(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &OverdueRequest,
+    ) -> Answer<OverdueCharge, CallError> {
+        Ok(export!(store, self.call_overdue_charge(&mut *store, &request.clone().convert()))?.convert())
+    }
+
+    /// 0.2 had no `lost-penalty`: the host's default, without a call.
+    pub async fn lost_penalty(
+        &self,
+        _store: &mut Store<StoreState>,
+        _request: &LostRequest,
+    ) -> Answer<LostPolicy, CallError> {
+        Ok(Ok(default_lost_policy()))
+    }
+}
+
+impl bindings::points::PointsRules {
+    pub async fn award(
+        &self,
+        store: &mut Store<StoreState>,
+        event: &PointsEvent,
+        context: &CallContext,
+    ) -> Answer<Vec<Award>, CallError> {
+        let Some(event) = known_event(event) else { return Ok(Ok(Vec::new())) };
+        let context = context.clone().convert();
+        Ok(export!(store, self.call_award(&mut *store, &event, &context))?.convert())
+    }
+
+    pub async fn points_to_paisa(&self, store: &mut Store<StoreState>, points: i64) -> Answer<i64, CallError> {
+        Ok(export!(store, self.call_points_to_paisa(&mut *store, points))?.convert())
+    }
+
+    pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Answer<u32, CallError> {
+        Ok(export!(store, self.call_expiry_days(&mut *store))?.convert())
+    }
+}
+
+impl bindings::promotions::Promotions {
+    pub async fn apply_coupon(
+        &self,
+        store: &mut Store<StoreState>,
+        coupon: &Coupon,
+        order: &OrderSummary,
+        usage: CouponUsage,
+    ) -> Answer<CouponDecision, CallError> {
+        let (coupon, order) = (coupon.clone().convert(), order.clone().convert());
+        Ok(export!(store, self.call_apply_coupon(&mut *store, &coupon, &order, usage.convert()))?.convert())
+    }
+}
+
+impl bindings::payment_gateway::PaymentGateway {
+    pub async fn create_intent(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &CreateIntentRequest,
+    ) -> Answer<PaymentIntent, GatewayError> {
+        Ok(export!(store, self.call_create_intent(&mut *store, &request.clone().convert()))?.convert())
+    }
+
+    pub async fn verify(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &VerifyRequest,
+    ) -> Answer<PaymentVerification, GatewayError> {
+        Ok(export!(store, self.call_verify(&mut *store, &request.clone().convert()))?.convert())
+    }
+
+    pub async fn parse_webhook(
+        &self,
+        store: &mut Store<StoreState>,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Answer<WebhookEvent, GatewayError> {
+        Ok(export!(store, self.call_parse_webhook(&mut *store, headers, body))?.convert())
+    }
+
+    pub async fn refund(
+        &self,
+        store: &mut Store<StoreState>,
+        request: &RefundRequest,
+    ) -> Answer<RefundResult, GatewayError> {
+        Ok(export!(store, self.call_refund(&mut *store, &request.clone().convert()))?.convert())
+    }
+}
+
+impl bindings::station_protocol::StationProtocol {
+    pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Answer<Vec<String>, CallError> {
+        Ok(export!(store, self.call_topic_filters(&mut *store))?.convert())
+    }
+
+    pub async fn decode(
+        &self,
+        store: &mut Store<StoreState>,
+        topic: &str,
+        payload: &[u8],
+    ) -> Answer<DecodedMessage, DecodeError> {
+        Ok(export!(store, self.call_decode(&mut *store, topic, payload))?.convert())
+    }
+
+    pub async fn encode(
+        &self,
+        store: &mut Store<StoreState>,
+        device_id: &str,
+        command: &StationCommand,
+    ) -> Answer<Vec<OutboundMessage>, CallError> {
+        Ok(export!(store, self.call_encode(&mut *store, device_id, &command.clone().convert()))?.convert())
+    }
+}

@@ -1,0 +1,62 @@
+//! Guest bindings of `wit/compat/0.2.0` (`powerbank:plugins@0.2.0`), laid
+//! out as the 0.2 SDK had them: `pricing` generates the shared interfaces,
+//! the points world reuses them. Only the worlds 0.3 changed are here.
+
+// Lets generated code name this crate by its external path from inside it too.
+extern crate self as contract_v0_2_bindings;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+#[allow(clippy::too_many_arguments)] // generated code
+pub mod pricing {
+    wit_bindgen::generate!({
+        world: "pricing",
+        path: "../../../../wit/compat/0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "export_pricing",
+        default_bindings_module: "contract_v0_2_bindings::pricing",
+        runtime_path: "contract_v0_2_bindings::__wit_bindgen::rt",
+        generate_all,
+    });
+    pub use powerbank::plugins::pricing_types::*;
+    pub use powerbank::plugins::types::PluginKind;
+}
+
+#[allow(clippy::too_many_arguments)] // generated code
+pub mod points {
+    wit_bindgen::generate!({
+        world: "points-rules",
+        path: "../../../../wit/compat/0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "export_points_rules",
+        default_bindings_module: "contract_v0_2_bindings::points",
+        runtime_path: "contract_v0_2_bindings::__wit_bindgen::rt",
+        with: {
+            "powerbank:plugins/types@0.2.0": crate::pricing::powerbank::plugins::types,
+            "powerbank:plugins/host@0.2.0": crate::pricing::powerbank::plugins::host,
+        },
+        generate_all,
+    });
+    pub use crate::pricing::powerbank::plugins::types::PluginKind;
+    pub use powerbank::plugins::points_types::*;
+}
+
+pub use pricing::powerbank::plugins::host;
+
+/// This plugin's info, as a 0.2 plugin gave it.
+#[macro_export]
+macro_rules! plugin_info {
+    ($kind:expr, $display:expr) => {
+        $crate::pricing::PluginInfo {
+            name: ::core::env!("CARGO_PKG_NAME").to_string(),
+            version: ::core::env!("CARGO_PKG_VERSION").to_string(),
+            kind: $kind,
+            display_name: $display.to_string(),
+            icon_url: None,
+        }
+    };
+}
+
+pub use points::export_points_rules;
+pub use pricing::export_pricing;
