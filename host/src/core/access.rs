@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::{
     db::{Db, now_ts},
     error::ApiError,
-    text_enum::text_enum,
     live_sessions::LiveSessions,
+    text_enum::text_enum,
 };
 
 const ISSUER: &str = "powerbank";

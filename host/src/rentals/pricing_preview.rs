@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, Operator, ApiJson, error::ErrorBody},
+    core::{ApiError, ApiJson, Operator, error::ErrorBody},
     state::AppState,
 };
 

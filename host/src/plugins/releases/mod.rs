@@ -20,9 +20,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::PluginOut;
 use crate::{
     core::{
-        ApiError, Operator,
+        ApiError, ApiJson, ApiPath, Operator,
         audit::{self, Target},
-        ApiJson, ApiPath, error::ErrorBody, now_ts, ts_to_rfc3339},
+        error::ErrorBody,
+        now_ts, ts_to_rfc3339,
+    },
     state::AppState,
 };
 pub use store::ReleaseState;
@@ -258,7 +260,15 @@ pub async fn upload(
                 let unused = store::prune(tx, &name, keep)?;
                 let release = store::get(tx, &name, id)?.ok_or_else(|| ApiError::internal("release row vanished"))?;
                 let after = serde_json::json!({"plugin": name, "sha256": sha256, "rejected_because": reason});
-                audit::record(tx, &actor, "plugin.release.upload", Target::new("plugin_release", id), &serde_json::Value::Null, &after, None)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    "plugin.release.upload",
+                    Target::new("plugin_release", id),
+                    &serde_json::Value::Null,
+                    &after,
+                    None,
+                )?;
                 Ok((release, unused))
             })
             .await?
@@ -353,9 +363,18 @@ async fn serve(state: &AppState, admin: &Operator, name: &str, target: Option<i6
         .db
         .write(move |tx| {
             store::record_promotion(tx, &plugin, target, admin_id, now_ts())?;
-            let after = serde_json::json!({"serving": target.map_or_else(|| "file".to_string(), |id| format!("release {id}"))});
-            audit::record(tx, &actor, "plugin.serve", Target::new("plugin", &plugin), &serde_json::Value::Null, &after, None)
-                .map(|_| ())
+            let after =
+                serde_json::json!({"serving": target.map_or_else(|| "file".to_string(), |id| format!("release {id}"))});
+            audit::record(
+                tx,
+                &actor,
+                "plugin.serve",
+                Target::new("plugin", &plugin),
+                &serde_json::Value::Null,
+                &after,
+                None,
+            )
+            .map(|_| ())
         })
         .await?;
     tracing::info!(admin = admin.id, plugin = %name, release = ?target, "plugin slot source changed");
