@@ -64,6 +64,7 @@ pub struct SearchQuery {
     /// Words to look for (all of them; the last one as a prefix), 1 to 200 characters.
     pub q: String,
     /// 1 to 50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
     /// `en` or `ne`; otherwise `Accept-Language`, then `en`.
     pub lang: Option<String>,

@@ -105,6 +105,8 @@ pub struct AdminThreadQuery {
     /// Only threads in this status.
     pub status: Option<ThreadStatus>,
     pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

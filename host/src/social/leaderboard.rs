@@ -38,6 +38,7 @@ pub struct LeaderboardQuery {
     /// `week` and `month` run Monday / the 1st to now in Asia/Kathmandu. Default `week`.
     pub period: Option<Period>,
     /// How many top riders, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
