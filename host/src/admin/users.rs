@@ -23,6 +23,7 @@ use crate::{
         ApiError, ApiJson, ApiPath, ApiQuery, Operator, OperatorRole, Page, PageParams,
         audit::{self, Target},
         error::ErrorBody,
+        money::Paisa,
         now_ts, opt_ts,
         pagination::date_filter,
         text::check_user_text,
@@ -37,6 +38,8 @@ use crate::{
 /// The largest correction one request may make: 1,00,000 NPR.
 pub const MAX_ADJUSTMENT_PAISA: i64 = 10_000_000;
 pub const MAX_ADJUSTMENT_POINTS: i64 = 1_000_000;
+/// A credit (positive) or debit (negative), bounded when the request is read.
+pub type AdjustmentAmount = Paisa<{ -MAX_ADJUSTMENT_PAISA }, { MAX_ADJUSTMENT_PAISA }>;
 
 text_enum! {
     /// Why an account is not active (`user_restrictions.kind`).
@@ -509,7 +512,7 @@ pub async fn reactivate_user(
 pub struct AdjustmentIn {
     /// Positive credits, negative debits: paisa for the wallet, points for
     /// points; never 0, at most 10,000,000 paisa or 1,000,000 points either way.
-    pub amount: i64,
+    pub amount: AdjustmentAmount,
     /// Required: why (kept with the ledger row and in the audit log).
     pub reason: Option<String>,
     /// 8 to 100 characters, unique per adjustment: a retry with the same key
@@ -557,14 +560,14 @@ async fn adjust(
         AdjustedLedger::Wallet => MAX_ADJUSTMENT_PAISA,
         AdjustedLedger::Points => MAX_ADJUSTMENT_POINTS,
     };
-    if body.amount == 0 || body.amount.abs() > max {
+    let amount = body.amount.get();
+    if amount == 0 || amount.abs() > max {
         return Err(ApiError::invalid_field("amount", format!("must be non-zero and at most {max} either way")));
     }
     let key = body.idempotency_key.trim().to_string();
     if !(8..=100).contains(&key.chars().count()) || key.chars().any(char::is_control) {
         return Err(ApiError::invalid_field("idempotency_key", "8 to 100 characters"));
     }
-    let amount = body.amount;
     let out = state
         .db
         .write(move |tx| {

@@ -181,8 +181,8 @@ async fn balance_corrections_go_through_the_ledger_once_per_key_and_never_below_
         ),
         (
             json!({"amount": 10_000_001, "reason": "too much", "idempotency_key": "adj-0005-huge"}),
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
         ),
         (
             json!({"amount": 100, "reason": "short key", "idempotency_key": "k"}),
