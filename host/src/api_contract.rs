@@ -36,8 +36,8 @@ fn complete_operation(path: &str, op: &mut Operation) {
     if signed_in {
         ensure(op, "401", "Missing, invalid or expired access token, or a revoked session");
     }
-    if path.starts_with("/api/admin/") {
-        ensure(op, "403", "The caller's role may not use this operation");
+    if signed_in && path.starts_with("/api/admin/") {
+        ensure(op, "403", "Not an operator (`forbidden`), or a role this route does not allow (`role_not_allowed`)");
     }
     if let Some(RefOr::T(body)) = &op.request_body {
         let multipart = body.content.keys().any(|k| k.starts_with("multipart/"));

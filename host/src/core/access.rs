@@ -378,27 +378,6 @@ fn is_operator_route(path: &str, op: &utoipa::openapi::path::Operation) -> bool 
     path.starts_with("/api/admin/") && op.security.as_ref().is_some_and(|s| !s.is_empty())
 }
 
-/// Documents the 401 and 403 every operator route can answer, where the
-/// route's own list leaves them out.
-fn document_refusals(op: &mut utoipa::openapi::path::Operation) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    for (status, description) in [
-        ("401", "Not signed in"),
-        ("403", "Not an operator (`forbidden`), or a role this route does not allow (`role_not_allowed`)"),
-    ] {
-        op.responses.responses.entry(status.to_string()).or_insert_with(|| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                )
-                .build()
-                .into()
-        });
-    }
-}
-
 impl RouteRoles {
     /// Completes every operator route's declaration in `doc`: `owner` is
     /// listed on each, a route that declares nothing gets `["owner"]`, and the
@@ -433,7 +412,6 @@ impl RouteRoles {
                     }
                     description.push_str(&line);
                 }
-                document_refusals(op);
                 by_route.insert((method, path.clone()), roles);
             }
         }
