@@ -10,6 +10,8 @@ use powerbank_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
+use crate::support::openapi::{self, DocOperation};
+
 /// `schema` with a top-level `$ref` (or a one-element `allOf`/`oneOf`) resolved.
 fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
     if let Some(r) = schema["$ref"].as_str() {
@@ -44,26 +46,24 @@ struct MoneyField {
 /// Every money field in a JSON request body of the document.
 fn money_fields(spec: &Value) -> Vec<MoneyField> {
     let mut found = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let Some(body) = op["requestBody"]["content"]["application/json"]["schema"].as_object() else {
+    for DocOperation { method, path, op } in openapi::operations(spec) {
+        let Some(body) = op["requestBody"]["content"]["application/json"]["schema"].as_object() else {
+            continue;
+        };
+        let body = resolve(spec, &Value::Object(body.clone())).clone();
+        let Some(properties) = body["properties"].as_object() else { continue };
+        for (name, property) in properties {
+            if !is_money(name) {
                 continue;
-            };
-            let body = resolve(spec, &Value::Object(body.clone())).clone();
-            let Some(properties) = body["properties"].as_object() else { continue };
-            for (name, property) in properties {
-                if !is_money(name) {
-                    continue;
-                }
-                let property = resolve(spec, property);
-                found.push(MoneyField {
-                    method: Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                    path: path.clone(),
-                    field: name.clone(),
-                    minimum: property["minimum"].as_i64(),
-                    maximum: property["maximum"].as_i64(),
-                });
             }
+            let property = resolve(spec, property);
+            found.push(MoneyField {
+                method: method.clone(),
+                path: path.to_string(),
+                field: name.clone(),
+                minimum: property["minimum"].as_i64(),
+                maximum: property["maximum"].as_i64(),
+            });
         }
     }
     found
@@ -96,11 +96,7 @@ async fn every_money_input_is_bounded_and_refused_outside_its_range() {
         };
         let token = if path.starts_with("/api/admin/") { &admin.access } else { &user.access };
         // Path parameters: any value; the body is read before the object is looked up.
-        let url: String = path
-            .split('/')
-            .map(|segment| if segment.starts_with('{') { "1" } else { segment })
-            .collect::<Vec<_>>()
-            .join("/");
+        let url = openapi::fill_path(path, |_| "1".to_string());
         let mut refused = vec![i64::MAX, i64::MIN, maximum.saturating_add(1)];
         if minimum >= 0 {
             // Signed amounts (an operator's credit or debit) take negatives.

@@ -14,6 +14,8 @@ use powerbank_tests::TestServer;
 use reqwest::{Method, header::CONTENT_TYPE};
 use serde_json::Value;
 
+use crate::support::openapi::{self, DocOperation};
+
 struct Operation {
     method: Method,
     template: String,
@@ -28,16 +30,7 @@ struct Operation {
 impl Operation {
     /// The path with every `{param}` filled by an id nothing has.
     fn unknown_object_path(&self) -> String {
-        let mut path = String::new();
-        let mut rest = self.template.as_str();
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
-            path.push_str("987654");
-            rest = &rest[close..];
-        }
-        path.push_str(rest);
-        path
+        openapi::fill_path(&self.template, |_| "987654".to_string())
     }
 
     /// Ends the caller's session or account: probed last.
@@ -47,27 +40,26 @@ impl Operation {
 }
 
 fn operations(doc: &Value) -> Vec<Operation> {
-    let mut ops = Vec::new();
-    for (template, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("path item") {
-            let Ok(method) = method.to_uppercase().parse::<Method>() else { continue };
-            let Some(responses) = op["responses"].as_object() else { continue };
+    let mut ops: Vec<Operation> = openapi::operations(doc)
+        .into_iter()
+        .map(|DocOperation { method, path, op }| {
+            let responses = op["responses"].as_object().expect("responses");
             let documented = responses.keys().filter_map(|k| k.parse().ok()).collect();
             let content = op["requestBody"]["content"].as_object();
             let has = |prefix: &str| content.is_some_and(|c| c.keys().any(|k| k.starts_with(prefix)));
             let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
             let streaming = responses.values().any(|r| r["content"].get("text/event-stream").is_some());
-            ops.push(Operation {
+            Operation {
                 method,
-                template: template.clone(),
+                template: path.to_string(),
                 documented,
                 json_body: has("application/json"),
                 multipart_body: has("multipart/"),
                 has_limit: parameters.iter().any(|p| p["name"] == "limit" && p["in"] == "query"),
                 streaming,
-            });
-        }
-    }
+            }
+        })
+        .collect();
     ops.sort_by_key(Operation::ends_the_session);
     ops
 }

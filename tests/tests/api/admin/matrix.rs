@@ -13,7 +13,11 @@ use powerbank_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{renting::sql, upload_png};
+use crate::support::{
+    openapi::{self, DocOperation, params},
+    renting::sql,
+    upload_png,
+};
 
 const ROLES: [&str; 5] = ["owner", "admin", "support", "finance", "field_tech"];
 
@@ -69,23 +73,18 @@ fn sample(doc: &Value, schema: &Value) -> Value {
 }
 
 fn operations(doc: &Value) -> Vec<Operation> {
-    let mut out = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let Ok(method) = method.to_uppercase().parse::<Method>() else { continue };
-            if !op.is_object() || op.get("responses").is_none() {
-                continue;
-            }
+    openapi::operations(doc)
+        .into_iter()
+        .map(|DocOperation { method, path, op }| {
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
             let roles = op
                 .get("x-roles")
                 .map(|r| r.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect());
             let schema = &op["requestBody"]["content"]["application/json"]["schema"];
             let body = if schema.is_null() { json!({}) } else { sample(doc, schema) };
-            out.push(Operation { method, path: path.clone(), secured, roles, body });
-        }
-    }
-    out
+            Operation { method, path: path.to_string(), secured, roles, body }
+        })
+        .collect()
 }
 
 /// The status of a call, its error code when it has one; the body of a
@@ -113,16 +112,9 @@ async fn status(
     (code, body["error"]["code"].as_str().unwrap_or_default().to_string())
 }
 
+/// `path` with the parameters `values` names filled (the others left as they are).
 fn fill(path: &str, values: &BTreeMap<String, String>) -> String {
-    let mut out = path.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
-}
-
-fn params(path: &str) -> Vec<String> {
-    path.split('{').skip(1).filter_map(|p| p.split_once('}')).map(|(name, _)| name.to_string()).collect()
+    openapi::fill_path(path, |name| values.get(name).cloned().unwrap_or_else(|| format!("{{{name}}}")))
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Steps shared by the KYC and notification tests, all through HTTP.
 #![allow(dead_code)]
 
+pub mod openapi;
 pub mod renting;
 
 use std::time::Duration;
