@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api_contract;
 pub mod api_docs;
 pub mod app_core;
+pub mod audiences;
 pub mod cli;
 pub mod config;
 pub mod config_file;
