@@ -4,7 +4,13 @@
 
 use rusqlite::{Transaction, params};
 
-use crate::core::{Db, now_ts};
+use crate::{
+    core::{Db, now_ts},
+    stations::{
+        banks::BankStatus,
+        status::{SlotStatus, StationStatus},
+    },
+};
 
 pub const DEMO_ADMIN_EMAIL: &str = "admin@powerbank.local";
 /// Demo only: printed at start so a newcomer can sign in as an operator.
@@ -80,8 +86,8 @@ fn seed(tx: &Transaction<'_>) -> anyhow::Result<()> {
             "INSERT INTO stations (serial_number, name, address, city, latitude, longitude, status,
                                    firmware_version, opening_hours, last_heartbeat_at, protocol, device_id,
                                    created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'online', '1.0.0', '06:00-22:00', ?7, ?8, ?9, ?7, ?7)",
-            params![sn, name, address, city, lat, lng, now, protocol, cabinet],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, '1.0.0', '06:00-22:00', ?7, ?8, ?9, ?7, ?7)",
+            params![sn, name, address, city, lat, lng, now, protocol, cabinet, StationStatus::Online],
         )?;
         let station_id = tx.last_insert_rowid();
         tx.execute(
@@ -96,8 +102,8 @@ fn seed(tx: &Transaction<'_>) -> anyhow::Result<()> {
             // Leave two slots empty at each station for returns.
             if slot > slots - 2 {
                 tx.execute(
-                    "INSERT INTO station_slots (station_id, slot_index, status, updated_at) VALUES (?1, ?2, 'empty', ?3)",
-                    params![station_id, slot, now],
+                    "INSERT INTO station_slots (station_id, slot_index, status, updated_at) VALUES (?1, ?2, ?4, ?3)",
+                    params![station_id, slot, now, SlotStatus::Empty],
                 )?;
                 continue;
             }
@@ -105,19 +111,20 @@ fn seed(tx: &Transaction<'_>) -> anyhow::Result<()> {
             let battery = 35 + (bank_no * 17) % 66;
             tx.execute(
                 "INSERT INTO power_banks (serial_number, capacity_mah, status, battery_level, station_id, created_at, updated_at)
-                 VALUES (?1, 10000, 'in_slot', ?2, ?3, ?4, ?4)",
+                 VALUES (?1, 10000, ?5, ?2, ?3, ?4, ?4)",
                 params![
                     if cabinet.is_some() { format!("{}", 85_021_600 + bank_no) } else { format!("PB-{bank_no:05}") },
                     battery,
                     station_id,
-                    now
+                    now,
+                    BankStatus::InSlot
                 ],
             )?;
             let bank_id = tx.last_insert_rowid();
             tx.execute(
                 "INSERT INTO station_slots (station_id, slot_index, status, power_bank_id, updated_at)
-                 VALUES (?1, ?2, 'occupied', ?3, ?4)",
-                params![station_id, slot, bank_id, now],
+                 VALUES (?1, ?2, ?5, ?3, ?4)",
+                params![station_id, slot, bank_id, now, SlotStatus::Occupied],
             )?;
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::params;
 use station_sim::{SimConfig, SimProtocol, SimSlot, SimStation};
 
-use crate::{config::MqttMode, state::AppState};
+use crate::{config::MqttMode, state::AppState, stations::status::StationStatus};
 
 /// How long to wait for the embedded broker and the host's link at start-up.
 const LINK_WAIT: Duration = Duration::from_secs(60);
@@ -71,10 +71,11 @@ pub fn spawn(state: &AppState) {
 fn demo_stations(c: &rusqlite::Connection) -> rusqlite::Result<Vec<DemoStation>> {
     let mut stmt = c.prepare(
         "SELECT id, serial_number, COALESCE(device_id, serial_number), protocol FROM stations
-          WHERE status != 'retired' ORDER BY id LIMIT 100",
+          WHERE status != ?1 ORDER BY id LIMIT 100",
     )?;
-    let rows: Vec<(i64, String, String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+    let rows: Vec<(i64, String, String, String)> = stmt
+        .query_map([StationStatus::Retired], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
     let mut slots = c.prepare(
         "SELECT s.slot_index, b.serial_number, b.battery_level FROM station_slots s
            LEFT JOIN power_banks b ON b.id = s.power_bank_id

@@ -43,7 +43,10 @@ use crate::{
     core::{ApiError, Operator, error::ErrorBody},
     plugins::PluginOut,
     state::AppState,
-    stations::listing::{RENTABLE_BATTERY, SLOT_JOINS, SUMMARY_COLUMNS, StationSummary, summary_from_row},
+    stations::{
+        listing::{RENTABLE_BATTERY, SLOT_JOINS, StationSummary, summary_columns, summary_from_row},
+        status::StationStatus,
+    },
 };
 
 /// How often a stream looks for changes.
@@ -57,8 +60,7 @@ pub struct StationState {
     pub city: String,
     pub latitude: f64,
     pub longitude: f64,
-    /// `online`, `offline` or `maintenance`.
-    pub status: String,
+    pub status: StationStatus,
     pub total_slots: i64,
     /// Slots holding a power bank charged enough to rent.
     pub available_power_banks: i64,
@@ -142,7 +144,7 @@ pub async fn stream(
 #[derive(PartialEq)]
 struct StationKey {
     name: String,
-    status: String,
+    status: StationStatus,
     place: (u64, u64),
     counts: (i64, i64, i64),
     slots: String,
@@ -294,7 +296,7 @@ async fn stop_requested() {
 fn key_of(slots: &str, s: &StationState) -> StationKey {
     StationKey {
         name: s.name.clone(),
-        status: s.status.clone(),
+        status: s.status,
         place: (s.latitude.to_bits(), s.longitude.to_bits()),
         counts: (s.total_slots, s.available_power_banks, s.empty_slots),
         slots: slots.to_string(),
@@ -323,14 +325,16 @@ impl From<StationSummary> for StationState {
 /// counts stay the same.
 pub fn read_stations(conn: &rusqlite::Connection) -> Result<Vec<(StationState, String)>, ApiError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS},
+        "SELECT {},
                 COALESCE(group_concat(sl.slot_index || ':' || sl.status || ':' || IFNULL(pb.serial_number, '')
                                       || ':' || IFNULL(pb.battery_level, '') || ':' || IFNULL(pb.status, ''),
                                       ',' ORDER BY sl.slot_index), '')
          FROM stations s {SLOT_JOINS}
-         WHERE s.status != 'retired'
+         WHERE s.status != '{retired}'
          GROUP BY s.id
-         ORDER BY s.id"
+         ORDER BY s.id",
+        summary_columns(),
+        retired = StationStatus::Retired,
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt

@@ -34,7 +34,7 @@ use crate::{
     },
     rentals::model::RentalStatus,
     state::AppState,
-    stations::{banks::BankStatus, listing::STATUSES},
+    stations::{banks::BankStatus, status::StationStatus},
 };
 
 /// The registry writes OpenMetrics text (what Prometheus asks for first).
@@ -176,7 +176,7 @@ pub async fn refresh_table_gauges(db: &Db, metrics: &Metrics) -> Result<(), ApiE
             family.get_or_create(&StatusLabels { status: (*status).to_owned() }).set(n);
         }
     };
-    let station_statuses: Vec<&str> = STATUSES.iter().copied().chain(["retired"]).collect();
+    let station_statuses: Vec<&str> = StationStatus::ALL.iter().map(|s| s.as_str()).collect();
     set_all(&metrics.stations, &station_statuses, &g.stations);
     let bank_statuses: Vec<&str> = BankStatus::ALL.iter().map(|s| s.as_str()).collect();
     set_all(&metrics.power_banks, &bank_statuses, &g.banks);

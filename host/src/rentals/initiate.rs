@@ -33,7 +33,7 @@ use crate::{
     packages,
     promotions::coupons::{self, AppliedCoupon},
     state::AppState,
-    stations::{link::EjectOutcome, slots},
+    stations::{link::EjectOutcome, slots, status::StationStatus},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -147,21 +147,22 @@ pub(super) fn check_no_open_order(c: &Connection, user_id: i64) -> Result<(), Ap
 
 /// A registered station that takes rentals now: (id, serial number).
 pub(super) fn online_station(c: &Connection, by: StationRef<'_>) -> Result<(i64, String), ApiError> {
-    let station: Option<(i64, String, String)> = match by {
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get("id")?, r.get("serial_number")?, r.get("status")?));
+    let station: Option<(i64, String, StationStatus)> = match by {
         StationRef::Serial(sn) => c.query_row(
-            "SELECT id, serial_number, status FROM stations WHERE serial_number = ?1 AND status != 'retired'",
-            [sn],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            "SELECT id, serial_number, status FROM stations WHERE serial_number = ?1 AND status != ?2",
+            params![sn, StationStatus::Retired],
+            row,
         ),
         StationRef::Id(id) => c.query_row(
-            "SELECT id, serial_number, status FROM stations WHERE id = ?1 AND status != 'retired'",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            "SELECT id, serial_number, status FROM stations WHERE id = ?1 AND status != ?2",
+            params![id, StationStatus::Retired],
+            row,
         ),
     }
     .optional()?;
     let (id, sn, status) = station.ok_or_else(|| ApiError::not_found("station"))?;
-    if status != "online" {
+    if status != StationStatus::Online {
         return Err(ApiError::conflict("station_offline", format!("the station is {status}")));
     }
     Ok((id, sn))

@@ -10,8 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::listing::{
-    RENTABLE_BATTERY, SLOT_JOINS, SUMMARY_COLUMNS, StationSummary, attach_amenities, summary_from_row,
+    RENTABLE_BATTERY, SLOT_JOINS, StationSummary, attach_amenities, summary_columns, summary_from_row,
 };
+use super::status::StationStatus;
 use crate::{
     core::{ApiError, ApiPath, ApiQuery, AuthUser, Page, PageParams, error::ErrorBody, now_ts, ts_to_rfc3339},
     state::AppState,
@@ -36,8 +37,8 @@ pub struct FavoriteStation {
 /// The id of a station by serial; retired stations only when `include_retired`.
 pub fn station_id(tx: &rusqlite::Connection, sn: &str, include_retired: bool) -> Result<i64, ApiError> {
     tx.query_row(
-        "SELECT id FROM stations WHERE serial_number = ?1 AND (?2 OR status != 'retired')",
-        params![sn, include_retired],
+        "SELECT id FROM stations WHERE serial_number = ?1 AND (?2 OR status != ?3)",
+        params![sn, include_retired, StationStatus::Retired],
         |r| r.get(0),
     )
     .optional()?
@@ -138,14 +139,15 @@ pub async fn list_favorites(
         .db
         .read(move |c| {
             let sql = format!(
-                "SELECT {SUMMARY_COLUMNS}, f.id, f.created_at
+                "SELECT {}, f.id, f.created_at
                  FROM user_station_favorites f JOIN stations s ON s.id = f.station_id {SLOT_JOINS}
-                 WHERE f.user_id = ?2 AND f.id < ?3 AND s.status != 'retired'
-                 GROUP BY f.id ORDER BY f.id DESC LIMIT ?4"
+                 WHERE f.user_id = ?2 AND f.id < ?3 AND s.status != ?5
+                 GROUP BY f.id ORDER BY f.id DESC LIMIT ?4",
+                summary_columns()
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt
-                .query_map(params![RENTABLE_BATTERY, user.id, before, limit + 1], |r| {
+                .query_map(params![RENTABLE_BATTERY, user.id, before, limit + 1, StationStatus::Retired], |r| {
                     Ok(FavoriteStation {
                         station: summary_from_row(r)?,
                         favorite_id: r.get(12)?,

@@ -5,7 +5,10 @@
 //! query for the stations with their availability, and one for the amenities
 //! of the whole page.
 
-use std::collections::{BTreeSet, HashMap};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::LazyLock,
+};
 
 use axum::{
     Json,
@@ -17,13 +20,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{
+    banks::BankStatus,
+    status::{SlotStatus, StationStatus},
+};
 use crate::{
     core::{ApiError, ApiPath, ApiQuery, Page, PageParams, error::ErrorBody, opt_ts},
     state::AppState,
 };
-
-/// Statuses a client may filter on; `retired` stations are never listed.
-pub const STATUSES: &[&str] = &["online", "offline", "maintenance"];
 
 /// A power bank counts as rentable from this charge level (percent).
 pub const RENTABLE_BATTERY: i64 = 20;
@@ -46,8 +50,8 @@ pub struct StationSummary {
     pub city: String,
     pub latitude: f64,
     pub longitude: f64,
-    /// `online`, `offline`, `maintenance` (or `retired`, in admin answers only).
-    pub status: String,
+    /// `retired` only in admin answers.
+    pub status: StationStatus,
     pub total_slots: i64,
     /// Slots holding a power bank charged enough to rent.
     pub available_power_banks: i64,
@@ -60,8 +64,7 @@ pub struct StationSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotOut {
     pub slot_index: i64,
-    /// `empty`, `occupied`, `reserved` or `fault`.
-    pub status: String,
+    pub status: SlotStatus,
     pub power_bank_serial: Option<String>,
     pub battery_level: Option<i64>,
 }
@@ -111,14 +114,25 @@ pub struct StationFilter {
 
 /// The summary columns; `?1` must be bound to [`RENTABLE_BATTERY`]. Use with
 /// [`SLOT_JOINS`] and `GROUP BY s.id`; rows decode with [`summary_from_row`]
-/// (columns 0 to 11, so callers may select more after them).
-pub const SUMMARY_COLUMNS: &str = "
+/// (columns 0 to 11, so callers may select more after them). Built once, with
+/// the statuses' texts from their enums.
+pub fn summary_columns() -> &'static str {
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "
     s.id, s.serial_number, s.name, s.address, s.city, s.latitude, s.longitude, s.status,
     COUNT(sl.id) AS total_slots,
-    COALESCE(SUM(sl.status = 'occupied' AND pb.status = 'in_slot' AND pb.battery_level >= ?1), 0)
+    COALESCE(SUM(sl.status = '{occupied}' AND pb.status = '{in_slot}' AND pb.battery_level >= ?1), 0)
         AS available_power_banks,
-    COALESCE(SUM(sl.status = 'empty'), 0) AS empty_slots,
-    s.last_heartbeat_at";
+    COALESCE(SUM(sl.status = '{empty}'), 0) AS empty_slots,
+    s.last_heartbeat_at",
+            occupied = SlotStatus::Occupied,
+            in_slot = BankStatus::InSlot,
+            empty = SlotStatus::Empty,
+        )
+    });
+    &COLUMNS
+}
 
 /// Joins the slots and their power banks of station `s`.
 pub const SLOT_JOINS: &str = "
@@ -180,8 +194,9 @@ pub fn summaries_by_id(c: &Connection, ids: &[i64]) -> Result<HashMap<i64, Stati
     }
     let ids = serde_json::to_string(ids).map_err(|e| ApiError::internal(e.to_string()))?;
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
-         WHERE s.id IN (SELECT value FROM json_each(?2)) GROUP BY s.id"
+        "SELECT {} FROM stations s {SLOT_JOINS}
+         WHERE s.id IN (SELECT value FROM json_each(?2)) GROUP BY s.id",
+        summary_columns()
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let mut rows = stmt.query_map(params![RENTABLE_BATTERY, ids], summary_from_row)?.collect::<Result<Vec<_>, _>>()?;
@@ -238,11 +253,15 @@ pub async fn list_stations(
     let paging = PageParams { cursor: filter.cursor.clone(), limit: filter.limit };
     let limit = paging.limit()?;
     let before = paging.before_id()?;
-    if let Some(s) = &filter.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", "))));
-    }
+    let status = match filter.status.as_deref() {
+        None => None,
+        Some(text) => {
+            Some(StationStatus::parse(text).filter(|s| StationStatus::LISTED.contains(s)).ok_or_else(|| {
+                let listed: Vec<&str> = StationStatus::LISTED.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid_field("status", format!("must be one of {}", listed.join(", ")))
+            })?)
+        }
+    };
     let city = filter.city.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
     let amenities = parse_amenity_codes(filter.amenities.as_deref())?;
     let amenity_count = i64::try_from(amenities.len()).unwrap_or(i64::MAX);
@@ -259,8 +278,8 @@ pub async fn list_stations(
                     // Keyset paging on the primary key; the availability filters
                     // apply to the aggregates, so they sit in HAVING.
                     let sql = format!(
-                        "SELECT {SUMMARY_COLUMNS} FROM stations s {SLOT_JOINS}
-                 WHERE s.id < ?2 AND s.status != 'retired'
+                        "SELECT {} FROM stations s {SLOT_JOINS}
+                 WHERE s.id < ?2 AND s.status != ?10
                    AND (?3 IS NULL OR s.status = ?3)
                    AND (?4 IS NULL OR s.city = ?4 COLLATE NOCASE)
                    AND (?6 = 0 OR ?6 = (
@@ -269,7 +288,8 @@ pub async fn list_stations(
                         WHERE m.station_id = s.id AND a.code IN (SELECT value FROM json_each(?7))))
                  GROUP BY s.id
                  HAVING (NOT ?8 OR available_power_banks > 0) AND (NOT ?9 OR empty_slots > 0)
-                 ORDER BY s.id DESC LIMIT ?5"
+                 ORDER BY s.id DESC LIMIT ?5",
+                        summary_columns()
                     );
                     let mut stmt = c.prepare_cached(&sql)?;
                     let mut rows = stmt
@@ -277,13 +297,14 @@ pub async fn list_stations(
                             params![
                                 RENTABLE_BATTERY,
                                 before,
-                                filter.status,
+                                status,
                                 city,
                                 limit + 1,
                                 amenity_count,
                                 amenities,
                                 has_power_bank,
-                                has_free_slot
+                                has_free_slot,
+                                StationStatus::Retired
                             ],
                             summary_from_row,
                         )?
@@ -303,11 +324,12 @@ pub async fn list_stations(
 /// retired, unless `include_retired`).
 pub fn load_detail(c: &Connection, sn: &str, include_retired: bool) -> Result<Option<StationDetail>, ApiError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, s.firmware_version, s.opening_hours FROM stations s {SLOT_JOINS}
-         WHERE s.serial_number = ?2 AND (?3 OR s.status != 'retired') GROUP BY s.id"
+        "SELECT {}, s.firmware_version, s.opening_hours FROM stations s {SLOT_JOINS}
+         WHERE s.serial_number = ?2 AND (?3 OR s.status != ?4) GROUP BY s.id",
+        summary_columns()
     );
     let found = c
-        .query_row(&sql, params![RENTABLE_BATTERY, sn, include_retired], |r| {
+        .query_row(&sql, params![RENTABLE_BATTERY, sn, include_retired, StationStatus::Retired], |r| {
             Ok((summary_from_row(r)?, r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?))
         })
         .optional()?;

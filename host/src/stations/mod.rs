@@ -11,6 +11,7 @@ pub mod listing;
 pub mod nearby;
 pub mod page_cache;
 pub mod slots;
+pub mod status;
 
 use crate::state::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -26,7 +26,10 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::listing::{StationSummary, summaries_by_id};
+use super::{
+    listing::{StationSummary, summaries_by_id},
+    status::StationStatus,
+};
 use crate::{
     core::{ApiError, ApiQuery, error::ErrorBody},
     state::AppState,
@@ -169,9 +172,9 @@ pub fn nearest(c: &Connection, q: &NearbyQuery, strategy: Strategy) -> Result<Ve
                     "SELECT s.id, s.latitude, s.longitude
                      FROM station_geo g CROSS JOIN stations s ON s.id = g.id
                      WHERE g.max_lat >= ?1 AND g.min_lat <= ?2 AND g.max_lng >= ?3 AND g.min_lng <= ?4
-                       AND s.status != 'retired'",
+                       AND s.status != ?5",
                 )?;
-                let mut rows = stmt.query(params![min_lat, max_lat, min_lng, max_lng])?;
+                let mut rows = stmt.query(params![min_lat, max_lat, min_lng, max_lng, StationStatus::Retired])?;
                 while let Some(r) = rows.next()? {
                     let d = haversine_m(q.lat, q.lng, r.get(1)?, r.get(2)?);
                     if d <= ring {
@@ -185,9 +188,8 @@ pub fn nearest(c: &Connection, q: &NearbyQuery, strategy: Strategy) -> Result<Ve
             }
         }
         Strategy::FullScan => {
-            let mut stmt =
-                c.prepare_cached("SELECT id, latitude, longitude FROM stations WHERE status != 'retired'")?;
-            let mut rows = stmt.query([])?;
+            let mut stmt = c.prepare_cached("SELECT id, latitude, longitude FROM stations WHERE status != ?1")?;
+            let mut rows = stmt.query([StationStatus::Retired])?;
             while let Some(r) = rows.next()? {
                 let d = haversine_m(q.lat, q.lng, r.get(1)?, r.get(2)?);
                 if d <= q.radius_m {
@@ -298,7 +300,7 @@ mod tests {
             } else {
                 (rng.random_range(26.5..30.0), rng.random_range(80.5..88.0))
             };
-            let status = if i % 50 == 0 { "retired" } else { "online" };
+            let status = if i % 50 == 0 { StationStatus::Retired } else { StationStatus::Online };
             conn.execute(
                 "INSERT INTO stations (serial_number, name, address, city, latitude, longitude, status, created_at, updated_at)
                  VALUES (?1, 'n', 'a', 'c', ?2, ?3, ?4, 0, 0)",

@@ -28,6 +28,7 @@ use crate::{
     stations::{
         banks::BankStatus,
         listing::{AmenityOut, MediaOut, SlotOut, StationDetail, validate_amenity_code},
+        status::{SlotStatus, StationStatus},
     },
 };
 
@@ -180,7 +181,7 @@ pub async fn create_station(
     let address = text("address", &body.address, 255)?;
     let city = text("city", &body.city, 100)?;
     let (lat, lng) = (latitude(body.latitude)?, longitude(body.longitude)?);
-    let status = status(body.status.as_deref())?.unwrap_or_else(|| "offline".into());
+    let status = status(body.status.as_deref())?.unwrap_or(StationStatus::Offline);
     let firmware = opt_text("firmware_version", body.firmware_version.as_deref(), 50)?;
     let hours = opening_hours(body.opening_hours.as_deref())?;
     let slots = body.total_slots.unwrap_or(0);
@@ -313,8 +314,8 @@ pub async fn retire_station(
             let (id, _) = find_station(tx, &sn)?;
             let before = detail(tx, &sn)?;
             tx.execute(
-                "UPDATE stations SET status = 'retired', updated_at = ?2 WHERE id = ?1 AND status != 'retired'",
-                params![id, now_ts()],
+                "UPDATE stations SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status != ?3",
+                params![id, now_ts(), StationStatus::Retired],
             )?;
             let after = detail(tx, &sn)?;
             audit::record(tx, &operator, "station.retire", Target::new("station", &sn), &before, &after, None)?;
@@ -552,7 +553,7 @@ pub async fn register_power_bank(
             if taken {
                 return Err(ApiError::conflict("duplicate_serial", "a power bank with this serial number exists"));
             }
-            let slot: (i64, String, Option<i64>) = tx
+            let slot: (i64, SlotStatus, Option<i64>) = tx
                 .query_row(
                     "SELECT id, status, power_bank_id FROM station_slots WHERE station_id = ?1 AND slot_index = ?2",
                     params![station, slot_index],
@@ -560,7 +561,7 @@ pub async fn register_power_bank(
                 )
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("slot"))?;
-            if slot.1 != "empty" || slot.2.is_some() {
+            if slot.1 != SlotStatus::Empty || slot.2.is_some() {
                 return Err(ApiError::conflict("slot_not_empty", format!("slot {slot_index} is {}", slot.1)));
             }
             tx.execute(
@@ -570,8 +571,8 @@ pub async fn register_power_bank(
             )?;
             let bank = tx.last_insert_rowid();
             tx.execute(
-                "UPDATE station_slots SET status = 'occupied', power_bank_id = ?2, updated_at = ?3 WHERE id = ?1",
-                params![slot.0, bank, now],
+                "UPDATE station_slots SET status = ?4, power_bank_id = ?2, updated_at = ?3 WHERE id = ?1",
+                params![slot.0, bank, now, SlotStatus::Occupied],
             )?;
             let out = PowerBankOut {
                 id: bank,

@@ -6,11 +6,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::validate::is_foreign_key_violation;
 use crate::{
     core::ApiError,
-    stations::listing::{StationDetail, load_detail},
+    stations::{
+        listing::{StationDetail, load_detail},
+        status::{SlotStatus, StationStatus},
+    },
 };
 
 /// `(id, status)` of a station by serial, retired ones included.
-pub(super) fn find_station(c: &Connection, sn: &str) -> Result<(i64, String), ApiError> {
+pub(super) fn find_station(c: &Connection, sn: &str) -> Result<(i64, StationStatus), ApiError> {
     c.query_row("SELECT id, status FROM stations WHERE serial_number = ?1", [sn], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| ApiError::not_found("station"))
@@ -19,7 +22,7 @@ pub(super) fn find_station(c: &Connection, sn: &str) -> Result<(i64, String), Ap
 /// A station that is not retired, for changes that only make sense on a live one.
 pub(super) fn find_live_station(c: &Connection, sn: &str) -> Result<i64, ApiError> {
     let (id, status) = find_station(c, sn)?;
-    if status == "retired" {
+    if status == StationStatus::Retired {
         return Err(ApiError::conflict("station_retired", "the station is retired"));
     }
     Ok(id)
@@ -56,18 +59,18 @@ pub(super) fn resize_slots(tx: &Transaction<'_>, station: i64, target: i64, now:
     )?;
     if target > count {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO station_slots (station_id, slot_index, status, updated_at) VALUES (?1, ?2, 'empty', ?3)",
+            "INSERT INTO station_slots (station_id, slot_index, status, updated_at) VALUES (?1, ?2, ?4, ?3)",
         )?;
         for index in max_index + 1..=max_index + (target - count) {
-            stmt.execute(params![station, index, now])?;
+            stmt.execute(params![station, index, now, SlotStatus::Empty])?;
         }
     } else if target < count {
         let remove = count - target;
         let busy: i64 = tx.query_row(
             "SELECT COUNT(*) FROM (SELECT status, power_bank_id FROM station_slots WHERE station_id = ?1
                                    ORDER BY slot_index DESC LIMIT ?2)
-             WHERE status NOT IN ('empty', 'fault') OR power_bank_id IS NOT NULL",
-            params![station, remove],
+             WHERE status NOT IN (?3, ?4) OR power_bank_id IS NOT NULL",
+            params![station, remove, SlotStatus::Empty, SlotStatus::Fault],
             |r| r.get(0),
         )?;
         if busy > 0 {

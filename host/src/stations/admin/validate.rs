@@ -7,7 +7,7 @@ use rusqlite::{Transaction, params};
 use crate::{
     core::ApiError,
     state::AppState,
-    stations::listing::{STATUSES, validate_amenity_code},
+    stations::{listing::validate_amenity_code, status::StationStatus},
 };
 
 pub(super) fn serial(field: &str, raw: &str) -> Result<String, ApiError> {
@@ -81,11 +81,15 @@ pub(super) fn longitude(v: f64) -> Result<f64, ApiError> {
     }
 }
 
-pub(super) fn status(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(s) if STATUSES.contains(&s) => Ok(Some(s.to_string())),
-        Some(_) => Err(ApiError::invalid_field("status", format!("must be one of {}", STATUSES.join(", ")))),
+/// A status an operator may set (retiring has its own route).
+pub(super) fn status(raw: Option<&str>) -> Result<Option<StationStatus>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    match StationStatus::parse(raw) {
+        Some(s) if StationStatus::LISTED.contains(&s) => Ok(Some(s)),
+        _ => {
+            let listed: Vec<&str> = StationStatus::LISTED.iter().map(|s| s.as_str()).collect();
+            Err(ApiError::invalid_field("status", format!("must be one of {}", listed.join(", "))))
+        }
     }
 }
 

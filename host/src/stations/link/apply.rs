@@ -8,7 +8,13 @@ use powerbank_plugin_runtime::types::{
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::hooks::{BankEjected, BankReturned, LinkHooks};
-use crate::{core::ApiError, stations::banks::BankStatus};
+use crate::{
+    core::ApiError,
+    stations::{
+        banks::BankStatus,
+        status::{SlotStatus, StationStatus},
+    },
+};
 
 /// What applying one decoded message did.
 #[derive(Debug, PartialEq)]
@@ -37,12 +43,12 @@ pub struct StationRef {
 pub fn station_by_device(c: &rusqlite::Connection, device_id: &str) -> Result<Option<StationRef>, ApiError> {
     Ok(c.query_row(
         "SELECT id, serial_number, COALESCE(device_id, serial_number), protocol FROM stations
-          WHERE device_id = ?1 AND status != 'retired'
+          WHERE device_id = ?1 AND status != ?2
          UNION ALL
          SELECT id, serial_number, serial_number, protocol FROM stations
-          WHERE device_id IS NULL AND serial_number = ?1 AND status != 'retired'
+          WHERE device_id IS NULL AND serial_number = ?1 AND status != ?2
          LIMIT 1",
-        [device_id],
+        params![device_id, StationStatus::Retired],
         |r| Ok(StationRef { id: r.get(0)?, serial: r.get(1)?, device_id: r.get(2)?, protocol: r.get(3)? }),
     )
     .optional()?)
@@ -52,8 +58,8 @@ pub fn station_by_device(c: &rusqlite::Connection, device_id: &str) -> Result<Op
 pub fn station_by_serial(c: &rusqlite::Connection, serial: &str) -> Result<Option<StationRef>, ApiError> {
     Ok(c.query_row(
         "SELECT id, serial_number, COALESCE(device_id, serial_number), protocol FROM stations
-          WHERE serial_number = ?1 AND status != 'retired'",
-        [serial],
+          WHERE serial_number = ?1 AND status != ?2",
+        params![serial, StationStatus::Retired],
         |r| Ok(StationRef { id: r.get(0)?, serial: r.get(1)?, device_id: r.get(2)?, protocol: r.get(3)? }),
     )
     .optional()?)
@@ -115,9 +121,9 @@ pub fn message(
 fn mark_seen(tx: &Transaction<'_>, id: i64, now: i64) -> Result<(), ApiError> {
     tx.execute(
         "UPDATE stations SET last_heartbeat_at = ?2, updated_at = ?2,
-            status = CASE WHEN status = 'maintenance' THEN status ELSE 'online' END
+            status = CASE WHEN status = ?3 THEN status ELSE ?4 END
          WHERE id = ?1",
-        params![id, now],
+        params![id, now, StationStatus::Maintenance, StationStatus::Online],
     )?;
     Ok(())
 }
@@ -150,16 +156,16 @@ fn seat_bank(
 ) -> Result<i64, ApiError> {
     let bank = power_bank_id(tx, serial, now)?;
     tx.execute(
-        "UPDATE station_slots SET power_bank_id = NULL, status = 'empty', updated_at = ?2
+        "UPDATE station_slots SET power_bank_id = NULL, status = ?5, updated_at = ?2
          WHERE power_bank_id = ?1 AND NOT (station_id = ?3 AND slot_index = ?4)",
-        params![bank, now, station, index],
+        params![bank, now, station, index, SlotStatus::Empty],
     )?;
     tx.execute(
         "INSERT INTO station_slots (station_id, slot_index, status, power_bank_id, updated_at)
-         VALUES (?1, ?2, 'occupied', ?3, ?4)
+         VALUES (?1, ?2, ?5, ?3, ?4)
          ON CONFLICT (station_id, slot_index) DO UPDATE SET
-            status = 'occupied', power_bank_id = excluded.power_bank_id, updated_at = excluded.updated_at",
-        params![station, index, bank, now],
+            status = excluded.status, power_bank_id = excluded.power_bank_id, updated_at = excluded.updated_at",
+        params![station, index, bank, now, SlotStatus::Occupied],
     )?;
     tx.execute(
         "UPDATE power_banks SET status = ?5, station_id = ?2,
@@ -170,7 +176,7 @@ fn seat_bank(
     Ok(bank)
 }
 
-fn set_slot(tx: &Transaction<'_>, station: i64, index: u16, status: &str, now: i64) -> Result<(), ApiError> {
+fn set_slot(tx: &Transaction<'_>, station: i64, index: u16, status: SlotStatus, now: i64) -> Result<(), ApiError> {
     tx.execute(
         "INSERT INTO station_slots (station_id, slot_index, status, power_bank_id, updated_at)
          VALUES (?1, ?2, ?3, NULL, ?4)
@@ -184,8 +190,8 @@ fn set_slot(tx: &Transaction<'_>, station: i64, index: u16, status: &str, now: i
 fn status(tx: &Transaction<'_>, id: i64, msg: &StatusReport, now: i64) -> Result<(), ApiError> {
     if !msg.online {
         tx.execute(
-            "UPDATE stations SET status = 'offline', updated_at = ?2 WHERE id = ?1 AND status = 'online'",
-            params![id, now],
+            "UPDATE stations SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4",
+            params![id, now, StationStatus::Offline, StationStatus::Online],
         )?;
         return Ok(());
     }
@@ -198,8 +204,8 @@ fn status(tx: &Transaction<'_>, id: i64, msg: &StatusReport, now: i64) -> Result
         // A slot the host reserved for an eject in flight keeps its reservation.
         let reserved: bool = tx
             .query_row(
-                "SELECT status = 'reserved' FROM station_slots WHERE station_id = ?1 AND slot_index = ?2",
-                params![id, index],
+                "SELECT status = ?3 FROM station_slots WHERE station_id = ?1 AND slot_index = ?2",
+                params![id, index, SlotStatus::Reserved],
                 |r| r.get(0),
             )
             .optional()?
@@ -211,8 +217,8 @@ fn status(tx: &Transaction<'_>, id: i64, msg: &StatusReport, now: i64) -> Result
             (SlotState::Occupied, Some(serial)) => {
                 seat_bank(tx, id, *index, serial, *battery, now)?;
             }
-            (SlotState::Fault, _) => set_slot(tx, id, *index, "fault", now)?,
-            _ => set_slot(tx, id, *index, "empty", now)?,
+            (SlotState::Fault, _) => set_slot(tx, id, *index, SlotStatus::Fault, now)?,
+            _ => set_slot(tx, id, *index, SlotStatus::Empty, now)?,
         }
     }
     Ok(())
@@ -236,7 +242,7 @@ fn ejected(
         Some(bank) => Some(bank.clone()),
         None => bank_in_slot(tx, id, e.slot)?,
     };
-    set_slot(tx, id, e.slot, "empty", now)?;
+    set_slot(tx, id, e.slot, SlotStatus::Empty, now)?;
     if let Some(serial) = &power_bank {
         let bank = power_bank_id(tx, serial, now)?;
         tx.execute(
@@ -296,8 +302,8 @@ fn slot_fault(tx: &Transaction<'_>, id: i64, e: &SlotFaultEvent, now: i64) -> Re
 /// Stations whose heartbeats stopped more than `timeout_secs` ago go offline.
 pub fn expire_heartbeats(tx: &Transaction<'_>, now: i64, timeout_secs: i64) -> Result<usize, ApiError> {
     Ok(tx.execute(
-        "UPDATE stations SET status = 'offline', updated_at = ?1
-         WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?1 - ?2)",
-        params![now, timeout_secs],
+        "UPDATE stations SET status = ?3, updated_at = ?1
+         WHERE status = ?4 AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?1 - ?2)",
+        params![now, timeout_secs, StationStatus::Offline, StationStatus::Online],
     )?)
 }

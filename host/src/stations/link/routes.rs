@@ -20,6 +20,7 @@ use crate::{
         error::ErrorBody,
     },
     state::AppState,
+    stations::status::StationStatus,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -82,11 +83,11 @@ pub async fn link_status(State(state): State<AppState>, _operator: Operator) -> 
     Json(state.station_link.status())
 }
 
-async fn station_exists(state: &AppState, sn: String) -> Result<String, ApiError> {
+async fn station_exists(state: &AppState, sn: String) -> Result<StationStatus, ApiError> {
     state
         .db
         .read(move |c| {
-            Ok(c.query_row("SELECT status FROM stations WHERE serial_number = ?1", [&sn], |r| r.get::<_, String>(0))
+            Ok(c.query_row("SELECT status FROM stations WHERE serial_number = ?1", [&sn], |r| r.get("status"))
                 .optional()?)
         })
         .await?
@@ -129,7 +130,7 @@ pub async fn eject(
         return Err(ApiError::invalid_field("timeout_secs", "must be 1 to 60"));
     }
     let status = station_exists(&state, sn.clone()).await?;
-    if status != "online" {
+    if status != StationStatus::Online {
         return Err(ApiError::conflict("station_offline", format!("station is {status}")));
     }
     match state.station_link.eject(&sn, req.slot, Duration::from_secs(timeout)).await? {
