@@ -293,8 +293,8 @@ fn returned(tx: &Transaction<'_>, id: i64, e: &ReturnedEvent, now: i64, hooks: &
 fn slot_fault(tx: &Transaction<'_>, id: i64, e: &SlotFaultEvent, now: i64) -> Result<(), ApiError> {
     mark_seen(tx, id, now)?;
     tx.execute(
-        "UPDATE station_slots SET status = 'fault', updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
-        params![id, e.slot, now],
+        "UPDATE station_slots SET status = ?4, updated_at = ?3 WHERE station_id = ?1 AND slot_index = ?2",
+        params![id, e.slot, now, SlotStatus::Fault],
     )?;
     Ok(())
 }
