@@ -25,6 +25,7 @@ const DOMAINS: &[&str] = &[
     "packages",
     "points",
     "payments",
+    "audiences",
     "promotions",
     "users",
     "rentals",

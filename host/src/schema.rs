@@ -46,6 +46,15 @@ pub const MIGRATIONS: &[Migration] = &[
     (24, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
     (25, "admin_users", include_str!("admin/users.sql")),
     (26, "plugin_releases", include_str!("plugins/releases/schema.sql")),
+    (
+        28,
+        "catalogue_settings_broadcasts",
+        concat!(
+            include_str!("rentals/max_active.sql"),
+            include_str!("notifications/broadcast_template.sql"),
+            include_str!("admin/broadcasts.sql")
+        ),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -191,6 +191,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let (storage, private_storage) = crate::core::storage::build(&config).await?;
     let messenger = Messenger::new(config.sms.clone(), config.email.clone())?;
     let station_pages = Arc::new(stations::page_cache::PageCache::new(&db));
+    let app_versions = app_core::VersionCache::new(&db);
     Ok(AppState {
         db,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
@@ -200,7 +201,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         storage,
         private_storage,
         started_at: Instant::now(),
-        app_versions: app_core::VersionCache::default(),
+        app_versions,
         settings: settings(&config),
         jobs: job_handlers(config.job_idle_poll, metrics.clone()),
         station_link: Arc::new(station_link),
@@ -229,6 +230,7 @@ fn payment_purposes() -> PaymentPurposes {
 fn settings(config: &Config) -> Settings {
     let settings = Settings::builder();
     let settings = payments::settings::register(settings);
+    let settings = admin::broadcasts::register_settings(settings);
     rentals::settings::register(settings, &config.rentals).build()
 }
 
@@ -240,6 +242,7 @@ fn job_handlers(idle_poll: std::time::Duration, metrics: Arc<Metrics>) -> Jobs<A
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
     let jobs = crate::social::jobs(jobs);
+    let jobs = admin::jobs(jobs);
     rentals::jobs(jobs).build()
 }
 

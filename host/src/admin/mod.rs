@@ -1,18 +1,25 @@
 //! The operator side of the network: operator accounts and their roles
 //! (`/api/admin/operators`, `/api/admin/me`), the audit log
-//! (`/api/admin/audit`) and app users (`/api/admin/users`). Roles and the
+//! (`/api/admin/audit`), app users (`/api/admin/users`) and broadcasts
+//! (`/api/admin/broadcasts`, sent through the job queue). Roles and the
 //! audit mechanism itself live in core (`core::access`, `core::audit`)
 //! because every domain's admin routes use them; this domain owns the
-//! `operators`, `user_restrictions`, `user_notes` and `balance_adjustments`
-//! tables. See docs/admin.md.
+//! `operators`, `user_restrictions`, `user_notes`, `balance_adjustments` and
+//! `broadcasts` tables. See docs/admin.md.
 
 pub mod audit_log;
+pub mod broadcasts;
 pub mod operators;
 pub mod users;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{core::jobs::JobsBuilder, state::AppState};
+
+/// The background jobs of the admin domain (`server::job_handlers`).
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    broadcasts::register_jobs(jobs)
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,6 +38,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::adjust_wallet))
         .routes(routes!(users::adjust_points))
         .routes(routes!(users::list_notes, users::add_note))
+        .routes(routes!(broadcasts::list_broadcasts, broadcasts::create_broadcast))
+        .routes(routes!(broadcasts::get_broadcast))
+        .routes(routes!(broadcasts::cancel_broadcast))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! App core (seed §1): health, app version, countries, banners, uploads.
+//! App core (seed §1): health, app version, countries, banners, uploads;
+//! operators manage banners, app versions and countries (`admin`).
 
+pub mod admin;
 pub mod content;
 pub mod health;
 pub mod upload;
@@ -19,6 +21,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         // own per-file cap, not by the small JSON limit.
         .merge(OpenApiRouter::new().routes(routes!(upload::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .routes(routes!(upload::download))
+        .routes(routes!(admin::list_banners, admin::create_banner))
+        .routes(routes!(admin::get_banner, admin::update_banner, admin::delete_banner))
+        .routes(routes!(admin::list_versions, admin::create_version))
+        .routes(routes!(admin::update_version, admin::delete_version))
+        .routes(routes!(admin::list_countries, admin::create_country))
+        .routes(routes!(admin::update_country))
+        .routes(routes!(admin::activate_country))
+        .routes(routes!(admin::deactivate_country))
 }
 
 /// Account deletion: the user's upload rows lose their URL and name, and the

@@ -17,33 +17,55 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    core::{ApiError, ApiQuery, error::ErrorBody, ts_to_rfc3339},
+    core::{ApiError, ApiQuery, Db, db::WatchedTables, error::ErrorBody, now_ts, ts_to_rfc3339},
     state::AppState,
 };
 
-/// The seed caches the latest version for an hour; so do we, per platform.
-const CACHE_TTL: Duration = Duration::from_secs(3600);
+/// A cached answer is also dropped after this long, so a version published
+/// with a future `released_at` shows once that time comes.
+const CACHE_TTL: Duration = Duration::from_secs(60);
 
-#[derive(Clone, Default)]
-pub struct VersionCache(Arc<Mutex<HashMap<String, CachedVersion>>>);
+/// The latest version per platform, valid for one version of the
+/// `app_versions` table (`core::db::TableVersions`): any commit that changes
+/// the table (an operator's create, edit or delete) makes every cached answer
+/// unreachable at once, with no call to remember. Ordering as in
+/// `stations::page_cache`: read the table version before the database, file
+/// the answer under it.
+#[derive(Clone)]
+pub struct VersionCache {
+    table: WatchedTables,
+    entries: Arc<Mutex<HashMap<String, CachedVersion>>>,
+}
 
-/// When it was read, and the latest version then (`None`: none published).
-type CachedVersion = (Instant, Option<LatestVersion>);
+/// The table version and time it was read at, and the latest version then
+/// (`None`: none published).
+type CachedVersion = (u64, Instant, Option<LatestVersion>);
 
 impl VersionCache {
-    fn get(&self, platform: &str) -> Option<Option<LatestVersion>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(platform).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, v)| v.clone())
+    pub fn new(db: &Db) -> Self {
+        Self { table: db.watch(&["app_versions"]), entries: Arc::default() }
     }
 
-    fn put(&self, platform: &str, latest: Option<LatestVersion>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(platform.to_string(), (Instant::now(), latest));
+    /// The table version now; `None` while a commit is moving it (then
+    /// nothing may be served from or filed in the cache).
+    fn version(&self) -> Option<u64> {
+        self.table.current()
     }
 
-    /// Drops cached answers after an operator publishes a version.
+    fn get(&self, platform: &str, version: u64) -> Option<Option<LatestVersion>> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(platform).filter(|(v, at, _)| *v == version && at.elapsed() < CACHE_TTL).map(|(_, _, l)| l.clone())
+    }
+
+    fn put(&self, platform: &str, version: u64, latest: Option<LatestVersion>) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(platform.to_string(), (version, Instant::now(), latest));
+    }
+
+    /// Drops every cached answer (the table version already does this for
+    /// changes through this process; this is for anything else).
     pub fn invalidate(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -115,32 +137,39 @@ pub async fn app_version(
     }
     let current =
         parse_version(&q.version).ok_or_else(|| ApiError::invalid_field("version", "must look like 1.2.3"))?;
-    let latest = match state.app_versions.get(&platform) {
+    let table_version = state.app_versions.version();
+    let cached = table_version.and_then(|v| state.app_versions.get(&platform, v));
+    let latest = match cached {
         Some(cached) => cached,
         None => {
             let p = platform.clone();
             let fresh = state
                 .db
                 .read(move |c| {
+                    // A version dated in the future is not published yet
+                    // (as in `GET /api/app/updates`).
                     Ok(c.query_row(
                         "SELECT version, min_supported_version, download_url, is_mandatory, release_notes, released_at
-                         FROM app_versions WHERE platform = ?1 ORDER BY released_at DESC, id DESC LIMIT 1",
-                        [p],
+                         FROM app_versions WHERE platform = ?1 AND released_at <= ?2
+                         ORDER BY released_at DESC, id DESC LIMIT 1",
+                        rusqlite::params![p, now_ts()],
                         |r| {
                             Ok(LatestVersion {
-                                version: r.get(0)?,
-                                min_supported_version: r.get(1)?,
-                                download_url: r.get(2)?,
-                                is_mandatory: r.get(3)?,
-                                release_notes: r.get(4)?,
-                                released_at: r.get(5)?,
+                                version: r.get("version")?,
+                                min_supported_version: r.get("min_supported_version")?,
+                                download_url: r.get("download_url")?,
+                                is_mandatory: r.get("is_mandatory")?,
+                                release_notes: r.get("release_notes")?,
+                                released_at: r.get("released_at")?,
                             })
                         },
                     )
                     .optional()?)
                 })
                 .await?;
-            state.app_versions.put(&platform, fresh.clone());
+            if let Some(v) = table_version {
+                state.app_versions.put(&platform, v, fresh.clone());
+            }
             fresh
         }
     };
@@ -160,7 +189,9 @@ pub async fn app_version(
         released_at: ts_to_rfc3339(latest.released_at),
     };
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    // Short: a version operators publish or withdraw reaches apps at once
+    // (the server's own cache follows the table, see `VersionCache`).
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     Ok(response)
 }
 

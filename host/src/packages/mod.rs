@@ -1,6 +1,9 @@
 //! Rental packages (seed §5): the catalogue (`GET /api/packages`) and what a
 //! package costs now, by the pricing plugin ([`quote`]). Rentals and the
-//! coupon previews of promotions both price through here.
+//! coupon previews of promotions both price through here. Operators manage
+//! the catalogue under `/api/admin/packages` ([`admin`]).
+
+pub mod admin;
 
 use axum::{Json, extract::State};
 use powerbank_plugin_runtime::types::{CallContext, PackageInfo, Quote, QuoteRequest};
@@ -47,7 +50,10 @@ pub fn payment_model(c: &rusqlite::Connection, package_id: i64) -> Result<Paymen
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_packages))
+    OpenApiRouter::new()
+        .routes(routes!(list_packages))
+        .routes(routes!(admin::list_packages, admin::create_package))
+        .routes(routes!(admin::get_package, admin::update_package, admin::delete_package))
 }
 
 /// Active rental packages, shortest first.

@@ -33,8 +33,9 @@ pub async fn active(State(state): State<AppState>, user: AuthUser) -> Result<Jso
     let (rental, payment) = state
         .db
         .read(move |c| {
-            let mut stmt =
-                c.prepare_cached(&format!("{RENTAL_SELECT} WHERE r.user_id = ?1 AND r.status IN (?2, ?3) LIMIT 1"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "{RENTAL_SELECT} WHERE r.user_id = ?1 AND r.status IN (?2, ?3) ORDER BY r.id DESC LIMIT 1"
+            ))?;
             let in_progress = params![user.id, RentalStatus::PendingEject, RentalStatus::Active];
             let rental = stmt.query_map(in_progress, rental_from_row)?.next().transpose()?;
             Ok((rental, super::orders::open_order_of(c, user.id)?))

@@ -25,13 +25,14 @@ use super::{
     lifecycle,
     model::{self, RentalOut, RentalStatus},
     orders::{OrderStatus, RentalOrderOut},
-    settings::EJECT_TIMEOUT_SECONDS,
+    settings::{EJECT_TIMEOUT_SECONDS, KYC_REQUIRED, MAX_ACTIVE_PER_USER},
 };
 use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
     ledger::{TransactionKind, WalletKind},
     packages,
     promotions::coupons::{self, AppliedCoupon},
+    settings::Settings,
     state::AppState,
     stations::{link::EjectOutcome, slots, status::StationStatus},
 };
@@ -80,9 +81,10 @@ fn payment(state: &AppState, raw: &str) -> Result<Payment, ApiError> {
     ))
 }
 
-/// Checks that do not need a lock: the user may rent at all.
-fn check_user(c: &Connection, user_id: i64) -> Result<(), ApiError> {
-    if !crate::kyc::kyc_approved(c, user_id)? {
+/// Checks that do not need a lock: the user may rent at all (KYC only
+/// while the operators' `rentals.kyc_required` says so).
+fn check_user(c: &Connection, settings: &Settings, user_id: i64) -> Result<(), ApiError> {
+    if settings.flag(c, KYC_REQUIRED)? && !crate::kyc::kyc_approved(c, user_id)? {
         return Err(ApiError::forbidden("KYC approval is needed before renting")
             .with_details(json!({"reason": "kyc_not_approved"})));
     }
@@ -99,15 +101,19 @@ fn check_user(c: &Connection, user_id: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// No rental in progress and no unpaid dues.
-pub(super) fn check_can_start(c: &Connection, user_id: i64) -> Result<(), ApiError> {
-    let open: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM rentals WHERE user_id = ?1 AND status IN (?2, ?3))",
+/// Fewer rentals in progress than the operators' `rentals.max_active_per_user`,
+/// and no unpaid dues. Called in the writing transaction that starts the
+/// rental, so two starts cannot both pass the count.
+pub(super) fn check_can_start(c: &Connection, settings: &Settings, user_id: i64) -> Result<(), ApiError> {
+    let open: i64 = c.query_row(
+        "SELECT COUNT(*) FROM rentals WHERE user_id = ?1 AND status IN (?2, ?3)",
         params![user_id, RentalStatus::PendingEject, RentalStatus::Active],
         |r| r.get(0),
     )?;
-    if open {
-        return Err(ApiError::conflict("rental_in_progress", "you already have a rental in progress"));
+    let max = settings.int(c, MAX_ACTIVE_PER_USER)?;
+    if open >= max {
+        return Err(ApiError::conflict("rental_in_progress", "you already have a rental in progress")
+            .with_details(json!({"active_rentals": open, "max_active_rentals": max})));
     }
     let dues: i64 = c.query_row(
         "SELECT COALESCE(SUM(unpaid_due_paisa), 0) FROM rentals WHERE user_id = ?1 AND unpaid_due_paisa > 0",
@@ -362,7 +368,8 @@ pub async fn initiate(
     let sn = req.station_sn.trim().to_string();
     let method = payment(&state, &req.payment_method)?;
     crate::payments::intents::check_return_url(req.return_url.as_deref())?;
-    state.db.read(move |c| check_user(c, user_id)).await?;
+    let settings = state.settings.clone();
+    state.db.read(move |c| check_user(c, &settings, user_id)).await?;
     if super::postpaid::is_postpaid(&state, req.package_id).await? {
         let rental = super::postpaid::initiate(
             &state,
@@ -389,10 +396,11 @@ pub async fn initiate(
     };
     let split = charge::plan_split(&state, user_id, priced.amount_paisa, method).await?;
     let package_id = req.package_id;
+    let settings = state.settings.clone();
     let reserved = state
         .db
         .write(move |tx| {
-            check_can_start(tx, user_id)?;
+            check_can_start(tx, &settings, user_id)?;
             check_no_open_order(tx, user_id)?;
             let (station_id, sn) = online_station(tx, StationRef::Serial(&sn))?;
             let reserved = reserve(

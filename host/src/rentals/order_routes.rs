@@ -155,6 +155,7 @@ pub async fn start(
     ApiJson(body): ApiJson<StartRentalIn>,
 ) -> Result<(StatusCode, Json<RentalOut>), ApiError> {
     let user_id = user.id;
+    let settings = state.settings.clone();
     let (reserved, amount) = state
         .db
         .write(move |tx| {
@@ -185,7 +186,7 @@ pub async fn start(
                     ));
                 }
             }
-            check_can_start(tx, user_id)?;
+            check_can_start(tx, &settings, user_id)?;
             let (station_id, sn) = online_station(tx, StationRef::Id(order.station_id))?;
             let reserved = reserve(
                 tx,

@@ -216,10 +216,11 @@ pub(super) async fn open_order(
     // Everything a wallet rental would be refused for is refused before the
     // user pays, including a station that could not eject now.
     let sn = station_sn.clone();
+    let (settings, first_check) = (state.settings.clone(), state.settings.clone());
     let station_id = state
         .db
         .read(move |c| {
-            check_can_start(c, user_id)?;
+            check_can_start(c, &first_check, user_id)?;
             check_no_open_order(c, user_id)?;
             let (station_id, _) = online_station(c, StationRef::Serial(&sn))?;
             slots::rentable_bank(c, station_id)?;
@@ -231,7 +232,7 @@ pub(super) async fn open_order(
     state
         .db
         .write(move |tx| {
-            check_can_start(tx, user_id)?;
+            check_can_start(tx, &settings, user_id)?;
             check_no_open_order(tx, user_id)?;
             let now = now_ts();
             store_intent(tx, user_id, IntentPurpose::Rental, &opened)?;

@@ -66,7 +66,7 @@ pub async fn initiate(
     let reserved = state
         .db
         .write(move |tx| {
-            check_can_start(tx, user_id)?;
+            check_can_start(tx, &settings, user_id)?;
             check_no_open_order(tx, user_id)?;
             let minimum = settings.int(tx, POSTPAID_MIN_BALANCE_PAISA)?;
             let balance = ledger::wallet_balance(tx, user_id)?.unwrap_or(0);

@@ -2,7 +2,7 @@
 
 use crate::{
     config::RentalsConfig,
-    settings::{IntKey, Kind, SettingDef, SettingsBuilder, Unit},
+    settings::{FlagKey, IntKey, Kind, SettingDef, SettingsBuilder, Unit},
 };
 
 /// A rental returned within this many minutes of its start is free.
@@ -17,6 +17,12 @@ pub const SWAP_WINDOW_MINUTES: IntKey = IntKey("rentals.swap_window_minutes");
 
 /// A postpaid rental starts only with at least this much in the wallet.
 pub const POSTPAID_MIN_BALANCE_PAISA: IntKey = IntKey("rentals.postpaid_min_balance_paisa");
+
+/// Whether a rider needs approved KYC to start a rental.
+pub const KYC_REQUIRED: FlagKey = FlagKey("rentals.kyc_required");
+
+/// How many rentals one rider may have in progress at once.
+pub const MAX_ACTIVE_PER_USER: IntKey = IntKey("rentals.max_active_per_user");
 
 /// Registers the settings, with defaults from the configuration.
 pub fn register(settings: SettingsBuilder, config: &RentalsConfig) -> SettingsBuilder {
@@ -56,5 +62,23 @@ pub fn register(settings: SettingsBuilder, config: &RentalsConfig) -> SettingsBu
                 public: true,
             },
             10_000,
+        )
+        .flag(
+            SettingDef {
+                key: KYC_REQUIRED.0,
+                description: "A rider needs approved KYC to start a rental.",
+                kind: Kind::Flag,
+                public: true,
+            },
+            true,
+        )
+        .int(
+            SettingDef {
+                key: MAX_ACTIVE_PER_USER.0,
+                description: "How many rentals one rider may have in progress at once.",
+                kind: Kind::Integer { min: 1, max: 5, unit: Unit::Count },
+                public: true,
+            },
+            1,
         )
 }

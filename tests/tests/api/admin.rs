@@ -3,6 +3,8 @@
 //! authorization matrix over every operation of the OpenAPI document.
 
 mod audit;
+mod broadcast;
+mod catalogue;
 mod matrix;
 mod operators;
 mod roles;

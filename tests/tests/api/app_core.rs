@@ -43,7 +43,7 @@ async fn demo_catalogue_is_served() {
     assert_eq!(old.body["update_required"], true);
     let current = s.get("/api/app/version?platform=ios&version=1.2.0", None).await;
     assert_eq!(current.body["update_available"], false);
-    assert_eq!(current.headers["cache-control"], "public, max-age=3600");
+    assert_eq!(current.headers["cache-control"], "public, max-age=60");
     let bad = s.get("/api/app/version?platform=windows&version=1.0", None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let bad = s.get("/api/app/version?platform=android&version=one", None).await;

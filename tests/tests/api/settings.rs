@@ -102,3 +102,78 @@ async fn the_free_return_window_is_the_operators_setting() {
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
     assert_eq!(late.error_code(), "return_required");
 }
+
+#[tokio::test]
+async fn the_kyc_requirement_and_rentals_at_once_are_the_operators_settings() {
+    let gateways = Gateways::start().await;
+    let s = server(&gateways).await;
+    let admin = s.admin().await;
+    let _home = station(&s, SN, |_| {}).await;
+    // A rider with a complete profile and money, but no KYC.
+    let user = s.register("9841700003").await;
+    let profile =
+        json!({"full_name": "Bikash Thapa", "date_of_birth": "1990-05-01", "address": "Baneshwor, Kathmandu"});
+    let r = s.call(Method::PUT, "/api/profile", Some(&user.access), Some(profile)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    crate::support::renting::wallet_add(&s, &user, 30_000).await;
+
+    let app = s.get("/api/app/config", None).await;
+    assert_eq!(app.body["settings"]["rentals.kyc_required"], true);
+    assert_eq!(app.body["settings"]["rentals.max_active_per_user"], 1);
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["reason"], "kyc_not_approved");
+
+    // KYC no longer required: the same rider rents at once.
+    let r = put(&s, &admin.access, json!({"rentals.kyc_required": false})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(s.get("/api/app/config", None).await.body["settings"]["rentals.kyc_required"], false);
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // One rental at a time by default...
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "rental_in_progress"), "{}", r.body);
+    // ...two once operators allow it, and no third.
+    let r = put(&s, &admin.access, json!({"rentals.max_active_per_user": 2})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "rental_in_progress"), "{}", r.body);
+    assert_eq!(r.body["error"]["details"]["max_active_rentals"], 2);
+    let active = s.get("/api/rentals/active", Some(&user.access)).await;
+    assert_eq!(active.body["rental"]["status"], "active", "{}", active.body);
+
+    // Bounds: refused whole, nothing changes.
+    for bad in [json!({"rentals.max_active_per_user": 0}), json!({"rentals.max_active_per_user": 6})] {
+        let r = put(&s, &admin.access, bad.clone()).await;
+        assert_eq!((r.status, r.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_setting"), "{bad}");
+    }
+    assert_eq!(s.get("/api/app/config", None).await.body["settings"]["rentals.max_active_per_user"], 2);
+}
+
+#[tokio::test]
+async fn the_largest_top_up_is_the_operators_setting() {
+    let s = TestServer::start().await;
+    let admin = s.admin().await;
+    let user = s.register("9841700004").await;
+    let topup = |paisa: i64| {
+        let (s, token) = (&s, user.access.clone());
+        async move {
+            s.post("/api/wallet/topup-intent", Some(&token), json!({"amount_paisa": paisa, "gateway": "khalti"})).await
+        }
+    };
+    let r = put(&s, &admin.access, json!({"payments.max_topup_paisa": 5_000})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(s.get("/api/app/config", None).await.body["settings"]["payments.max_topup_paisa"], 5_000);
+    let r = topup(6_000).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]["details"]["fields"]["amount_paisa"].is_array(), "{}", r.body);
+    // Back to the default: the same amount passes the bound check (whatever
+    // the gateway then says).
+    let r = put(&s, &admin.access, json!({"payments.max_topup_paisa": null})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = topup(6_000).await;
+    assert!(r.body["error"]["details"]["fields"]["amount_paisa"].is_null(), "{}", r.body);
+}

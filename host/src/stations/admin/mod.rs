@@ -2,6 +2,7 @@
 //! media and power banks. Stations are retired, never deleted: rentals,
 //! issues and favourites keep pointing at them.
 
+pub mod amenities;
 mod queries;
 mod validate;
 
