@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
     (24, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
     (25, "admin_users", include_str!("admin/users.sql")),
     (26, "plugin_releases", include_str!("plugins/releases/schema.sql")),
+    (
+        31,
+        "rental_dues_extensions_by_gateway",
+        concat!(include_str!("payments/purposes.sql"), include_str!("rentals/due_payments.sql")),
+    ),
 ];
 
 /// The newest schema version this build knows.
