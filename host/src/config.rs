@@ -98,6 +98,9 @@ pub struct LinkConfig {
     /// TTL refuse it afterwards, so a command stuck in a queue cannot pop a
     /// bank out minutes later).
     pub eject_ttl_secs: u32,
+    /// How a wait for a station's answer ends when none comes: a real timer,
+    /// or (tests) a clock the test fires.
+    pub answer_timeouts: crate::core::timeouts::Timeouts,
 }
 
 impl Default for LinkConfig {
@@ -108,6 +111,7 @@ impl Default for LinkConfig {
             heartbeat_timeout_secs: 90,
             sweep_interval: Duration::from_secs(15),
             eject_ttl_secs: 30,
+            answer_timeouts: crate::core::timeouts::Timeouts::Real,
         }
     }
 }

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("admin/broadcasts.sql")
         ),
     ),
+    (
+        31,
+        "rental_dues_extensions_by_gateway",
+        concat!(include_str!("payments/purposes.sql"), include_str!("rentals/due_payments.sql")),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -111,6 +116,59 @@ mod tests {
         let orphan = "INSERT INTO rental_extensions (rental_id, extra_minutes, amount_paisa, previous_due_at,
                       new_due_at, created_at) VALUES (8, 30, 0, 0, 0, 0)";
         assert!(conn.execute(orphan, []).is_err(), "references to rentals are still enforced");
+    }
+
+    /// `rental_dues_extensions_by_gateway` rebuilds `payment_intents` (new
+    /// purposes in its CHECK): its rows, the rental orders that name them and
+    /// the uniqueness of a gateway's reference survive it.
+    #[test]
+    fn rebuilding_payment_intents_keeps_rows_and_references() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let before = super::MIGRATIONS.iter().position(|m| m.1 == "rental_dues_extensions_by_gateway").unwrap();
+        crate::core::migrations::apply(&mut conn, &super::MIGRATIONS[..before]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, phone, referral_code, created_at, updated_at) VALUES (1, '+9779800000001', 'R1', 0, 0);
+             INSERT INTO rental_packages (id, code, name, duration_minutes, price_paisa, created_at)
+                 VALUES (901, 'T1', 'Test', 60, 5000, 0);
+             INSERT INTO stations (id, serial_number, name, address, city, latitude, longitude, created_at, updated_at)
+                 VALUES (1, 'ST-1', 'One', 'Street', 'Kathmandu', 27.7, 85.3, 0, 0);
+             INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, status, gateway_reference,
+                 expires_at, created_at, updated_at, client_payload)
+                 VALUES ('pi-1', 1, 'rental', 'khalti', 5000, 'pending', 'pidx-1', 0, 0, 0, '{}');
+             INSERT INTO rental_orders (user_id, package_id, station_id, gateway, payment_intent_id, status,
+                 list_amount_paisa, amount_paisa, due_minutes, created_at, updated_at)
+                 VALUES (1, 901, 1, 'khalti', 'pi-1', 'awaiting_payment', 5000, 5000, 60, 0, 0);",
+        )
+        .unwrap();
+        crate::core::migrations::apply(&mut conn, super::MIGRATIONS).unwrap();
+        let (purpose, reference, payload, order): (String, String, String, i64) = conn
+            .query_row(
+                "SELECT i.purpose, i.gateway_reference, i.client_payload, o.id FROM payment_intents i
+                 JOIN rental_orders o ON o.payment_intent_id = i.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((purpose.as_str(), reference.as_str(), payload.as_str(), order), ("rental", "pidx-1", "{}", 1));
+        conn.execute("UPDATE payment_intents SET purpose = 'rental_due' WHERE id = 'pi-1'", []).unwrap();
+        assert!(conn.execute("UPDATE payment_intents SET purpose = 'gone'", []).is_err(), "the CHECK stays");
+        let twin = "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, status, gateway_reference,
+                    expires_at, created_at, updated_at) VALUES ('pi-2', 1, 'topup', 'khalti', 100, 'pending', 'pidx-1', 0, 0, 0)";
+        assert!(conn.execute(twin, []).is_err(), "a gateway reference is still unique");
+        let orphan = "INSERT INTO rental_orders (user_id, package_id, station_id, gateway, payment_intent_id, status,
+                      list_amount_paisa, amount_paisa, due_minutes, created_at, updated_at)
+                      VALUES (1, 901, 1, 'khalti', 'pi-none', 'awaiting_payment', 5000, 5000, 60, 0, 0)";
+        assert!(conn.execute(orphan, []).is_err(), "references to payment_intents are still enforced");
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment_intents'
+                 AND name IN ('payment_intents_user', 'payment_intents_pending')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 2);
     }
 
     #[test]

@@ -223,7 +223,10 @@ fn station_hooks() -> LinkHooks {
 /// What gateway payments of each purpose do beyond top-ups: the domains that
 /// sell through a gateway register here, so payments names none of them.
 fn payment_purposes() -> PaymentPurposes {
-    PaymentPurposes::default().with(IntentPurpose::Rental, rentals::orders::RentalPayments)
+    PaymentPurposes::default()
+        .with(IntentPurpose::Rental, rentals::orders::RentalPayments)
+        .with(IntentPurpose::RentalDue, rentals::due_payments::DuePayments)
+        .with(IntentPurpose::RentalExtension, rentals::due_payments::ExtensionPayments)
 }
 
 /// Every operator setting, registered by the domain that reads it.

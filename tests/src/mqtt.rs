@@ -70,6 +70,7 @@ pub fn link_config(broker: Broker, heartbeat_timeout_secs: i64) -> LinkConfig {
         heartbeat_timeout_secs,
         sweep_interval: Duration::from_millis(300),
         eject_ttl_secs: 30,
+        answer_timeouts: powerbank::core::timeouts::Timeouts::Real,
     }
 }
 

@@ -25,7 +25,12 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::{
-    core::{ApiError, ApiPath, AuthUser, Role, error::ErrorBody, now_ts, ts_to_rfc3339},
+    core::{
+        ApiError, ApiPath, AuthUser, OperatorRole, Role,
+        access::{operator_role, require_role},
+        error::ErrorBody,
+        now_ts, ts_to_rfc3339,
+    },
     state::AppState,
 };
 
@@ -57,8 +62,13 @@ const ALLOWED: &[(&str, &str)] =
 
 const PURPOSES: &[&str] = &["avatar", "kyc", "station_issue", "rental_issue", "other"];
 
-/// Purposes whose files are private: fetched only by their owner and operators.
+/// Purposes whose files are private: fetched only by their owner and the
+/// operators of [`KYC_READERS`].
 const PRIVATE_PURPOSES: &[&str] = &["kyc"];
+
+/// The operator roles (besides `owner`) that may read identity documents:
+/// those who review KYC. Other operators read the other uploads only.
+const KYC_READERS: &[OperatorRole] = &[OperatorRole::Admin, OperatorRole::Support];
 
 fn storage_for(state: &AppState, purpose: &str) -> std::sync::Arc<dyn crate::core::storage::StorageBackend> {
     if PRIVATE_PURPOSES.contains(&purpose) { state.private_storage.clone() } else { state.storage.clone() }
@@ -248,8 +258,10 @@ fn check_quota(
 }
 
 /// An uploaded file, for its owner or an operator. Private uploads (identity
-/// documents) are reachable only here; anyone else gets 404, as if the file
-/// did not exist.
+/// documents) are reachable only here, and only for their owner and the
+/// operator roles that review KYC (`owner`, `admin`, `support`; other roles
+/// get 403 `role_not_allowed`); anyone else gets 404, as if the file did not
+/// exist.
 #[utoipa::path(
     get, path = "/api/uploads/files/{key}", tag = "app",
     security(("bearer" = [])),
@@ -257,6 +269,7 @@ fn check_quota(
     responses(
         (status = 200, description = "The file, with its detected content type", body = Vec<u8>, content_type = "application/octet-stream"),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "An identity document, and the operator's role does not review KYC (`role_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such file of yours", body = ErrorBody),
     )
 )]
@@ -277,10 +290,20 @@ pub async fn download(
             .optional()?)
         })
         .await?;
-    let Some((owner, content_type, purpose)) = row.filter(|(owner, ..)| *owner == user.id || user.role == Role::Admin)
-    else {
-        return Err(ApiError::not_found("file"));
-    };
+    let Some((owner, content_type, purpose)) = row else { return Err(ApiError::not_found("file")) };
+    if owner != user.id {
+        // Not the owner's: only operators, and identity documents only for
+        // the roles that review KYC. Anyone else learns nothing of the file.
+        let reader = user.id;
+        let role = match user.role {
+            Role::Admin => state.db.read(move |c| operator_role(c, reader)).await?,
+            Role::User => None,
+        };
+        let role = role.ok_or_else(|| ApiError::not_found("file"))?;
+        if PRIVATE_PURPOSES.contains(&purpose.as_str()) {
+            require_role(role, KYC_READERS)?;
+        }
+    }
     let storage = storage_for(&state, &purpose);
     let bytes = tokio::task::spawn_blocking(move || storage.get(&key))
         .await

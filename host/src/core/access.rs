@@ -322,18 +322,36 @@ impl Operator {
 
     /// 403 `role_not_allowed` unless [`Operator::may`].
     pub fn require(&self, allowed: &[OperatorRole]) -> Result<(), ApiError> {
-        if self.may(allowed) {
-            return Ok(());
-        }
-        let mut roles = vec![OperatorRole::Owner.as_str()];
-        roles.extend(allowed.iter().filter(|r| **r != OperatorRole::Owner).map(|r| r.as_str()));
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "role_not_allowed",
-            format!("the {} role may not do this; it needs one of: {}", self.role, roles.join(", ")),
-        )
-        .with_details(serde_json::json!({ "role": self.role, "allowed_roles": roles })))
+        require_role(self.role, allowed)
     }
+}
+
+/// 403 `role_not_allowed` unless `role` is an owner or in `allowed`: the one
+/// refusal of [`Operator::require`], also for routes that serve users and
+/// operators alike and check the role themselves.
+pub fn require_role(role: OperatorRole, allowed: &[OperatorRole]) -> Result<(), ApiError> {
+    if role == OperatorRole::Owner || allowed.contains(&role) {
+        return Ok(());
+    }
+    let mut roles = vec![OperatorRole::Owner.as_str()];
+    roles.extend(allowed.iter().filter(|r| **r != OperatorRole::Owner).map(|r| r.as_str()));
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "role_not_allowed",
+        format!("the {role} role may not do this; it needs one of: {}", roles.join(", ")),
+    )
+    .with_details(serde_json::json!({ "role": role, "allowed_roles": roles })))
+}
+
+/// The operator role of a live operator account, `None` for anyone else.
+pub fn operator_role(c: &rusqlite::Connection, user_id: i64) -> Result<Option<OperatorRole>, ApiError> {
+    Ok(c.query_row(
+        "SELECT o.role FROM operators o JOIN users u ON u.id = o.user_id
+         WHERE o.user_id = ?1 AND o.disabled_at IS NULL AND u.status = 'active'",
+        [user_id],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 impl<S> FromRequestParts<S> for Operator

@@ -19,6 +19,7 @@ pub mod storage;
 pub mod storage_s3;
 pub mod text;
 pub mod text_enum;
+pub mod timeouts;
 
 pub use access::{AuthUser, Operator, OperatorRole, Role};
 pub use db::{Db, now_ts, opt_ts, ts_to_rfc3339};

@@ -24,6 +24,10 @@ text_enum! {
         /// A credit or debit an operator made by hand, with a reason
         /// (`POST /api/admin/users/{id}/wallet-adjustments`).
         OperatorAdjustment = "operator_adjustment",
+        /// A gateway payment for something that no longer applied when the
+        /// money arrived (a due paid otherwise, an extension of a rental
+        /// that ended, an intent that had expired), credited like a top-up.
+        UnappliedPayment = "unapplied_payment",
     }
 }
 

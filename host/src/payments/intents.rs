@@ -53,6 +53,10 @@ text_enum! {
         Topup = "topup",
         /// A rental paid at a gateway (the rentals domain's handler).
         Rental = "rental",
+        /// A rental's unpaid due paid at a gateway (the rentals domain's handler).
+        RentalDue = "rental_due",
+        /// A rental's extension paid at a gateway (the rentals domain's handler).
+        RentalExtension = "rental_extension",
     }
 }
 

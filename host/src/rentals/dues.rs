@@ -1,14 +1,21 @@
 //! What a rental owes: the running overdue charge of an active rental, the
 //! due recorded at return, and paying it (which unblocks new rentals).
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use powerbank_plugin_runtime::types::{CallContext, OverdueRequest};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    charge::{self, PaymentMethod},
+    charge,
+    due_payments::{self, RentalGatewayPaymentOut, RentalPaymentPurpose, Wanted},
+    initiate::{Payment, payment},
     model::{self, RentalOut, RentalStatus},
 };
 use crate::{
@@ -77,20 +84,33 @@ pub async fn calculate_due(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayDueRequest {
-    pub payment_method: PaymentMethod,
+    /// `wallet`, `points` or `wallet_points` to pay now (answer 200); or a
+    /// gateway from `GET /api/payment/methods` to pay there first (answer
+    /// 202: pay `intent`, then `POST /api/rentals/{id}/verify-payment`).
+    pub payment_method: String,
+    /// Gateway payments: where the gateway sends the user back.
+    pub return_url: Option<String>,
 }
 
-/// Pays a recorded overdue charge, which unblocks new rentals.
+/// Pays a recorded overdue charge, which unblocks new rentals: from the
+/// balance at once, or through a gateway (202; settled when the payment
+/// arrives, or credited to the wallet if the due was paid another way
+/// meanwhile).
 #[utoipa::path(
     post, path = "/api/rentals/{id}/pay-due", tag = "rentals",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Rental id")),
     request_body = PayDueRequest,
     responses(
-        (status = 200, description = "Paid", body = RentalOut),
+        (status = 200, description = "Paid from the balance", body = RentalOut),
+        (status = 202, description = "Paid through a gateway: pay `intent`, confirm with POST /api/rentals/{id}/verify-payment", body = RentalGatewayPaymentOut),
+        (status = 400, description = "Unknown payment method", body = ErrorBody),
         (status = 402, description = "Not enough balance", body = ErrorBody),
         (status = 404, description = "No such rental of yours", body = ErrorBody),
-        (status = 409, description = "Nothing to pay", body = ErrorBody),
+        (status = 409, description = "Nothing to pay (`nothing_due`), or a due payment is waiting at a gateway (`payment_in_progress`)", body = ErrorBody),
+        (status = 422, description = "The gateway refused", body = ErrorBody),
+        (status = 502, description = "The gateway failed", body = ErrorBody),
+        (status = 504, description = "The gateway did not answer in time", body = ErrorBody),
     )
 )]
 pub async fn pay_due(
@@ -98,12 +118,21 @@ pub async fn pay_due(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<PayDueRequest>,
-) -> Result<Json<RentalOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let due = model::own_core(&state, user.id, id).await?.unpaid_due_paisa;
+    let method = payment(&state, &req.payment_method)?;
     if due == 0 {
         return Err(ApiError::conflict("nothing_due", "this rental has nothing to pay"));
     }
-    let split = charge::plan_split(&state, user.id, due, req.payment_method).await?;
+    let method = match method {
+        Payment::Gateway(gateway) => {
+            let wanted =
+                Wanted { rental_id: id, purpose: RentalPaymentPurpose::Due, amount_paisa: due, extra_minutes: None };
+            return due_payments::open(&state, user.id, wanted, gateway, req.return_url).await;
+        }
+        Payment::Balance(m) => m,
+    };
+    let split = charge::plan_split(&state, user.id, due, method).await?;
     let out = state
         .db
         .write(move |tx| {
@@ -131,5 +160,5 @@ pub async fn pay_due(
             model::load_own(tx, user.id, id)
         })
         .await?;
-    Ok(Json(out))
+    Ok((StatusCode::OK, Json(out)).into_response())
 }

@@ -53,14 +53,15 @@ pub struct InitiateRequest {
     pub return_url: Option<String>,
 }
 
-/// How a rental is paid.
+/// How a rental (or its due, or an extension) is paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Payment {
+pub(super) enum Payment {
     Balance(PaymentMethod),
     Gateway(String),
 }
 
-fn payment(state: &AppState, raw: &str) -> Result<Payment, ApiError> {
+/// `payment_method` as requests carry it: a balance method or a loaded gateway plugin's name.
+pub(super) fn payment(state: &AppState, raw: &str) -> Result<Payment, ApiError> {
     let raw = raw.trim();
     match raw {
         "wallet" => return Ok(Payment::Balance(PaymentMethod::Wallet)),

@@ -1,11 +1,12 @@
 //! Rentals (seed §4): starting a rental with an eject over the station link
 //! (paid from the balance, or first through a payment gateway:
 //! [`orders`]), coupons on the price, returns at any station, extensions,
-//! dues and history; banks that never come back ([`lost`]).
+//! dues (also paid through a gateway: [`due_payments`]) and history; banks that never come back ([`lost`]).
 
 pub mod active_and_history;
 pub mod cancel;
 pub mod charge;
+pub mod due_payments;
 pub mod dues;
 pub mod extend;
 pub mod initiate;
@@ -40,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(problem_reports::report_issue))
         .routes(routes!(dues::calculate_due))
         .routes(routes!(dues::pay_due))
+        .routes(routes!(due_payments::verify_payment))
         .routes(routes!(pricing_preview::preview))
 }
 

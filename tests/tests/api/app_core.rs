@@ -182,6 +182,51 @@ async fn uploads_are_typed_by_content_not_name() {
     r.error_code();
 }
 
+/// Identity documents are for their owner and the roles that review KYC
+/// (owner, admin, support); finance and field technicians get 403 for them
+/// and still read a rider's other uploads.
+#[tokio::test]
+async fn only_kyc_reviewing_roles_read_identity_documents() {
+    let s = TestServer::start().await;
+    let rider = s.register("9841000201").await;
+    let stored = |purpose: &'static str| {
+        let part = multipart::Part::bytes(PNG.to_vec()).file_name("doc.png");
+        let form = multipart::Form::new().part("file", part).text("purpose", purpose);
+        let req = s.http.post(s.url("/api/upload")).bearer_auth(&rider.access).multipart(form);
+        async move {
+            let r = TestServer::read(req.send().await.unwrap()).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let key = r.body["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            format!("/api/uploads/files/{key}")
+        }
+    };
+    let kyc = stored("kyc").await;
+    let issue = stored("station_issue").await;
+    for (role, reads_kyc) in
+        [("owner", true), ("admin", true), ("support", true), ("finance", false), ("field_tech", false)]
+    {
+        let operator = s.operator(role).await;
+        let r = s.http.get(s.url(&kyc)).bearer_auth(&operator.access).send().await.unwrap();
+        if reads_kyc {
+            assert_eq!(r.status(), StatusCode::OK, "{role} reads a KYC document");
+            assert_eq!(&r.bytes().await.unwrap()[..], PNG);
+        } else {
+            let r = TestServer::read(r).await;
+            assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "role_not_allowed"), "{role}: {}", r.body);
+            assert_eq!(r.body["error"]["details"]["role"], role);
+        }
+        let r = s.http.get(s.url(&issue)).bearer_auth(&operator.access).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{role} reads a station-issue photo");
+    }
+    // The rider reads both; another rider neither.
+    for path in [&kyc, &issue] {
+        assert_eq!(s.http.get(s.url(path)).bearer_auth(&rider.access).send().await.unwrap().status(), StatusCode::OK);
+    }
+    let stranger = s.register("9841000202").await;
+    assert_eq!(s.get(&kyc, Some(&stranger.access)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(&issue, Some(&stranger.access)).await.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_use_the_error_shape_with_request_id() {
     let s = TestServer::start().await;

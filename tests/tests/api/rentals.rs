@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use crate::support::renting::{balance, customer, initiate, rental};
 use powerbank::{
-    core::{Db, now_ts},
+    core::{
+        Db, now_ts,
+        timeouts::{ManualTimeouts, Timeouts},
+    },
     ledger::{WalletKind, wallet_change},
 };
 use powerbank_tests::{
@@ -20,7 +23,13 @@ const OTHER_SN: &str = "KTM-DURBAR-01";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn server() -> TestServer {
-    let link = link_config(Broker::Embedded, 60);
+    server_with(Timeouts::Real).await
+}
+
+/// A server whose waits for a station's answer end as `timeouts` says.
+async fn server_with(timeouts: Timeouts) -> TestServer {
+    let mut link = link_config(Broker::Embedded, 60);
+    link.answer_timeouts = timeouts;
     let s = TestServer::start_with(move |c| {
         c.link = link;
         c.rentals.eject_timeout = Duration::from_secs(2);
@@ -113,9 +122,19 @@ async fn rent_return_late_at_another_station_overdue_and_points() {
     );
 }
 
+/// Bounds a test, not an answer: only a station that never answers could
+/// reach it.
+async fn bounded<T>(reply: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), reply).await.expect("an answer")
+}
+
+/// A refusing station answers 502 and a silent one 504, whatever the
+/// machine's load: no timer races the refusal here (a real one once fired
+/// first on a busy machine), the test ends the silent station's wait itself.
 #[tokio::test]
 async fn eject_failure_and_timeout_refund_everything_and_free_the_slot() {
-    let s = server().await;
+    let clock = ManualTimeouts::new();
+    let s = server_with(Timeouts::Manual(clock.clone())).await;
     let admin = s.admin().await;
     let mut failing = sim_config(&s);
     failing.eject_failure_rate = 1.0;
@@ -124,8 +143,7 @@ async fn eject_failure_and_timeout_refund_everything_and_free_the_slot() {
     silent.ignore_commands = true;
     let _away = start_sim(&s, &admin, OTHER_SN, silent).await;
     let user = customer(&s, "9841400002", 10_000).await;
-
-    let r = initiate(&s, &user, SN, "wallet", None).await;
+    let r = bounded(initiate(&s, &user, SN, "wallet", None)).await;
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
     assert_eq!(r.error_code(), "eject_failed");
     let id = r.body["error"]["details"]["rental_id"].as_i64().unwrap();
@@ -134,7 +152,12 @@ async fn eject_failure_and_timeout_refund_everything_and_free_the_slot() {
     let station = s.get(&format!("/api/stations/{SN}"), None).await.body;
     assert!(station["slots"].as_array().unwrap().iter().all(|slot| slot["status"] != "reserved"), "{station}");
 
-    let r = initiate(&s, &user, OTHER_SN, "wallet", None).await;
+    // The silent station: its wait ends when the clock fires, not before.
+    let fire = async {
+        assert!(clock.wait_for_waiters(1, WAIT).await, "the eject never waited");
+        clock.fire();
+    };
+    let (r, ()) = tokio::join!(bounded(initiate(&s, &user, OTHER_SN, "wallet", None)), fire);
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.body);
     assert_eq!(r.error_code(), "eject_timeout");
     assert_eq!(balance(&s, &user).await, 10_000);

@@ -483,3 +483,279 @@ async fn rental_payment_endpoints_are_documented_with_schemas() {
         assert!(spec["components"]["schemas"][schema].is_object(), "{schema} missing");
     }
 }
+
+/// A completed rental of `user` that still owes `due` paisa (as a late
+/// return the wallet could not cover leaves it); its id.
+fn rental_with_due(s: &TestServer, user: &powerbank_tests::Session, code: &str, due: i64) -> i64 {
+    let now = now_ts();
+    sql(
+        s,
+        "INSERT INTO rentals (code, user_id, package_id, status, payment_method, station_id, slot_index, amount_paisa,
+                              due_minutes, started_at, due_at, returned_at, overdue_paisa, unpaid_due_paisa,
+                              created_at, updated_at)
+         VALUES (?1, ?2, 1, 'completed', 'wallet', (SELECT MIN(id) FROM stations), 1, 5000, 60, ?3 - 7200,
+                 ?3 - 3600, ?3, ?4, ?4, ?3 - 7200, ?3)",
+        rusqlite::params![code, user.user["id"].as_i64().unwrap(), now, due],
+    );
+    rows(s, "SELECT id FROM rentals WHERE code = ?1", [code])[0][0].as_i64().unwrap()
+}
+
+async fn pay_due(s: &TestServer, user: &powerbank_tests::Session, id: i64, method: &str) -> Reply {
+    s.post(&format!("/api/rentals/{id}/pay-due"), Some(&user.access), json!({ "payment_method": method })).await
+}
+
+async fn verify_rental_payment(s: &TestServer, user: &powerbank_tests::Session, id: i64, intent: &str) -> Reply {
+    s.post(&format!("/api/rentals/{id}/verify-payment"), Some(&user.access), json!({ "intent_id": intent })).await
+}
+
+/// The wallet credits of kind `unapplied_payment`: (amount, description).
+fn unapplied_credits(s: &TestServer, user: &powerbank_tests::Session) -> Vec<Vec<Value>> {
+    rows(
+        s,
+        "SELECT amount_paisa, direction FROM wallet_transactions WHERE user_id = ?1 AND kind = 'unapplied_payment'",
+        [user.user["id"].as_i64().unwrap()],
+    )
+}
+
+#[tokio::test]
+async fn a_due_paid_by_khalti_is_settled_once_however_many_webhooks_arrive() {
+    let gw = Gateways::start().await;
+    let s = server(&gw).await;
+    let _home = station(&s, SN, |_| {}).await;
+    let user = customer(&s, "9841500021", 0).await;
+    let id = rental_with_due(&s, &user, "DUE-KHALTI-1", 1_500);
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::PAYMENT_REQUIRED, "unpaid_dues"));
+
+    let r = pay_due(&s, &user, id, "khalti").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let payment = r.body.clone();
+    assert_eq!(
+        (payment["purpose"].as_str(), payment["status"].as_str(), payment["next_step"].as_str()),
+        (Some("rental_due"), Some("awaiting_payment"), Some("pay"))
+    );
+    assert_eq!((payment["amount_paisa"].as_i64(), payment["rental_id"].as_i64()), (Some(1_500), Some(id)));
+    assert_eq!(payment["intent"]["purpose"], "rental_due");
+    let pidx = reference(&payment);
+    assert!(payment["intent"]["payment_url"].as_str().unwrap().contains(&pidx), "{payment}");
+    assert_eq!(gw.khalti.payment(&pidx).expect("opened at Khalti").amount, 1_500);
+    // One due payment at a time; nothing paid yet.
+    let again = pay_due(&s, &user, id, "khalti").await;
+    assert_eq!((again.status, again.error_code()), (StatusCode::CONFLICT, "payment_in_progress"), "{}", again.body);
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&payment)).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert_eq!(
+        (v.body["outcome"].as_str(), v.body["rental"]["unpaid_due_paisa"].as_i64()),
+        (Some("pending"), Some(1_500))
+    );
+
+    // Paid: ten deliveries of Khalti's callback at once settle the due once.
+    gw.khalti.complete(&pidx);
+    let mut hooks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (http, url, body) =
+            (s.http.clone(), s.url("/api/payment/webhook/khalti"), gw.khalti.callback_params(&pidx));
+        hooks.spawn(async move { TestServer::read(http.post(url).json(&body).send().await.unwrap()).await });
+    }
+    let mut credited = 0;
+    while let Some(hook) = hooks.join_next().await {
+        let hook = hook.unwrap();
+        assert_eq!(hook.status, StatusCode::OK, "{}", hook.body);
+        credited += usize::from(hook.body["outcome"] == "credited");
+    }
+    assert_eq!(credited, 1, "one delivery of ten recorded the payment");
+    assert_eq!(
+        transactions(&s, &user.access).await,
+        vec![("overdue".into(), "success".into(), Some("khalti".into()), 1_500)]
+    );
+    assert_eq!(rows(&s, "SELECT rental_id FROM transactions WHERE kind = 'overdue'", []), vec![vec![json!(id)]]);
+    assert_eq!(balance(&s, &user).await, 0, "a gateway payment does not touch the wallet");
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&payment)).await;
+    assert_eq!(
+        (v.body["outcome"].as_str(), v.body["paid_now"].as_bool(), v.body["rental"]["unpaid_due_paisa"].as_i64()),
+        (Some("already_applied"), Some(false), Some(0)),
+        "{}",
+        v.body
+    );
+    assert_eq!(v.body["payment"]["status"], "applied");
+    assert!(unapplied_credits(&s, &user).is_empty());
+    let r = pay_due(&s, &user, id, "khalti").await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "nothing_due"));
+    // The due no longer blocks renting.
+    let r = initiate(&s, &user, SN, "khalti", None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+
+    // Someone else's rental or payment: 404.
+    let other = customer(&s, "9841500022", 0).await;
+    let r = verify_rental_payment(&s, &other, id, &intent_id(&payment)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = pay_due(&s, &other, id, "khalti").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = pay_due(&s, &user, id, "cash").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_due_paid_another_way_or_an_expired_payment_goes_to_the_wallet() {
+    let gw = Gateways::start().await;
+    let s = server(&gw).await;
+    let user = customer(&s, "9841500023", 1_500).await;
+
+    // Paid from the wallet while the Khalti payment was open: when Khalti's
+    // money arrives, it is credited to the wallet, not taken for the due twice.
+    let id = rental_with_due(&s, &user, "DUE-TWICE-1", 1_500);
+    let r = pay_due(&s, &user, id, "khalti").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let by_khalti = r.body.clone();
+    let r = pay_due(&s, &user, id, "wallet").await;
+    assert_eq!((r.status, r.body["unpaid_due_paisa"].as_i64()), (StatusCode::OK, Some(0)), "{}", r.body);
+    assert_eq!(balance(&s, &user).await, 0);
+    gw.khalti.complete(&reference(&by_khalti));
+    let hook = s.post("/api/payment/webhook/khalti", None, gw.khalti.callback_params(&reference(&by_khalti))).await;
+    assert_eq!(hook.body["outcome"], "credited", "{}", hook.body);
+    assert_eq!(balance(&s, &user).await, 1_500, "the late payment is in the wallet");
+    assert_eq!(unapplied_credits(&s, &user), vec![vec![json!(1_500), json!("credit")]]);
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&by_khalti)).await;
+    assert_eq!(
+        (v.body["outcome"].as_str(), v.body["payment"]["status"].as_str()),
+        (Some("credited_to_wallet"), Some("credited_to_wallet")),
+        "{}",
+        v.body
+    );
+    assert_eq!(
+        transactions(&s, &user.access).await,
+        vec![
+            ("overdue".into(), "success".into(), None, 1_500),
+            ("overdue".into(), "refunded".into(), Some("khalti".into()), 1_500),
+        ],
+        "one due paid once; the gateway payment is marked as given back"
+    );
+
+    // Never paid in time: the intent expires, and so does the payment; paid
+    // after all, the money goes to the wallet and the due stays.
+    let late = rental_with_due(&s, &user, "DUE-LATE-1", 1_200);
+    let r = pay_due(&s, &user, late, "khalti").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let expiring = r.body.clone();
+    sql(
+        &s,
+        "UPDATE payment_intents SET expires_at = ?1 WHERE id = ?2",
+        rusqlite::params![now_ts() - 1, intent_id(&expiring)],
+    );
+    sql(&s, "UPDATE jobs SET run_at = 0 WHERE kind = 'payments.verify_intent' AND status = 'pending'", []);
+    let status_of = |intent: String| {
+        let s = &s;
+        let token = user.access.clone();
+        async move { s.get(&format!("/api/payment/status/{intent}"), Some(&token)).await.body["status"].clone() }
+    };
+    assert!(wait_for(WAIT, || async { status_of(intent_id(&expiring)).await == "expired" }).await, "never expired");
+    let v = verify_rental_payment(&s, &user, late, &intent_id(&expiring)).await;
+    assert_eq!(v.body["outcome"], "expired", "{}", v.body);
+    gw.khalti.complete(&reference(&expiring));
+    let v = verify_rental_payment(&s, &user, late, &intent_id(&expiring)).await;
+    assert_eq!(
+        (v.body["outcome"].as_str(), v.body["paid_now"].as_bool(), v.body["rental"]["unpaid_due_paisa"].as_i64()),
+        (Some("credited_to_wallet"), Some(true), Some(1_200)),
+        "{}",
+        v.body
+    );
+    assert_eq!(balance(&s, &user).await, 2_700);
+    // Now paid from the wallet the money went to.
+    let r = pay_due(&s, &user, late, "wallet").await;
+    assert_eq!((r.status, r.body["unpaid_due_paisa"].as_i64()), (StatusCode::OK, Some(0)), "{}", r.body);
+    assert_eq!(balance(&s, &user).await, 1_500);
+}
+
+#[tokio::test]
+async fn an_extension_paid_by_gateway_moves_the_due_time_once_or_goes_to_the_wallet() {
+    let gw = Gateways::start().await;
+    let s = server(&gw).await;
+    let home = station(&s, SN, |_| {}).await;
+    let user = customer(&s, "9841500024", 5_000).await;
+    let r = initiate(&s, &user, SN, "wallet", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let bank = r.body["power_bank"].as_str().unwrap().to_string();
+    let due_before = chrono::DateTime::parse_from_rfc3339(r.body["due_at"].as_str().unwrap()).unwrap();
+    assert_eq!(balance(&s, &user).await, 0);
+
+    let extend = |minutes: i64| {
+        let (s, token) = (&s, user.access.clone());
+        async move {
+            s.post(
+                &format!("/api/rentals/{id}/extend"),
+                Some(&token),
+                json!({"extra_minutes": minutes, "payment_method": "khalti"}),
+            )
+            .await
+        }
+    };
+    let r = extend(30).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let first = r.body.clone();
+    assert_eq!(
+        (first["purpose"].as_str(), first["extra_minutes"].as_i64(), first["intent"]["purpose"].as_str()),
+        (Some("rental_extension"), Some(30), Some("rental_extension"))
+    );
+    let price = first["amount_paisa"].as_i64().unwrap();
+    assert!(price > 0, "{first}");
+    let r = extend(30).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "payment_in_progress"));
+
+    gw.khalti.complete(&reference(&first));
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&first)).await;
+    assert_eq!((v.body["outcome"].as_str(), v.body["paid_now"].as_bool()), (Some("applied"), Some(true)), "{}", v.body);
+    let due_after = chrono::DateTime::parse_from_rfc3339(v.body["rental"]["due_at"].as_str().unwrap()).unwrap();
+    assert_eq!((due_after - due_before).num_minutes(), 30, "{}", v.body);
+    let hook = s.post("/api/payment/webhook/khalti", None, gw.khalti.callback_params(&reference(&first))).await;
+    assert_eq!(hook.body["outcome"], "already_completed", "{}", hook.body);
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&first)).await;
+    assert_eq!(v.body["outcome"], "already_applied");
+    let extensions = rows(
+        &s,
+        "SELECT e.extra_minutes, e.amount_paisa, t.kind, t.gateway FROM rental_extensions e
+         JOIN transactions t ON t.id = e.transaction_id WHERE e.rental_id = ?1",
+        [id],
+    );
+    assert_eq!(extensions, vec![vec![json!(30), json!(price), json!("rental_extension"), json!("khalti")]]);
+    assert_eq!(balance(&s, &user).await, 0);
+
+    // A second extension is opened, then the bank comes back (inside the
+    // free window: cancelled, refunded): paid afterwards, it goes to the wallet.
+    let r = extend(60).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let second = r.body.clone();
+    let free_slot = home.slots().iter().find(|slot| slot.bank.is_none()).map(|slot| slot.index).unwrap();
+    home.return_bank(free_slot, &bank, 80).await.unwrap();
+    assert!(wait_for(WAIT, || async { rental(&s, &user, id).await["status"] != "active" }).await);
+    let refunded = balance(&s, &user).await;
+    gw.khalti.complete(&reference(&second));
+    let v = verify_rental_payment(&s, &user, id, &intent_id(&second)).await;
+    assert_eq!(v.body["outcome"], "credited_to_wallet", "{}", v.body);
+    assert_eq!(balance(&s, &user).await, refunded + second["amount_paisa"].as_i64().unwrap());
+    assert_eq!(unapplied_credits(&s, &user), vec![vec![second["amount_paisa"].clone(), json!("credit")]]);
+    assert_eq!(rows(&s, "SELECT COUNT(*) FROM rental_extensions WHERE rental_id = ?1", [id]), vec![vec![json!(1)]]);
+}
+
+#[tokio::test]
+async fn due_and_extension_gateway_payments_are_documented_with_schemas() {
+    let s = TestServer::start().await;
+    let spec = s.get("/api/openapi.json", None).await.body;
+    for (method, path, status) in [
+        ("post", "/api/rentals/{id}/pay-due", "200"),
+        ("post", "/api/rentals/{id}/pay-due", "202"),
+        ("post", "/api/rentals/{id}/extend", "200"),
+        ("post", "/api/rentals/{id}/extend", "202"),
+        ("post", "/api/rentals/{id}/verify-payment", "200"),
+    ] {
+        let op = &spec["paths"][path][method];
+        assert!(op["requestBody"]["content"].is_object(), "{method} {path} has no request schema");
+        assert!(
+            op["responses"][status]["content"]["application/json"]["schema"].is_object(),
+            "{method} {path} has no {status} schema"
+        );
+    }
+    for schema in ["RentalGatewayPaymentOut", "RentalGatewayPaymentResult", "PayDueRequest", "ExtendRequest"] {
+        assert!(spec["components"]["schemas"][schema].is_object(), "{schema} missing");
+    }
+}

@@ -179,7 +179,7 @@ impl StationLink {
             self.waiters_lock().retain(|w| w.request_id != request_id);
             return Err(e);
         }
-        let outcome = tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok);
+        let outcome = self.config.answer_timeouts.timeout(timeout, rx).await.and_then(Result::ok);
         self.waiters_lock().retain(|w| w.request_id != request_id);
         let answer = match &outcome {
             Some(EjectOutcome::Ejected { .. }) => "ejected",
