@@ -13,7 +13,7 @@ import { formatAgo, formatDateTime } from '../ui/format';
 import { DataTable, Pager, useCursorPage, type Column } from '../ui/table';
 
 export function StationPage({ sn }: { sn: string }) {
-  const role = useStore(session, (s) => s?.user.role);
+  const operator = useStore(session, (s) => s?.operator);
   // A new object whenever the feed reports a change at this station.
   const liveState = useStore(live, (l) => l.stations.get(sn));
   const [station, setStation] = useState<StationDetail | null>(null);
@@ -69,7 +69,7 @@ export function StationPage({ sn }: { sn: string }) {
       key: 'actions',
       label: 'Actions',
       render: (s) =>
-        can(role, 'stations.eject') && s.status === 'occupied' && s.power_bank_serial ? (
+        can(operator, 'stations.eject') && s.status === 'occupied' && s.power_bank_serial ? (
           <button type="button" onClick={() => setEjecting(s)} aria-label={`Eject slot ${s.slot_index}`}>
             Eject
           </button>
