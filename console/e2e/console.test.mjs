@@ -396,7 +396,8 @@ describe('operator console', { timeout: 600_000 }, () => {
     await page.getByLabel('Email').fill(support.email);
     await page.getByLabel('Password').fill(support.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('.dashboard[data-ready="yes"]').waitFor();
+    // Signed in on the page the owner left (Content): a support operator may see it too.
+    await page.getByRole('heading', { level: 1, name: 'Content' }).waitFor();
     const navigation = page.getByRole('navigation', { name: 'Pages' });
     // The API's list of this role's routes decides the navigation.
     await navigation.getByRole('link', { name: 'Users', exact: true }).waitFor();

@@ -26,6 +26,7 @@ const PERMISSIONS = {
   'dashboard.view': 'GET /api/admin/events',
   'stations.view': 'GET /api/admin/events',
   'stations.eject': 'POST /api/admin/stations/{sn}/eject',
+  'stations.link': 'GET /api/admin/stations/{sn}/link',
   'kyc.review': 'GET /api/admin/kyc',
   'refunds.review': 'GET /api/admin/refunds',
   'coupons.view': 'GET /api/admin/coupons',

@@ -27,9 +27,12 @@ export function StationPage({ sn }: { sn: string }) {
     ok(api.GET('/api/stations/{sn}', { params: { path: { sn } } }))
       .then((s) => current && (setStation(s), setError(null)))
       .catch((e: unknown) => current && setError(e));
-    ok(api.GET('/api/admin/stations/{sn}/link', { params: { path: { sn } } }))
-      .then((l) => current && setLink(l))
-      .catch(() => current && setLink(null));
+    // Not every role may read the link (finance may not): no call the API would refuse.
+    if (can(operator, 'stations.link')) {
+      ok(api.GET('/api/admin/stations/{sn}/link', { params: { path: { sn } } }))
+        .then((l) => current && setLink(l))
+        .catch(() => current && setLink(null));
+    }
     return () => {
       current = false;
     };
