@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { DEMO_ADMIN, startStack, waitFor } from './harness.mjs';
+import { DEMO_ADMIN, REPO_ROOT, startStack, waitFor } from './harness.mjs';
 
 /** Map tiles are the one thing the console may fetch from the internet; here they are unreachable. */
 const TILE_HOST = 'https://tile.openstreetmap.org/';
@@ -296,6 +296,7 @@ describe('operator console', { timeout: 600_000 }, () => {
     assert.equal(await first.locator('td[data-label="Target"]').innerText(), `user ${userId}`);
     assert.match(await first.locator('td[data-label="Reason"]').innerText(), /Goodwill: bank stuck/);
     assert.match(await first.locator('td[data-label="Operator"]').innerText(), new RegExp(DEMO_ADMIN.email));
+    await screenshot('audit-log-newest');
     // Filters go to the API: by action, only wallet adjustments.
     await page.getByLabel('Action').fill('user.note');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -342,10 +343,25 @@ describe('operator console', { timeout: 600_000 }, () => {
     await dialog.getByRole('button', { name: 'Upload and check' }).click();
     await page.getByText(/The build was rejected and recorded/).waitFor();
     await page.locator('[data-rejected-reason]').first().waitFor();
-    await screenshot('plugin-releases');
+    await screenshot('plugin-releases-rejected');
     // The refusal is the API's answer (422), not an error of the page.
     const unexpected = problems.splice(0).filter((p) => !/422 \(Unprocessable (Content|Entity)\)/.test(p));
     assert.deepEqual(unexpected, []);
+
+    // A good build of pricing-standard is staged, promoted, and the file serves again after a rollback.
+    await page.getByLabel(/^Plugin/).selectOption('pricing-standard');
+    await page.getByRole('button', { name: 'Upload release…' }).click();
+    await dialog.getByLabel('Component (.wasm)').setInputFiles(join(REPO_ROOT, 'plugins/dist/pricing_standard.wasm'));
+    await dialog.getByLabel(/^Config/).fill('overdue_paisa_per_hour = 500\noverdue_grace_minutes = 0');
+    await dialog.getByRole('button', { name: 'Upload and check' }).click();
+    await page.getByText(/checked and staged/).waitFor();
+    const staged = page.locator('tbody tr', { has: page.locator('.badge', { hasText: 'staged' }) }).first();
+    await staged.getByRole('button', { name: 'Promote' }).click();
+    await page.locator('[data-serving="release"]').waitFor();
+    await screenshot('plugin-releases-promoted');
+    await page.getByRole('button', { name: 'Serve the plugins.toml file' }).click();
+    await page.locator('[data-serving="file"]').waitFor();
+    noProblems();
   });
 
   test('content: support thread reply and close, pages, FAQ, achievements', async () => {

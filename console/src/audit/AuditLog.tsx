@@ -25,7 +25,13 @@ const EMPTY: Filters = { operator_id: '', action: '', target_type: '', target_id
 /** before/after keep only the fields that changed; show them compactly. */
 function Change({ value }: { value: unknown }) {
   if (value === null || value === undefined) return <span class="muted">—</span>;
-  return <pre class="json">{JSON.stringify(value, null, 1)}</pre>;
+  const text =
+    typeof value === 'object' && !Array.isArray(value)
+      ? Object.entries(value)
+          .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+          .join('\n')
+      : JSON.stringify(value);
+  return <pre class="json">{text}</pre>;
 }
 
 export function AuditLog() {
