@@ -160,8 +160,8 @@ export function Releases() {
       <ErrorBanner error={error} />
       {serving ? (
         <p data-serving={serving.source}>
-          Serving now: <strong>{serving.version ?? '?'}</strong> from {serving.source}
-          {serving.release_id ? ` (release #${serving.release_id})` : ` (${serving.path})`}, loaded{' '}
+          Serving now: <strong>{serving.version ?? '?'}</strong> from{' '}
+          {serving.source === 'release' ? `release #${serving.release_id ?? '?'}` : `the file ${serving.path}`}, loaded{' '}
           {formatDateTime(serving.loaded_at)}. <StatusBadge status={serving.status} />
           {can(operator, 'releases.rollback') ? (
             <span class="actions">
