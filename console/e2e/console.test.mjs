@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { DEMO_ADMIN, startStack, waitFor } from './harness.mjs';
+import { DEMO_ADMIN, REPO_ROOT, startStack, waitFor } from './harness.mjs';
 
 /** Map tiles are the one thing the console may fetch from the internet; here they are unreachable. */
 const TILE_HOST = 'https://tile.openstreetmap.org/';
@@ -251,6 +251,195 @@ describe('operator console', { timeout: 600_000 }, () => {
     noProblems();
   });
 
+  test('users: search, detail, and the owner adjusts a wallet with a reason seen on the audit page', async () => {
+    const phone = '+9779841500002';
+    const customer = await stack.api.registerCustomer(phone);
+    const me = await stack.api.json('GET', '/api/auth/me', customer);
+    const userId = /** @type {number} */ (me.id ?? me.user?.id);
+    assert.ok(Number.isInteger(userId), 'the customer has an id');
+    const before = await stack.api.json('GET', `/api/admin/users/${userId}`, stack.admin);
+    await nav('Users');
+    await page.getByLabel('Search').fill('9841500002');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const row = page.locator(`tr[data-row="${userId}"]`);
+    await row.waitFor();
+    await waitFor('only the match listed', async () => (await page.locator('tbody tr[data-row]').count()) === 1);
+    await screenshot('users-search');
+    await row.getByRole('link').click();
+    await page.locator(`[data-wallet-balance="${before.wallet_balance_paisa}"]`).waitFor();
+    await page.getByRole('heading', { name: 'Internal notes' }).waitFor();
+    await screenshot('user-detail');
+    // A note, then a credit of NPR 150.50 typed as rupees and paisa.
+    await page.getByLabel('New note').fill('Called about a stuck bank');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByText('Called about a stuck bank').waitFor();
+    await page.getByRole('button', { name: 'Adjust wallet…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Amount (NPR)').fill('150.50');
+    // Without a reason the form does not go (the API would answer 400 reason_required).
+    await dialog.getByRole('button', { name: 'Credit' }).click();
+    assert.equal(await dialog.isVisible(), true);
+    await dialog.getByLabel('Reason (kept in the audit log)').fill('Goodwill: bank stuck at KTM-THAMEL-01');
+    await screenshot('user-adjust-wallet');
+    await dialog.getByRole('button', { name: 'Credit' }).click();
+    const expected = before.wallet_balance_paisa + 15050;
+    await page.locator(`[data-wallet-balance="${expected}"]`).waitFor();
+    await page.getByText(/balance now NPR/).waitFor();
+    const after = await stack.api.json('GET', `/api/admin/users/${userId}`, stack.admin);
+    assert.equal(after.wallet_balance_paisa, expected);
+    await screenshot('user-after-adjustment');
+
+    await nav('Audit log');
+    const first = page.locator('tbody tr[data-row]').first();
+    await first.waitFor();
+    assert.match(await first.locator('td[data-label="Action"]').innerText(), /user\.wallet_adjust/);
+    assert.equal(await first.locator('td[data-label="Target"]').innerText(), `user ${userId}`);
+    assert.match(await first.locator('td[data-label="Reason"]').innerText(), /Goodwill: bank stuck/);
+    assert.match(await first.locator('td[data-label="Operator"]').innerText(), new RegExp(DEMO_ADMIN.email));
+    await screenshot('audit-log-newest');
+    // Filters go to the API: by action, only wallet adjustments.
+    await page.getByLabel('Action').fill('user.note');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await waitFor('the filtered list', async () =>
+      (await page.locator('td[data-label="Action"]').allInnerTexts()).every((a) => a.includes('user.note')),
+    );
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    await page.locator('[data-verified="ok"]').waitFor();
+    await screenshot('audit-log');
+    noProblems();
+  });
+
+  test('operators: the owner creates one and changes its role', async () => {
+    await nav('Operators');
+    await page.locator('tbody tr[data-row]').first().waitFor();
+    await page.getByRole('button', { name: 'New operator…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Email').fill('finance@powerbank.local');
+    await dialog.getByLabel('Password (12 characters or more)').fill('finance-password-1');
+    await dialog.getByLabel('Role').selectOption('finance');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('finance@powerbank.local created as finance.').waitFor();
+    const row = page.locator('tbody tr', { hasText: 'finance@powerbank.local' });
+    await row.locator('[data-role="finance"]').waitFor();
+    await row.getByRole('button', { name: 'Change role…' }).click();
+    await dialog.getByLabel(/New role/).selectOption('field_tech');
+    await dialog.getByLabel('Reason (kept in the audit log)').fill('Moved to the field team');
+    await dialog.getByRole('button', { name: 'Change role' }).click();
+    await row.locator('[data-role="field_tech"]').waitFor();
+    await screenshot('operators');
+    noProblems();
+  });
+
+  test('plugin releases: a bad build is rejected and its reason shown', async () => {
+    await nav('Plugin releases');
+    await page.locator('[data-serving]').waitFor();
+    await page.getByRole('button', { name: 'Upload release…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Component (.wasm)').setInputFiles({
+      name: 'broken.wasm',
+      mimeType: 'application/wasm',
+      buffer: Buffer.from('this is not a component'),
+    });
+    await dialog.getByRole('button', { name: 'Upload and check' }).click();
+    await page.getByText(/The build was rejected and recorded/).waitFor();
+    await page.locator('[data-rejected-reason]').first().waitFor();
+    await screenshot('plugin-releases-rejected');
+    // The refusal is the API's answer (422), not an error of the page.
+    const unexpected = problems.splice(0).filter((p) => !/422 \(Unprocessable (Content|Entity)\)/.test(p));
+    assert.deepEqual(unexpected, []);
+
+    // A good build of pricing-standard is staged, promoted, and the file serves again after a rollback.
+    await page.getByLabel(/^Plugin/).selectOption('pricing-standard');
+    await page.getByRole('button', { name: 'Upload release…' }).click();
+    await dialog.getByLabel('Component (.wasm)').setInputFiles(join(REPO_ROOT, 'plugins/dist/pricing_standard.wasm'));
+    await dialog.getByLabel(/^Config/).fill('overdue_paisa_per_hour = 500\noverdue_grace_minutes = 0');
+    await dialog.getByRole('button', { name: 'Upload and check' }).click();
+    await page.getByText(/checked and staged/).waitFor();
+    const staged = page.locator('tbody tr', { has: page.locator('.badge', { hasText: 'staged' }) }).first();
+    await staged.getByRole('button', { name: 'Promote' }).click();
+    await page.locator('[data-serving="release"]').waitFor();
+    await screenshot('plugin-releases-promoted');
+    await page.getByRole('button', { name: 'Serve the plugins.toml file' }).click();
+    await page.locator('[data-serving="file"]').waitFor();
+    noProblems();
+  });
+
+  test('content: support thread reply and close, pages, FAQ, achievements', async () => {
+    const customer = await stack.api.registerCustomer('+9779841500003');
+    const thread = await stack.api.json('POST', '/api/content/contact', customer, {
+      subject: 'Bank not charging',
+      message: 'The bank I rented shows 5% after an hour.',
+    });
+    await nav('Content');
+    await page.getByRole('button', { name: 'Bank not charging' }).click();
+    const section = page.locator(`[data-thread="${thread.id}"]`);
+    await section.getByText('shows 5% after an hour').waitFor();
+    await section.getByLabel('Reply').fill('Please return it at any station; we waive the fee.');
+    await section.getByRole('button', { name: 'Send reply' }).click();
+    await page.getByText('Reply sent; the rider is notified.').waitFor();
+    await screenshot('content-support');
+    await section.getByRole('button', { name: 'Close thread' }).click();
+    await section.getByText(/^Closed /).waitFor();
+    const closed = await stack.api.json('GET', `/api/admin/support/threads/${thread.id}`, stack.admin);
+    assert.equal(closed.status, 'closed');
+
+    await page.getByRole('tab', { name: 'Pages' }).click();
+    await page.getByRole('button', { name: 'New page…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Slug (lower-case words joined by -)').fill('e2e-help');
+    await dialog.getByLabel('Title (en)').fill('Help');
+    await dialog.getByLabel('Text (en, Markdown)').fill('# Help\n\nCall us.');
+    await dialog.getByRole('button', { name: 'Publish' }).click();
+    await page.getByText('e2e-help version 1 published (en).').waitFor();
+    await page.getByRole('heading', { name: /Versions of/ }).waitFor();
+    await screenshot('content-pages');
+
+    await page.getByRole('tab', { name: 'FAQ' }).click();
+    await page.getByRole('table').waitFor();
+    await screenshot('content-faq');
+    await page.getByRole('tab', { name: 'Achievements' }).click();
+    await page.getByRole('table').waitFor();
+    await screenshot('content-achievements');
+    noProblems();
+  });
+
+  test('a support operator has no balance-adjust button and the API refuses it', async () => {
+    const support = { email: 'support@powerbank.local', password: 'support-password-1' };
+    await stack.api.json('POST', '/api/admin/operators', stack.admin, { ...support, role: 'support' });
+    const search = await stack.api.json('GET', '/api/admin/users?q=9841500002', stack.admin);
+    const userId = search.results[0].id;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Email').fill(support.email);
+    await page.getByLabel('Password').fill(support.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Signed in on the page the owner left (Content): a support operator may see it too.
+    await page.getByRole('heading', { level: 1, name: 'Content' }).waitFor();
+    const navigation = page.getByRole('navigation', { name: 'Pages' });
+    // The API's list of this role's routes decides the navigation.
+    await navigation.getByRole('link', { name: 'Users', exact: true }).waitFor();
+    assert.equal(await navigation.getByRole('link', { name: 'Audit log' }).count(), 0);
+    assert.equal(await navigation.getByRole('link', { name: 'Operators' }).count(), 0);
+    await nav('Users');
+    await page.locator(`tr[data-row="${userId}"]`).getByRole('link').click();
+    await page.getByRole('heading', { name: 'Internal notes' }).waitFor();
+    await page.getByRole('button', { name: 'Suspend…' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Adjust wallet…' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Adjust points…' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Ban…' }).count(), 0);
+    await screenshot('support-user-detail');
+    // And the API refuses the adjustment with this very session.
+    const refused = await stack.api.call('POST', `/api/admin/users/${userId}/wallet-adjustments`, lastBearer, {
+      amount: 100,
+      reason: 'trying',
+      idempotency_key: 'support-tries-1',
+    });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'role_not_allowed');
+    const after = await stack.api.json('GET', `/api/admin/users/${userId}`, stack.admin);
+    assert.equal(after.wallet_balance_paisa, 15050, 'nothing moved');
+    noProblems();
+  });
+
   test('phone-sized screen, keyboard only', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     // From the top of the page, the first Tab reaches the skip link; Enter moves focus to the content.
@@ -302,14 +491,5 @@ describe('operator console', { timeout: 600_000 }, () => {
     console.log(`console: host stopped ${Date.now() - started} ms after SIGTERM with a console open`);
     // The console notices and keeps trying to reconnect; that is no page error.
     problems.splice(0);
-  });
-
-  // ROLES: the support-role check waits for operator roles in the API (the
-  // admin-panel issue): create a `support` operator (`powerbank admin create
-  // --role support`), sign in as them, assert that a user's page has no
-  // balance-adjust button (permission `users.adjust_balance`, see
-  // src/auth/permissions.ts) and that the API answers 403 to the adjustment.
-  test('a support operator has no balance-adjust button and the API refuses it', {
-    todo: 'needs operator roles and user pages in the admin API',
   });
 });

@@ -4,8 +4,8 @@ import { lazy, Suspense } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
 import { Link, Route, Router, Switch, useLocation } from 'wouter-preact';
 
-import { endSession, session, signOut } from './api/client';
-import { can, isOperator, type Permission } from './auth/permissions';
+import { session, signOut } from './api/client';
+import { can, type Permission } from './auth/permissions';
 import { SignIn } from './auth/SignIn';
 import { Dashboard } from './dashboard/Dashboard';
 import { live, startLive, stopLive } from './live/events';
@@ -20,6 +20,12 @@ const KycQueue = lazy(() => import('./kyc/KycQueue').then((m) => ({ default: m.K
 const Refunds = lazy(() => import('./refunds/Refunds').then((m) => ({ default: m.Refunds })));
 const Coupons = lazy(() => import('./coupons/Coupons').then((m) => ({ default: m.Coupons })));
 const Plugins = lazy(() => import('./plugins/Plugins').then((m) => ({ default: m.Plugins })));
+const Releases = lazy(() => import('./releases/Releases').then((m) => ({ default: m.Releases })));
+const Users = lazy(() => import('./users/Users').then((m) => ({ default: m.Users })));
+const UserPage = lazy(() => import('./users/UserPage').then((m) => ({ default: m.UserPage })));
+const AuditLog = lazy(() => import('./audit/AuditLog').then((m) => ({ default: m.AuditLog })));
+const Operators = lazy(() => import('./operators/Operators').then((m) => ({ default: m.Operators })));
+const Content = lazy(() => import('./content/Content').then((m) => ({ default: m.Content })));
 
 interface NavItem {
   href: string;
@@ -30,26 +36,27 @@ interface NavItem {
 const NAV: NavItem[] = [
   { href: '/', label: 'Dashboard', permission: 'dashboard.view' },
   { href: '/stations', label: 'Stations', permission: 'stations.view' },
+  { href: '/users', label: 'Users', permission: 'users.view' },
   { href: '/kyc', label: 'KYC queue', permission: 'kyc.review' },
   { href: '/refunds', label: 'Refunds', permission: 'refunds.review' },
   { href: '/coupons', label: 'Coupons', permission: 'coupons.view' },
+  { href: '/content', label: 'Content', permission: 'support.view' },
   { href: '/plugins', label: 'Plugins', permission: 'plugins.view' },
+  { href: '/releases', label: 'Plugin releases', permission: 'releases.view' },
+  { href: '/audit', label: 'Audit log', permission: 'audit.view' },
+  { href: '/operators', label: 'Operators', permission: 'operators.manage' },
 ];
 
 export function App() {
+  // Signing in needs an operator account: `GET /api/admin/me` answers for
+  // nobody else, so a session here is always an operator's.
   const current = useStore(session);
-  useEffect(() => {
-    if (current && !isOperator(current.user.role)) {
-      // Customers cannot use the console; the API would refuse them anyway.
-      endSession('This account is not an operator account.');
-    }
-  }, [current]);
   useEffect(() => {
     if (current) startLive();
     else stopLive();
   }, [current !== null]);
 
-  if (!current || !isOperator(current.user.role)) return <SignIn />;
+  if (!current) return <SignIn />;
   return (
     <Router base="/console">
       <Shell />
@@ -63,8 +70,9 @@ function Shell() {
   const [location] = useLocation();
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => setMenuOpen(false), [location]);
-  const role = user?.role;
-  const allowed = NAV.filter((item) => can(role, item.permission));
+  const operator = useStore(session, (s) => s?.operator);
+  const role = operator?.role;
+  const allowed = NAV.filter((item) => can(operator, item.permission));
 
   return (
     <div class="shell">
@@ -124,6 +132,26 @@ function Shell() {
                 <Guarded permission="stations.view" page={StationPage} props={{ sn: decodeURIComponent(params.sn) }} />
               )}
             </Route>
+            <Route path="/users">
+              <Guarded permission="users.view" page={Users} />
+            </Route>
+            <Route path="/users/:id">
+              {(params: { id: string }) => (
+                <Guarded permission="users.view" page={UserPage} props={{ id: Number(params.id) }} />
+              )}
+            </Route>
+            <Route path="/audit">
+              <Guarded permission="audit.view" page={AuditLog} />
+            </Route>
+            <Route path="/operators">
+              <Guarded permission="operators.manage" page={Operators} />
+            </Route>
+            <Route path="/releases">
+              <Guarded permission="releases.view" page={Releases} />
+            </Route>
+            <Route path="/content">
+              <Guarded permission="support.view" page={Content} />
+            </Route>
             <Route path="/kyc">
               <Guarded permission="kyc.review" page={KycQueue} />
             </Route>
@@ -158,8 +186,8 @@ function Guarded<P extends object>({
   page: ComponentType<P>;
   props?: P;
 }) {
-  const role = useStore(session, (s) => s?.user.role);
-  return can(role, permission) ? <Page {...((props ?? {}) as P)} /> : <Forbidden />;
+  const operator = useStore(session, (s) => s?.operator);
+  return can(operator, permission) ? <Page {...((props ?? {}) as P)} /> : <Forbidden />;
 }
 
 function Forbidden() {

@@ -9,7 +9,7 @@
 import createClient from 'openapi-fetch';
 
 import { Store } from '../store';
-import type { ErrorBody, paths, UserOut } from './types';
+import type { ErrorBody, MeOut, paths, UserOut } from './types';
 
 export interface Session {
   access: string;
@@ -17,6 +17,8 @@ export interface Session {
   /** Milliseconds since the epoch when the access token expires. */
   expiresAt: number;
   user: UserOut;
+  /** The operator's role and the routes it may call (`GET /api/admin/me`): what the console shows. */
+  operator: MeOut;
 }
 
 export const session = new Store<Session | null>(null);
@@ -118,6 +120,11 @@ export async function ok<T>(call: Promise<{ data?: T; error?: unknown; response:
 
 export async function signIn(email: string, password: string): Promise<void> {
   const body = await ok(api.POST('/api/admin/login', { body: { email, password } }));
+  // The operator role (and so what to show) comes from the API's own list of
+  // the routes this operator may call.
+  const operator = await ok(
+    api.GET('/api/admin/me', { headers: { authorization: `Bearer ${body.access_token}` } }),
+  );
   performance.mark('signed-in');
   signedOutReason.set(null);
   session.set({
@@ -125,6 +132,7 @@ export async function signIn(email: string, password: string): Promise<void> {
     refresh: body.refresh_token,
     expiresAt: Date.now() + body.expires_in * 1000,
     user: body.user,
+    operator,
   });
 }
 

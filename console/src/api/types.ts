@@ -25,6 +25,30 @@ export type CouponOut = Schemas['CouponOut'];
 export type ConsoleEvent = Schemas['ConsoleEvent'];
 export type StationState = Schemas['StationState'];
 export type LinkState = Schemas['LinkState'];
+export type MeOut = Schemas['MeOut'];
+export type OperatorRole = Schemas['OperatorRole'];
+export type OperatorOut = Schemas['OperatorOut'];
+export type UserRowOut = Schemas['UserRowOut'];
+export type UserDetailOut = Schemas['UserDetailOut'];
+export type RentalBriefOut = Schemas['RentalBriefOut'];
+export type NoteOut = Schemas['NoteOut'];
+export type AdjustmentOut = Schemas['AdjustmentOut'];
+export type AuditEntryOut = Schemas['AuditEntryOut'];
+export type AuditVerification = Schemas['AuditVerification'];
+export type ReleaseOut = Schemas['ReleaseOut'];
+export type ReleaseState = Schemas['ReleaseState'];
+export type PageSummary = Schemas['PageSummary'];
+export type PageOut = Schemas['PageOut'];
+export type PageVersionOut = Schemas['PageVersionOut'];
+export type Lang = Schemas['Lang'];
+export type AdminItemOut = Schemas['AdminItemOut'];
+export type FaqCategoryOut = Schemas['FaqCategoryOut'];
+export type CategoryOut = Schemas['CategoryOut'];
+export type ThreadSummary = Schemas['ThreadSummary'];
+export type ThreadOut = Schemas['ThreadOut'];
+export type AdminAchievementOut = Schemas['AdminAchievementOut'];
+export type AchievementIn = Schemas['AchievementIn'];
+export type Counter = Schemas['Counter'];
 
 /** One page of a cursor-paginated list. */
 export interface Page<T> {

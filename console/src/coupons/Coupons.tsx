@@ -21,8 +21,8 @@ function discount(c: CouponOut): string {
 }
 
 export function Coupons() {
-  const role = useStore(session, (s) => s?.user.role);
-  const manage = can(role, 'coupons.manage');
+  const operator = useStore(session, (s) => s?.operator);
+  const manage = can(operator, 'coupons.manage');
   const [active, setActive] = useState<ActiveFilter>('');
   const [creating, setCreating] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);

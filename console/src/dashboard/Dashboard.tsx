@@ -19,22 +19,22 @@ async function queueSize(list: () => Promise<{ results: unknown[]; next_cursor?:
 }
 
 export function Dashboard() {
-  const role = useStore(session, (s) => s?.user.role);
+  const operator = useStore(session, (s) => s?.operator);
   const state = useStore(live);
   const [queues, setQueues] = useState<{ kyc: string | null; refunds: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => {
-    const kyc = can(role, 'kyc.review')
+    const kyc = can(operator, 'kyc.review')
       ? queueSize(() => ok(api.GET('/api/admin/kyc', { params: { query: { status: 'pending', limit: 100 } } })))
       : Promise.resolve(null);
-    const refunds = can(role, 'refunds.review')
+    const refunds = can(operator, 'refunds.review')
       ? queueSize(() => ok(api.GET('/api/admin/refunds', { params: { query: { status: 'pending', limit: 100 } } })))
       : Promise.resolve(null);
     Promise.all([kyc, refunds])
       .then(([k, r]) => setQueues({ kyc: k, refunds: r }))
       .catch(setError);
-  }, [role]);
+  }, [operator]);
 
   const ready = state.snapshotAt !== null && queues !== null;
   useEffect(() => {

@@ -60,7 +60,7 @@ const COLUMNS: Column<PluginOut>[] = [
 ];
 
 export function Plugins() {
-  const role = useStore(session, (s) => s?.user.role);
+  const operator = useStore(session, (s) => s?.operator);
   const feed = useStore(live, (l) => l.plugins);
   const [listed, setListed] = useState<PluginOut[]>([]);
   const [error, setError] = useState<unknown>(null);
@@ -102,7 +102,7 @@ export function Plugins() {
   return (
     <>
       <PageHeader title="Plugins">
-        {can(role, 'plugins.reload') ? (
+        {can(operator, 'plugins.reload') ? (
           <button type="button" class="primary" onClick={() => void reload()} disabled={busy}>
             {busy ? 'Reloading…' : 'Reload plugins.toml'}
           </button>

@@ -13,7 +13,7 @@ import { formatAgo, formatDateTime } from '../ui/format';
 import { DataTable, Pager, useCursorPage, type Column } from '../ui/table';
 
 export function StationPage({ sn }: { sn: string }) {
-  const role = useStore(session, (s) => s?.user.role);
+  const operator = useStore(session, (s) => s?.operator);
   // A new object whenever the feed reports a change at this station.
   const liveState = useStore(live, (l) => l.stations.get(sn));
   const [station, setStation] = useState<StationDetail | null>(null);
@@ -27,9 +27,12 @@ export function StationPage({ sn }: { sn: string }) {
     ok(api.GET('/api/stations/{sn}', { params: { path: { sn } } }))
       .then((s) => current && (setStation(s), setError(null)))
       .catch((e: unknown) => current && setError(e));
-    ok(api.GET('/api/admin/stations/{sn}/link', { params: { path: { sn } } }))
-      .then((l) => current && setLink(l))
-      .catch(() => current && setLink(null));
+    // Not every role may read the link (finance may not): no call the API would refuse.
+    if (can(operator, 'stations.link')) {
+      ok(api.GET('/api/admin/stations/{sn}/link', { params: { path: { sn } } }))
+        .then((l) => current && setLink(l))
+        .catch(() => current && setLink(null));
+    }
     return () => {
       current = false;
     };
@@ -69,7 +72,7 @@ export function StationPage({ sn }: { sn: string }) {
       key: 'actions',
       label: 'Actions',
       render: (s) =>
-        can(role, 'stations.eject') && s.status === 'occupied' && s.power_bank_serial ? (
+        can(operator, 'stations.eject') && s.status === 'occupied' && s.power_bank_serial ? (
           <button type="button" onClick={() => setEjecting(s)} aria-label={`Eject slot ${s.slot_index}`}>
             Eject
           </button>

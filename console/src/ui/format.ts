@@ -67,3 +67,8 @@ export function formatMicros(us: number | null | undefined): string {
 export function formatCount(n: number): string {
   return GROUPING.format(n);
 }
+
+/** A filter field left empty is left out of the query. */
+export function given(value: string): string | undefined {
+  return value.trim() || undefined;
+}

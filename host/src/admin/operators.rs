@@ -124,7 +124,7 @@ pub struct MeOut {
 
 /// The signed-in operator, its role and what it may call.
 #[utoipa::path(
-    get, path = "/api/admin/me", tag = "admin",
+    get, path = "/api/admin/me", tag = "admin", operation_id = "admin_me",
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["admin", "support", "finance", "field_tech"]))),
     responses(

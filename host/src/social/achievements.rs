@@ -416,7 +416,7 @@ pub async fn update(
 
 /// Every achievement with how many riders unlocked and claimed it.
 #[utoipa::path(
-    get, path = "/api/admin/social/achievements", tag = "admin",
+    get, path = "/api/admin/social/achievements", tag = "admin", operation_id = "admin_list_achievements",
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["admin", "support"]))),
     responses(

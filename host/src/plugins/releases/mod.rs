@@ -94,8 +94,10 @@ pub struct ReleaseForm {
     signature: Option<String>,
 }
 
-/// What serves a slot after a promote or rollback.
+/// What serves a slot after a promote or rollback. (Named apart from the
+/// stations' `SlotOut`: one schema name each, or the document holds only one.)
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PluginSlotOut)]
 pub struct SlotOut {
     pub plugin: PluginOut,
 }
@@ -163,7 +165,7 @@ fn parse_config(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
 /// that passes is kept as `staged`; one that does not is recorded as
 /// `rejected` with the reason (422). Nothing serving changes either way.
 #[utoipa::path(
-    post, path = "/api/admin/plugins/{name}/releases", tag = "admin",
+    post, path = "/api/admin/plugins/{name}/releases", tag = "admin", operation_id = "upload_release",
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["admin"]))),
     params(("name" = String, Path, description = "The plugin's name in plugins.toml")),
@@ -286,7 +288,7 @@ pub async fn upload(
 
 /// The kept releases of a plugin, newest first.
 #[utoipa::path(
-    get, path = "/api/admin/plugins/{name}/releases", tag = "admin",
+    get, path = "/api/admin/plugins/{name}/releases", tag = "admin", operation_id = "list_releases",
     security(("bearer" = [])),
     extensions(("x-roles" = json!(["admin"]))),
     params(("name" = String, Path, description = "The plugin's name in plugins.toml")),
