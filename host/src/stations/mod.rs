@@ -1,11 +1,12 @@
 //! Stations (seed §3): listing and details, nearby search, favourites,
-//! issue reports, the operators' catalogue endpoints, and the station link
-//! (MQTT).
+//! issue reports and their triage, the operators' catalogue endpoints, and
+//! the station link (MQTT).
 
 pub mod admin;
 pub mod banks;
 pub mod favorites;
 pub mod issues;
+pub mod issues_admin;
 pub mod link;
 pub mod listing;
 pub mod nearby;
@@ -34,4 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::set_station_amenities))
         .routes(routes!(admin::add_media))
         .routes(routes!(admin::register_power_bank))
+        .routes(routes!(issues_admin::list_station_issues))
+        .routes(routes!(issues_admin::update_station_issue))
 }

@@ -8,4 +8,5 @@ mod matrix;
 mod operators;
 mod rentals;
 mod roles;
+mod station_issues;
 mod users;
