@@ -4,6 +4,7 @@
 //! and the fleet.
 
 mod audit;
+mod fleet;
 mod matrix;
 mod operators;
 mod rentals;
