@@ -153,6 +153,6 @@ async fn a_bank_in_maintenance_is_never_ejected_for_a_rental_and_goes_back_into_
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = s.post(&flat_status, Some(&tech.access), json!({"status": "available", "reason": "oops"})).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "bank_retired"), "{}", r.body);
-    let r = s.get(&format!("/api/admin/power-banks?status=retired"), Some(&tech.access)).await;
+    let r = s.get("/api/admin/power-banks?status=retired", Some(&tech.access)).await;
     assert_eq!(r.body["results"][0]["serial_number"], flat.as_str());
 }
