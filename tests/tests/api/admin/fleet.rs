@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use station_sim::SimSlot;
 
-use crate::support::renting::{SN, WAIT, customer, initiate, server};
+use crate::support::renting::{SN, WAIT, customer, initiate, rows, server};
 
 async fn audit_count(s: &TestServer, token: &str, serial: &str) -> usize {
     let r = s.get(&format!("/api/admin/audit?target_type=power_bank&target_id={serial}&limit=100"), Some(token)).await;
@@ -116,6 +116,10 @@ async fn a_bank_in_maintenance_is_never_ejected_for_a_rental_and_goes_back_into_
     sim.publish_event(&seated).await.unwrap();
     assert!(wait_for(WAIT, || async { bank(&s, &tech.access, id).await["battery_level"] == 97 }).await);
     assert_eq!(bank(&s, &tech.access, id).await["status"], "maintenance");
+    // The return job that event queued has run (it finds no rental to close),
+    // so it cannot meet the rental started below.
+    let pending = || rows(&s, "SELECT id FROM jobs WHERE kind = 'rentals.returned' AND status != 'done'", []);
+    assert!(wait_for(WAIT, || async { pending().is_empty() }).await, "{:?}", pending());
     let r = initiate(&s, &user, SN, "wallet", None).await;
     assert_eq!(r.error_code(), "no_power_bank", "{}", r.body);
 
