@@ -47,6 +47,15 @@ pub const MIGRATIONS: &[Migration] = &[
     (25, "admin_users", include_str!("admin/users.sql")),
     (26, "plugin_releases", include_str!("plugins/releases/schema.sql")),
     (
+        27,
+        "admin_rentals_issues_fleet",
+        concat!(
+            include_str!("rentals/admin.sql"),
+            include_str!("stations/issues_admin.sql"),
+            include_str!("stations/fleet.sql")
+        ),
+    ),
+    (
         28,
         "catalogue_settings_broadcasts",
         concat!(
@@ -179,5 +188,53 @@ mod tests {
         // Idempotent: a second run applies nothing.
         crate::core::migrations::apply(&mut conn, super::MIGRATIONS).unwrap();
         assert_eq!(crate::core::migrations::current_version(&conn).unwrap(), super::MIGRATIONS.len() as i64);
+    }
+
+    /// `admin_rentals_issues_fleet` rebuilds `power_banks` (new statuses in
+    /// its CHECK) and `station_issues`: rows, ids and the references of
+    /// slots and rentals survive, and the new CHECKs hold.
+    #[test]
+    fn rebuilding_power_banks_and_station_issues_keeps_rows_and_references() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let before = super::MIGRATIONS.iter().position(|m| m.1 == "admin_rentals_issues_fleet").unwrap();
+        crate::core::migrations::apply(&mut conn, &super::MIGRATIONS[..before]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, phone, referral_code, created_at, updated_at) VALUES (1, '+9779800000001', 'R1', 0, 0);
+             INSERT INTO rental_packages (id, code, name, duration_minutes, price_paisa, created_at)
+                 VALUES (901, 'T1', 'Test', 60, 5000, 0);
+             INSERT INTO stations (id, serial_number, name, address, city, latitude, longitude, created_at, updated_at)
+                 VALUES (1, 'ST-1', 'One', 'Street', 'Kathmandu', 27.7, 85.3, 0, 0);
+             INSERT INTO power_banks (id, serial_number, capacity_mah, status, battery_level, station_id, created_at,
+                 updated_at) VALUES (5, 'PB-5', 10000, 'in_slot', 80, 1, 0, 0);
+             INSERT INTO station_slots (station_id, slot_index, status, power_bank_id, updated_at)
+                 VALUES (1, 1, 'occupied', 5, 0);
+             INSERT INTO rentals (id, code, user_id, package_id, status, payment_method, station_id, slot_index,
+                 power_bank_id, amount_paisa, due_minutes, created_at, updated_at)
+                 VALUES (7, 'RNT-7', 1, 901, 'completed', 'wallet', 1, 1, 5, 5000, 60, 0, 0);
+             INSERT INTO station_issues (id, station_id, reporter_id, issue_type, description, status, created_at,
+                 updated_at) VALUES (3, 1, 1, 'dirty', 'the station is dirty', 'acknowledged', 0, 0);",
+        )
+        .unwrap();
+        crate::core::migrations::apply(&mut conn, super::MIGRATIONS).unwrap();
+        let (serial, slot, rental): (String, i64, i64) = conn
+            .query_row(
+                "SELECT pb.serial_number, sl.slot_index, r.id FROM power_banks pb
+                 JOIN station_slots sl ON sl.power_bank_id = pb.id JOIN rentals r ON r.power_bank_id = pb.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((serial.as_str(), slot, rental), ("PB-5", 1, 7));
+        conn.execute("UPDATE power_banks SET status = 'damaged' WHERE id = 5", []).unwrap();
+        assert!(conn.execute("UPDATE power_banks SET status = 'gone' WHERE id = 5", []).is_err(), "the CHECK stays");
+        let orphan = "INSERT INTO station_slots (station_id, slot_index, status, power_bank_id, updated_at)
+                      VALUES (1, 2, 'occupied', 99, 0)";
+        assert!(conn.execute(orphan, []).is_err(), "references to power_banks are still enforced");
+        let (status, priority): (String, String) = conn
+            .query_row("SELECT status, priority FROM station_issues WHERE id = 3", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((status.as_str(), priority.as_str()), ("acknowledged", "normal"));
+        conn.execute("UPDATE station_issues SET status = 'rejected' WHERE id = 3", []).unwrap();
     }
 }

@@ -273,7 +273,27 @@ struct Returned {
 /// it (or records it as a due), awards points, notifies. Idempotent.
 pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> {
     let ev: Returned = serde_json::from_value(payload).map_err(|e| format!("bad payload: {e}"))?;
-    let bank = ev.power_bank.clone();
+    close_returned(&state, ev.station_id, &ev.power_bank, ev.returned_at, None).await.map(|_| ()).map_err(|e| e.message)
+}
+
+/// More work for the transaction that closes a returned rental (an
+/// operator's force-complete: the bank's state and the audit row), run
+/// after the rental is closed; its error fails the whole return.
+pub type InReturn = Box<dyn FnOnce(&Transaction<'_>, i64) -> Result<(), ApiError> + Send>;
+
+/// Closes the active rental of `power_bank`, returned to `station_id` at
+/// `returned_at`: the one path of every return, whether the station said so
+/// or an operator did. `also` runs in the closing transaction. Returns
+/// whether this call closed a rental (false: none was active, e.g. a repeat
+/// delivery; without `also`, a lost bank coming back is reconciled then).
+pub async fn close_returned(
+    state: &AppState,
+    station_id: i64,
+    power_bank: &str,
+    returned_at: i64,
+    also: Option<InReturn>,
+) -> Result<bool, ApiError> {
+    let bank = power_bank.to_string();
     let rental = state
         .db
         .read(move |c| {
@@ -291,32 +311,32 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 None => Ok(None),
             }
         })
-        .await
-        .map_err(|e| e.message)?;
+        .await?;
     let Some(rental) = rental else {
+        if also.is_some() {
+            return Ok(false);
+        }
         // Nothing rented: a bank declared lost coming back, a stock movement or a repeat.
-        return super::lost::on_found(&state, ev.station_id, &ev.power_bank, ev.returned_at)
-            .await
-            .map_err(|e| e.message);
+        super::lost::on_found(state, station_id, power_bank, returned_at).await?;
+        return Ok(false);
     };
-    let (started, due) = (rental.started_at.unwrap_or(ev.returned_at), rental.due_at.unwrap_or(ev.returned_at));
+    let (started, due) = (rental.started_at.unwrap_or(returned_at), rental.due_at.unwrap_or(returned_at));
     let settings = state.settings.clone();
-    let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await.map_err(|e| e.message)?;
-    let in_grace = ev.returned_at - started <= free_minutes * 60;
+    let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await?;
+    let in_grace = returned_at - started <= free_minutes * 60;
     let context =
-        CallContext { user_id: Some(rental.user_id.to_string()), station_sn: None, now_unix_ms: ev.returned_at * 1000 };
-    let overdue = if ev.returned_at > due && !in_grace {
+        CallContext { user_id: Some(rental.user_id.to_string()), station_sn: None, now_unix_ms: returned_at * 1000 };
+    let overdue = if returned_at > due && !in_grace {
         let charge = state
             .plugins
             .pricing()
             .overdue_charge(OverdueRequest {
                 package: rental.package_info(),
                 due_unix_ms: due * 1000,
-                returned_unix_ms: ev.returned_at * 1000,
+                returned_unix_ms: returned_at * 1000,
                 context: context.clone(),
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         charge.amount_paisa
     } else {
         0
@@ -329,16 +349,15 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
             rental_id: rental.id.to_string(),
             package_code: rental.package_code.clone(),
             amount_paisa: rental.package_price,
-            duration_minutes: u32::try_from((ev.returned_at - started).max(0) / 60).unwrap_or(u32::MAX),
+            duration_minutes: u32::try_from((returned_at - started).max(0) / 60).unwrap_or(u32::MAX),
             returned_late: overdue > 0,
         });
-        crate::points::plan_awards(&state, event).await.map_err(|e| e.message)?
+        crate::points::plan_awards(state, event).await?
     };
-    let expiry_days = crate::points::expiry_days(&state).await.map_err(|e| e.message)?;
-    let postpaid_price =
-        super::postpaid::price_at_return(&state, &rental, ev.returned_at, in_grace).await.map_err(|e| e.message)?;
+    let expiry_days = crate::points::expiry_days(state).await?;
+    let postpaid_price = super::postpaid::price_at_return(state, &rental, returned_at, in_grace).await?;
 
-    state
+    let closed = state
         .db
         .write(move |tx| {
             let now = now_ts();
@@ -347,10 +366,10 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 "UPDATE rentals SET status = ?2, returned_at = ?3, return_station_id = ?4, overdue_paisa = ?5,
                     updated_at = ?6
                  WHERE id = ?1 AND status = ?7",
-                params![rental.id, status, ev.returned_at, ev.station_id, overdue, now, RentalStatus::Active],
+                params![rental.id, status, returned_at, station_id, overdue, now, RentalStatus::Active],
             )?;
             if closed == 0 {
-                return Ok(()); // another delivery of this return got here first
+                return Ok(false); // another delivery of this return got here first
             }
             let user = rental.user_id;
             super::postpaid::charge_at_return(tx, rental.id, user, postpaid_price)?;
@@ -391,7 +410,7 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
             }
             crate::points::grant(tx, &awards, expiry_days, now)?;
             if !in_grace {
-                completion_awards(tx, &rental, ev.returned_at <= due)?;
+                completion_awards(tx, &rental, returned_at <= due)?;
             }
             let (bank, station): (String, String) = tx.query_row(
                 "SELECT pb.serial_number, s.name FROM rentals r JOIN power_banks pb ON pb.id = r.power_bank_id
@@ -405,12 +424,14 @@ pub async fn on_returned(state: AppState, payload: Value) -> Result<(), String> 
                 "rental_returned",
                 json!({"power_bank": bank, "station_name": station, "amount": format_npr(overdue + postpaid_price)}),
             )?;
-            Ok(())
+            if let Some(also) = also {
+                also(tx, rental.id)?;
+            }
+            Ok(true)
         })
-        .await
-        .map_err(|e| e.message)?;
+        .await?;
     state.jobs.wake();
-    Ok(())
+    Ok(closed)
 }
 
 /// The points a completed rental earns once, as durable jobs of the points

@@ -19,7 +19,7 @@ use crate::{
     core::{ApiError, money::format_npr},
     ledger::{self, TransactionKind, WalletKind},
     state::AppState,
-    stations,
+    stations::{self, banks::ChangedBy},
 };
 
 /// An active rental past its due time, as the sweep sees it.
@@ -99,7 +99,8 @@ pub async fn overdue_pass(state: &AppState, now: i64) -> Result<(), ApiError> {
             let declared =
                 Declared { penalty: policy.penalty_paisa, overdue, after_minutes: policy.lost_after_minutes };
             let bank = power_bank.clone();
-            state.db.write(move |tx| declare_lost(tx, &rental, &bank, declared, now)).await?;
+            let by = ChangedBy { operator_id: None, reason: "not returned after the lost-after time", rental_id: None };
+            state.db.write(move |tx| declare_lost(tx, &rental, &bank, declared, by, now)).await?;
             continue;
         }
         let points_passed = policy.reminder_minutes.iter().filter(|m| i64::from(**m) <= minutes_overdue).count();
@@ -132,22 +133,53 @@ pub async fn overdue_pass(state: &AppState, now: i64) -> Result<(), ApiError> {
 }
 
 /// What declaring a bank lost costs, as the plugin priced it.
-#[derive(Clone, Copy)]
-struct Declared {
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
     penalty: i64,
     overdue: i64,
     after_minutes: u32,
+}
+
+/// Prices declaring `rental`'s bank lost now, as the sweep does when the
+/// time comes: the pricing plugin's penalty, and the overdue charge so far
+/// (none before the due time). For an operator declaring it early.
+pub async fn price_loss(state: &AppState, rental: &RentalCore, now: i64) -> Result<Declared, ApiError> {
+    let due = rental.due_at.unwrap_or(now);
+    let policy = state
+        .plugins
+        .pricing()
+        .lost_penalty(LostRequest {
+            package: rental.package_info(),
+            due_unix_ms: due * 1000,
+            context: context(rental, now),
+        })
+        .await?;
+    let overdue = if now > due {
+        let request = OverdueRequest {
+            package: rental.package_info(),
+            due_unix_ms: due * 1000,
+            returned_unix_ms: now * 1000,
+            context: context(rental, now),
+        };
+        state.plugins.pricing().overdue_charge(request).await?.amount_paisa
+    } else {
+        0
+    };
+    // The notification says how long after the due time it was declared.
+    let after_minutes = u32::try_from((now - due).max(0) / 60).unwrap_or(u32::MAX);
+    Ok(Declared { penalty: policy.penalty_paisa, overdue, after_minutes })
 }
 
 /// active → lost: the penalty and the overdue charge so far are taken from
 /// the wallet, what it cannot cover becomes a due (which blocks the next
 /// rental), the bank is marked lost and the user told. Returns whether this
 /// call declared it (false: returned or declared meanwhile).
-fn declare_lost(
+pub fn declare_lost(
     tx: &Transaction<'_>,
     rental: &RentalCore,
     power_bank: &str,
     d: Declared,
+    by: ChangedBy<'_>,
     now: i64,
 ) -> Result<bool, ApiError> {
     let bank_id: Option<i64> = tx
@@ -186,7 +218,7 @@ fn declare_lost(
             params![rental.id, unpaid],
         )?;
     }
-    stations::banks::mark_lost(tx, bank_id, now)?;
+    stations::banks::mark_lost(tx, bank_id, ChangedBy { rental_id: Some(rental.id), ..by }, now)?;
     let payment = if unpaid == 0 {
         format!("NPR {} was charged to your wallet.", format_npr(paid))
     } else {

@@ -1,15 +1,19 @@
 //! Rentals (seed §4): starting a rental with an eject over the station link
 //! (paid from the balance, or first through a payment gateway:
 //! [`orders`]), coupons on the price, returns at any station, extensions,
-//! dues (also paid through a gateway: [`due_payments`]) and history; banks that never come back ([`lost`]).
+//! dues (also paid through a gateway: [`due_payments`]) and history; banks
+//! that never come back ([`lost`]); the operators' side ([`admin`],
+//! [`issues_admin`]).
 
 pub mod active_and_history;
+pub mod admin;
 pub mod cancel;
 pub mod charge;
 pub mod due_payments;
 pub mod dues;
 pub mod extend;
 pub mod initiate;
+pub mod issues_admin;
 pub mod lifecycle;
 pub mod lost;
 pub mod model;
@@ -43,6 +47,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dues::pay_due))
         .routes(routes!(due_payments::verify_payment))
         .routes(routes!(pricing_preview::preview))
+        .routes(routes!(admin::list_rentals))
+        .routes(routes!(admin::rental_detail))
+        .routes(routes!(admin::force_complete))
+        .routes(routes!(admin::mark_lost))
+        .routes(routes!(admin::waive_due))
+        .routes(routes!(issues_admin::list_rental_issues))
+        .routes(routes!(issues_admin::update_rental_issue))
 }
 
 /// The background jobs of the rentals domain (registered by `server::job_handlers`).

@@ -81,7 +81,26 @@ text_enum! {
         Acknowledged = "acknowledged",
         InProgress = "in_progress",
         Resolved = "resolved",
+        /// Closed without action (before operators triaged with `rejected`).
         Dismissed = "dismissed",
+        /// Closed by an operator without action, with a note.
+        Rejected = "rejected",
+    }
+}
+
+impl IssueStatus {
+    /// Whether an operator may move an issue (of a station or a rental) from
+    /// this status to `to`: open → in_progress → resolved | rejected, and an
+    /// open report may be rejected at once. `acknowledged` (older reports)
+    /// counts as open; the end states are final.
+    pub fn may_become(self, to: IssueStatus) -> bool {
+        use IssueStatus::*;
+        matches!((self, to), (Open | Acknowledged, InProgress | Rejected) | (InProgress, Resolved | Rejected))
+    }
+
+    /// Resolved, rejected or dismissed: nothing more happens to it.
+    pub fn is_closed(self) -> bool {
+        matches!(self, IssueStatus::Resolved | IssueStatus::Rejected | IssueStatus::Dismissed)
     }
 }
 
@@ -296,9 +315,60 @@ pub async fn station_issues(
     Ok(Json(Page::from_rows(rows, limit, |i| i.id)))
 }
 
+/// A triage note: trimmed, 1 to 2000 characters of plain text.
+pub fn clean_note(note: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(note) = note.map(str::trim) else { return Ok(None) };
+    if note.is_empty() || note.chars().count() > 2000 {
+        return Err(ApiError::invalid_field("note", "1 to 2000 characters"));
+    }
+    crate::core::text::check_user_text("note", note, true)?;
+    Ok(Some(note.to_string()))
+}
+
+/// The status an issue moves to: 409 `invalid_transition` for a move the
+/// triage does not allow (resolving a resolved issue is one), or
+/// `issue_closed` for a change without a status to a closed issue;
+/// resolving or rejecting needs a note in the same request (400).
+pub fn check_move(from: IssueStatus, to: Option<IssueStatus>, note: Option<&str>) -> Result<IssueStatus, ApiError> {
+    let Some(to) = to else {
+        if from.is_closed() {
+            return Err(ApiError::conflict("issue_closed", format!("the issue is {from}"))
+                .with_details(serde_json::json!({ "status": from })));
+        }
+        return Ok(from);
+    };
+    if to == from && !from.is_closed() {
+        return Ok(from);
+    }
+    if !from.may_become(to) {
+        return Err(ApiError::conflict("invalid_transition", format!("an issue that is {from} cannot become {to}"))
+            .with_details(serde_json::json!({ "from": from, "to": to })));
+    }
+    if to.is_closed() && note.is_none() {
+        return Err(ApiError::invalid_field("note", format!("required to mark it {to}")));
+    }
+    Ok(to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn triage_moves_only_forward() {
+        use IssueStatus::*;
+        assert_eq!(check_move(Open, Some(InProgress), None).unwrap(), InProgress);
+        assert_eq!(check_move(Acknowledged, Some(Rejected), Some("spam")).unwrap(), Rejected);
+        assert_eq!(check_move(InProgress, Some(Resolved), Some("fixed")).unwrap(), Resolved);
+        assert_eq!(check_move(Open, None, None).unwrap(), Open);
+        assert_eq!(check_move(Open, Some(Resolved), Some("fixed")).unwrap_err().code, "invalid_transition");
+        assert_eq!(check_move(InProgress, Some(Open), None).unwrap_err().code, "invalid_transition");
+        assert_eq!(check_move(Resolved, Some(Resolved), Some("again")).unwrap_err().code, "invalid_transition");
+        assert_eq!(check_move(Rejected, None, None).unwrap_err().code, "issue_closed");
+        assert_eq!(check_move(InProgress, Some(Rejected), None).unwrap_err().code, "validation_failed");
+        assert!(clean_note(Some("  ")).is_err());
+        assert_eq!(clean_note(Some(" done ")).unwrap().as_deref(), Some("done"));
+    }
 
     #[test]
     fn descriptions_and_images_are_checked() {

@@ -1,11 +1,13 @@
 //! Stations (seed §3): listing and details, nearby search, favourites,
-//! issue reports, the operators' catalogue endpoints, and the station link
-//! (MQTT).
+//! issue reports and their triage, the operators' catalogue and fleet
+//! endpoints, and the station link (MQTT).
 
 pub mod admin;
 pub mod banks;
 pub mod favorites;
+pub mod fleet;
 pub mod issues;
+pub mod issues_admin;
 pub mod link;
 pub mod listing;
 pub mod nearby;
@@ -35,5 +37,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::amenities::update_amenity, admin::amenities::delete_amenity))
         .routes(routes!(admin::set_station_amenities))
         .routes(routes!(admin::add_media))
-        .routes(routes!(admin::register_power_bank))
+        .routes(routes!(admin::register_power_bank, fleet::list_power_banks))
+        .routes(routes!(fleet::power_bank_detail))
+        .routes(routes!(fleet::set_power_bank_status))
+        .routes(routes!(issues_admin::list_station_issues))
+        .routes(routes!(issues_admin::update_station_issue))
 }

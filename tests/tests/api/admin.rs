@@ -1,11 +1,15 @@
-//! The operator side (issue 13, part 1): roles declared per route and
-//! enforced, the append-only audit log, operator accounts, and the
-//! authorization matrix over every operation of the OpenAPI document.
+//! The operator side (issue 13): roles declared per route and enforced, the
+//! append-only audit log, operator accounts, the authorization matrix over
+//! every operation of the OpenAPI document, users, rentals, station issues
+//! and the fleet.
 
 mod audit;
 mod broadcast;
 mod catalogue;
+mod fleet;
 mod matrix;
 mod operators;
+mod rentals;
 mod roles;
+mod station_issues;
 mod users;

@@ -167,9 +167,11 @@ fn seat_bank(
             status = excluded.status, power_bank_id = excluded.power_bank_id, updated_at = excluded.updated_at",
         params![station, index, bank, now, SlotStatus::Occupied],
     )?;
+    // A bank an operator took out of service stays out of service where it
+    // sits (the literals are `BankStatus::held_by_operator`).
     tx.execute(
-        "UPDATE power_banks SET status = ?5, station_id = ?2,
-            battery_level = COALESCE(?3, battery_level), updated_at = ?4
+        "UPDATE power_banks SET station_id = ?2, battery_level = COALESCE(?3, battery_level), updated_at = ?4,
+            status = CASE WHEN status IN ('maintenance', 'damaged', 'retired') THEN status ELSE ?5 END
          WHERE id = ?1",
         params![bank, station, battery.map(|b| i64::from(b.min(100))), now, BankStatus::InSlot],
     )?;
@@ -246,7 +248,9 @@ fn ejected(
     if let Some(serial) = &power_bank {
         let bank = power_bank_id(tx, serial, now)?;
         tx.execute(
-            "UPDATE power_banks SET status = ?3, station_id = NULL, updated_at = ?2 WHERE id = ?1",
+            "UPDATE power_banks SET station_id = NULL, updated_at = ?2,
+                status = CASE WHEN status IN ('maintenance', 'damaged', 'retired') THEN status ELSE ?3 END
+             WHERE id = ?1",
             params![bank, now, BankStatus::Rented],
         )?;
         let event = BankEjected {
