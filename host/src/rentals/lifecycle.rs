@@ -320,6 +320,12 @@ pub async fn close_returned(
         super::lost::on_found(state, station_id, power_bank, returned_at).await?;
         return Ok(false);
     };
+    if rental.started_at.is_some_and(|started| returned_at < started) {
+        // A return job that ran late: the bank was seated before this rental
+        // took it out, so the return belonged to an earlier, closed rental.
+        tracing::info!(rental = rental.id, power_bank, returned_at, "return older than the rental's start; ignored");
+        return Ok(false);
+    }
     let (started, due) = (rental.started_at.unwrap_or(returned_at), rental.due_at.unwrap_or(returned_at));
     let settings = state.settings.clone();
     let free_minutes = state.db.read(move |c| settings.int(c, FREE_RETURN_MINUTES)).await?;
