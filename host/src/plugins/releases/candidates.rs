@@ -203,11 +203,11 @@ async fn stop(
             format!("release {id} of {name} is not running beside it"),
         ));
     };
-    let wanted = match (action, running.mode) {
-        ("plugin.release.shadow.stop", CandidateMode::Shadow { .. }) => true,
-        ("plugin.release.canary.stop", CandidateMode::Canary { .. }) => true,
-        _ => false,
-    };
+    let wanted = matches!(
+        (action, running.mode),
+        ("plugin.release.shadow.stop", CandidateMode::Shadow { .. })
+            | ("plugin.release.canary.stop", CandidateMode::Canary { .. })
+    );
     if !wanted {
         return Err(ApiError::conflict(
             "candidate_other_mode",
