@@ -36,6 +36,10 @@ pub struct Config {
     pub plugin_release_max_bytes: usize,
     /// Releases kept per plugin; older ones (never the serving one) are deleted.
     pub plugin_releases_kept: usize,
+    /// A canary is stopped once at least this many of its calls ran and more
+    /// than `canary_max_failure_percent` % of them failed (traps, timeouts, errors).
+    pub canary_min_calls: u64,
+    pub canary_max_failure_percent: u8,
     /// What one user may upload, per hour and in all.
     pub upload_quota: UploadQuota,
     pub json_body_limit_bytes: usize,
@@ -224,6 +228,8 @@ impl Config {
             upload_max_bytes: 5 * 1024 * 1024,
             plugin_release_max_bytes: 20 * 1024 * 1024,
             plugin_releases_kept: 10,
+            canary_min_calls: 20,
+            canary_max_failure_percent: 20,
             upload_quota: UploadQuota {
                 files_per_hour: 20,
                 bytes_per_hour: 30 * 1024 * 1024,

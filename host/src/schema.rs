@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("admin/broadcasts.sql")
         ),
     ),
+    (30, "plugin_release_traces", include_str!("plugins/releases/trace.sql")),
     (
         31,
         "rental_dues_extensions_by_gateway",

@@ -357,6 +357,7 @@ pub async fn serve(
     state.db.write(|tx| rentals::lifecycle::schedule_sweep(tx, now_ts())).await?;
     points::schedule_expiry(&state).await?;
     StationLink::start(&state, background_stopped.clone())?;
+    crate::plugins::releases::candidates::start_notice_listener(&state);
     crate::ops::start(&state, background_stopped.clone());
     crate::ops::metrics::start(&state, background_stopped.clone()).await?;
     let worker = tokio::spawn(jobs::worker(state.clone(), background_stopped));

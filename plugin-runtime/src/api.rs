@@ -7,7 +7,7 @@
 
 use crate::config::PluginKind;
 use crate::error::{Failure, PluginError};
-use crate::plugin_host::PluginHost;
+use crate::plugin_host::{Decided, PluginHost, ShadowJob, release_label};
 use crate::types::*;
 
 /// Calls to the active pricing plugin. Obtained from [`PluginHost::pricing`].
@@ -29,6 +29,9 @@ pub struct PromotionsPlugin<'a> {
 pub struct GatewayPlugin<'a> {
     host: &'a PluginHost,
     name: String,
+    /// The build (`Decided::release`) that created the payment this call is
+    /// about: it answers while it is kept, even after a newer one serves.
+    pin: Option<String>,
 }
 
 /// Calls to one station-protocol plugin, by its name in plugins.toml.
@@ -51,7 +54,14 @@ impl PluginHost {
     }
 
     pub fn gateway(&self, name: &str) -> GatewayPlugin<'_> {
-        GatewayPlugin { host: self, name: name.to_string() }
+        GatewayPlugin { host: self, name: name.to_string(), pin: None }
+    }
+
+    /// The gateway `name` through the build `release` (as `Decided::release`
+    /// gave it when the payment was created) while that build is kept;
+    /// otherwise through the serving build.
+    pub fn gateway_pinned(&self, name: &str, release: Option<&str>) -> GatewayPlugin<'_> {
+        GatewayPlugin { host: self, name: name.to_string(), pin: release.map(str::to_string) }
     }
 
     pub fn station_protocol(&self, name: &str) -> StationProtocolPlugin<'_> {
@@ -123,23 +133,67 @@ fn check_discount(amount: i64, d: &DiscountApplication) -> Result<(), Failure> {
     Ok(())
 }
 
-// Every plugin method has this shape: look up the plugin, take a call slot, run the
-// body against a fresh instance in a fresh store.
+// Every plugin method has this shape: pick the build that answers (the
+// serving one, or a canary for riders in its share), take a call slot, run
+// the body against a fresh instance in a fresh store; then, when a shadow
+// runs beside it, queue the same call for the shadow with the live answer.
 macro_rules! plugin_call {
     (
         $(#[$doc:meta])*
-        fn $name:ident ($($arg:ident: $ty:ty),*) -> $ret:ty,
-        kind = $kind:expr, gateway = $gw:expr, op = $op:literal,
+        fn $name:ident / $traced:ident ($($arg:ident: $ty:ty),*) -> $ret:ty,
+        kind = $kind:expr, gateway = $gw:expr, pin = $pin:expr, op = $op:literal, rider = $rider:expr,
         |$store:ident, $loaded:ident| $body:block
     ) => {
         $(#[$doc])*
         pub async fn $name(&self, $($arg: $ty),*) -> Result<$ret, PluginError> {
+            self.$traced($($arg),*).await.map(|d| d.value)
+        }
+
+        $(#[$doc])*
+        ///
+        /// Also says which build decided (`Decided::release`).
+        pub async fn $traced(&self, $($arg: $ty),*) -> Result<Decided<$ret>, PluginError> {
             let name: Option<String> = $gw(self);
-            self.host
-                .call($kind, name.as_deref(), $op, move |$store, $loaded| Box::pin(async move $body))
-                .await
+            let rider: Option<String> = $rider;
+            let pin: Option<String> = $pin(self);
+            let route = self.host.route($kind, name.as_deref(), pin.as_deref(), $op, rider.as_deref())?;
+            // The shadow's copy of the input, taken before the body consumes it.
+            let shadow_input = route.shadow.as_ref().map(|_| (($($arg.clone(),)*), to_json(&($(&$arg,)*))));
+            let started = std::time::Instant::now();
+            let result =
+                self.host.call_on(&route.loaded, $op, move |$store, $loaded| Box::pin(async move $body)).await;
+            let took = started.elapsed();
+            if let Some(canary) = &route.canary {
+                self.host.canary_result(canary, result.as_ref().err().map(|e| &e.failure));
+            }
+            if let (Some(shadow), Some((($($arg,)*), input))) = (route.shadow.clone(), shadow_input) {
+                let live = result.as_ref().cloned().map_err(|e| e.failure.code().to_string());
+                let host = self.host.clone();
+                let candidate = shadow.clone();
+                let job: ShadowJob = Box::pin(async move {
+                    let at = std::time::Instant::now();
+                    let answer = host
+                        .call_on(&candidate.loaded, $op, move |$store, $loaded| Box::pin(async move $body))
+                        .await;
+                    let took = at.elapsed();
+                    candidate.record_shadow(
+                        $op,
+                        input,
+                        live.map(|v| to_json(&v)),
+                        answer.map(|v| to_json(&v)).map_err(|e| e.failure.code().to_string()),
+                        took,
+                    );
+                });
+                self.host.queue_shadow(&shadow, took, job);
+            }
+            let release = release_label(&route.loaded);
+            result.map(|value| Decided { value, release })
         }
     };
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
 }
 
 fn no_name<T>(_: &T) -> Option<String> {
@@ -150,6 +204,10 @@ fn gateway_name(g: &GatewayPlugin<'_>) -> Option<String> {
     Some(g.name.clone())
 }
 
+fn gateway_pin(g: &GatewayPlugin<'_>) -> Option<String> {
+    g.pin.clone()
+}
+
 fn protocol_name(p: &StationProtocolPlugin<'_>) -> Option<String> {
     Some(p.name.clone())
 }
@@ -157,8 +215,8 @@ fn protocol_name(p: &StationProtocolPlugin<'_>) -> Option<String> {
 impl PricingPlugin<'_> {
     plugin_call! {
         /// Price of a new rental.
-        fn quote(request: QuoteRequest) -> Quote,
-        kind = PluginKind::Pricing, gateway = no_name, op = "quote",
+        fn quote / quote_traced(request: QuoteRequest) -> Quote,
+        kind = PluginKind::Pricing, gateway = no_name, pin = no_name, op = "quote", rider = request.context.user_id.clone(),
         |store, loaded| {
             let i = loaded.pricing(store).await?;
             let quote = i.quote(store, &request).await?.map_err(Failure::from)?;
@@ -169,8 +227,8 @@ impl PricingPlugin<'_> {
 
     plugin_call! {
         /// Price of extending a running rental, in paisa.
-        fn price_extension(request: ExtensionRequest) -> i64,
-        kind = PluginKind::Pricing, gateway = no_name, op = "price-extension",
+        fn price_extension / price_extension_traced(request: ExtensionRequest) -> i64,
+        kind = PluginKind::Pricing, gateway = no_name, pin = no_name, op = "price-extension", rider = request.context.user_id.clone(),
         |store, loaded| {
             let i = loaded.pricing(store).await?;
             let paisa = i.price_extension(store, &request).await?.map_err(Failure::from)?;
@@ -180,8 +238,8 @@ impl PricingPlugin<'_> {
 
     plugin_call! {
         /// Charge for returning late (zero when on time).
-        fn overdue_charge(request: OverdueRequest) -> OverdueCharge,
-        kind = PluginKind::Pricing, gateway = no_name, op = "overdue-charge",
+        fn overdue_charge / overdue_charge_traced(request: OverdueRequest) -> OverdueCharge,
+        kind = PluginKind::Pricing, gateway = no_name, pin = no_name, op = "overdue-charge", rider = request.context.user_id.clone(),
         |store, loaded| {
             let i = loaded.pricing(store).await?;
             let charge = i.overdue_charge(store, &request).await?.map_err(Failure::from)?;
@@ -192,8 +250,8 @@ impl PricingPlugin<'_> {
 
     plugin_call! {
         /// Reminders, the lost deadline and the penalty of a bank not returned.
-        fn lost_penalty(request: LostRequest) -> LostPolicy,
-        kind = PluginKind::Pricing, gateway = no_name, op = "lost-penalty",
+        fn lost_penalty / lost_penalty_traced(request: LostRequest) -> LostPolicy,
+        kind = PluginKind::Pricing, gateway = no_name, pin = no_name, op = "lost-penalty", rider = request.context.user_id.clone(),
         |store, loaded| {
             let i = loaded.pricing(store).await?;
             let mut policy = i.lost_penalty(store, &request).await?.map_err(Failure::from)?;
@@ -218,8 +276,8 @@ fn check_lost_policy(p: &mut LostPolicy) -> Result<(), Failure> {
 impl PointsPlugin<'_> {
     plugin_call! {
         /// Points to award for `event`; every award names a user of the event.
-        fn award(event: PointsEvent, context: CallContext) -> Vec<Award>,
-        kind = PluginKind::PointsRules, gateway = no_name, op = "award",
+        fn award / award_traced(event: PointsEvent, context: CallContext) -> Vec<Award>,
+        kind = PluginKind::PointsRules, gateway = no_name, pin = no_name, op = "award", rider = context.user_id.clone().or_else(|| event_users(&event).first().map(|u| u.to_string())),
         |store, loaded| {
             let i = loaded.points(store).await?;
             let awards = i.award(store, &event, &context).await?.map_err(Failure::from)?;
@@ -230,8 +288,8 @@ impl PointsPlugin<'_> {
 
     plugin_call! {
         /// Value of `points` when redeemed, in paisa.
-        fn points_to_paisa(points: i64) -> i64,
-        kind = PluginKind::PointsRules, gateway = no_name, op = "points-to-paisa",
+        fn points_to_paisa / points_to_paisa_traced(points: i64) -> i64,
+        kind = PluginKind::PointsRules, gateway = no_name, pin = no_name, op = "points-to-paisa", rider = None,
         |store, loaded| {
             let i = loaded.points(store).await?;
             let paisa = i.points_to_paisa(store, points).await?.map_err(Failure::from)?;
@@ -241,8 +299,8 @@ impl PointsPlugin<'_> {
 
     plugin_call! {
         /// Days after which unspent points expire.
-        fn expiry_days() -> u32,
-        kind = PluginKind::PointsRules, gateway = no_name, op = "expiry-days",
+        fn expiry_days / expiry_days_traced() -> u32,
+        kind = PluginKind::PointsRules, gateway = no_name, pin = no_name, op = "expiry-days", rider = None,
         |store, loaded| {
             let i = loaded.points(store).await?;
             i.expiry_days(store).await?.map_err(Failure::from)
@@ -254,9 +312,9 @@ impl PromotionsPlugin<'_> {
     plugin_call! {
         /// Applies `coupon` to `order`. The outer error is a plugin failure; the
         /// inner `Err` is the plugin's reason for refusing the coupon.
-        fn apply_coupon(coupon: Coupon, order: OrderSummary, usage: CouponUsage)
+        fn apply_coupon / apply_coupon_traced(coupon: Coupon, order: OrderSummary, usage: CouponUsage)
             -> Result<DiscountApplication, CouponRejection>,
-        kind = PluginKind::Promotions, gateway = no_name, op = "apply-coupon",
+        kind = PluginKind::Promotions, gateway = no_name, pin = no_name, op = "apply-coupon", rider = order.context.user_id.clone(),
         |store, loaded| {
             let i = loaded.promotions(store).await?;
             match i.apply_coupon(store, &coupon, &order, usage).await?.map_err(Failure::from)? {
@@ -273,9 +331,9 @@ impl PromotionsPlugin<'_> {
 impl GatewayPlugin<'_> {
     plugin_call! {
         /// Starts a payment. Inner `Err` is the gateway's own error.
-        fn create_intent(request: CreateIntentRequest)
+        fn create_intent / create_intent_traced(request: CreateIntentRequest)
             -> Result<PaymentIntent, GatewayError>,
-        kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "create-intent",
+        kind = PluginKind::PaymentGateway, gateway = gateway_name, pin = gateway_pin, op = "create-intent", rider = None,
         |store, loaded| {
             let i = loaded.gateway(store).await?;
             i.create_intent(store, &request).await
@@ -284,9 +342,9 @@ impl GatewayPlugin<'_> {
 
     plugin_call! {
         /// Confirms a payment with the gateway after the user returns.
-        fn verify(request: VerifyRequest)
+        fn verify / verify_traced(request: VerifyRequest)
             -> Result<PaymentVerification, GatewayError>,
-        kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "verify",
+        kind = PluginKind::PaymentGateway, gateway = gateway_name, pin = gateway_pin, op = "verify", rider = None,
         |store, loaded| {
             let i = loaded.gateway(store).await?;
             let verified = i.verify(store, &request).await?;
@@ -299,9 +357,9 @@ impl GatewayPlugin<'_> {
 
     plugin_call! {
         /// Verifies and parses a webhook delivery.
-        fn parse_webhook(headers: Vec<(String, String)>, body: Vec<u8>)
+        fn parse_webhook / parse_webhook_traced(headers: Vec<(String, String)>, body: Vec<u8>)
             -> Result<WebhookEvent, GatewayError>,
-        kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "parse-webhook",
+        kind = PluginKind::PaymentGateway, gateway = gateway_name, pin = gateway_pin, op = "parse-webhook", rider = None,
         |store, loaded| {
             let i = loaded.gateway(store).await?;
             i.parse_webhook(store, &headers, &body).await
@@ -310,8 +368,8 @@ impl GatewayPlugin<'_> {
 
     plugin_call! {
         /// Refunds (part of) a payment.
-        fn refund(request: RefundRequest) -> Result<RefundResult, GatewayError>,
-        kind = PluginKind::PaymentGateway, gateway = gateway_name, op = "refund",
+        fn refund / refund_traced(request: RefundRequest) -> Result<RefundResult, GatewayError>,
+        kind = PluginKind::PaymentGateway, gateway = gateway_name, pin = gateway_pin, op = "refund", rider = None,
         |store, loaded| {
             let i = loaded.gateway(store).await?;
             let refunded = i.refund(store, &request).await?;
@@ -464,8 +522,8 @@ fn check_outbound(messages: &[OutboundMessage]) -> Result<(), Failure> {
 impl StationProtocolPlugin<'_> {
     plugin_call! {
         /// The MQTT topic filters this protocol's stations publish on.
-        fn topic_filters() -> Vec<String>,
-        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "topic-filters",
+        fn topic_filters / topic_filters_traced() -> Vec<String>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, pin = no_name, op = "topic-filters", rider = None,
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
             let filters = i.topic_filters(store).await?.map_err(Failure::from)?;
@@ -482,8 +540,8 @@ impl StationProtocolPlugin<'_> {
     plugin_call! {
         /// Decodes one message. The inner `Err` is the plugin saying the bytes
         /// are not a valid message; the outer one is the plugin failing.
-        fn decode(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError>,
-        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "decode",
+        fn decode / decode_traced(topic: String, payload: Vec<u8>) -> Result<DecodedMessage, DecodeError>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, pin = no_name, op = "decode", rider = None,
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
             let decoded = i.decode(store, &topic, &payload).await?;
@@ -496,8 +554,8 @@ impl StationProtocolPlugin<'_> {
 
     plugin_call! {
         /// The messages that carry `command` to the station `device_id`.
-        fn encode(device_id: String, command: StationCommand) -> Vec<OutboundMessage>,
-        kind = PluginKind::StationProtocol, gateway = protocol_name, op = "encode",
+        fn encode / encode_traced(device_id: String, command: StationCommand) -> Vec<OutboundMessage>,
+        kind = PluginKind::StationProtocol, gateway = protocol_name, pin = no_name, op = "encode", rider = None,
         |store, loaded| {
             let i = loaded.station_protocol(store).await?;
             let messages = i.encode(store, &device_id, &command).await?.map_err(Failure::from)?;

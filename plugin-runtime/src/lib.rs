@@ -34,6 +34,7 @@ pub use contract::Contract;
 pub use engine::{CallObserver, CallRecord, PluginHostOptions};
 pub use error::{ConfigError, Failure, PluginError};
 pub use plugin_host::{
-    DisplayInfo, PluginHost, PluginState, PluginStatus, ReleaseCheck, ReloadReport, SlotRelease, ValidationReport,
+    CandidateMode, CandidateReport, Decided, DisplayInfo, PluginHost, PluginState, PluginStatus, ReleaseCheck,
+    ReleaseNotice, ReloadReport, SHADOW_QUEUE, ShadowDifference, SlotRelease, ValidationReport, canary_bucket,
     validate_file,
 };

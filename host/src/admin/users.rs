@@ -218,6 +218,9 @@ pub struct RentalBriefOut {
     pub returned_at: Option<String>,
     pub amount_paisa: i64,
     pub unpaid_due_paisa: i64,
+    /// The pricing build that priced it (`<slot>@<version>#<sha8>`, `+r<release>`
+    /// for a release), so a disputed charge is traced to it.
+    pub plugin_release: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -261,7 +264,7 @@ pub struct UserDetailOut {
 }
 
 const RENTAL_SELECT: &str = "SELECT r.id, r.code, r.status, s.serial_number, r.started_at, r.due_at, r.returned_at,
-        r.amount_paisa, r.unpaid_due_paisa
+        r.amount_paisa, r.unpaid_due_paisa, r.plugin_release
     FROM rentals r LEFT JOIN stations s ON s.id = r.station_id";
 
 fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalBriefOut> {
@@ -275,6 +278,7 @@ fn rental_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RentalBriefOut> {
         returned_at: opt_ts(r.get(6)?),
         amount_paisa: r.get(7)?,
         unpaid_due_paisa: r.get(8)?,
+        plugin_release: r.get("plugin_release")?,
     })
 }
 

@@ -95,6 +95,18 @@ pub async fn quote(
     package_id: i64,
     station_sn: Option<String>,
 ) -> Result<(PackageInfo, Quote), ApiError> {
+    let (package, quote) = quote_traced(state, user_id, package_id, station_sn).await?;
+    Ok((package, quote.value))
+}
+
+/// [`quote`], with the pricing build that decided it (a canary's for the
+/// riders in its share), to store beside the price.
+pub async fn quote_traced(
+    state: &AppState,
+    user_id: i64,
+    package_id: i64,
+    station_sn: Option<String>,
+) -> Result<(PackageInfo, powerbank_plugin_runtime::Decided<Quote>), ApiError> {
     let package = state
         .db
         .read(move |c| {
@@ -120,6 +132,6 @@ pub async fn quote(
         now_unix_ms: chrono::Utc::now().timestamp_millis(),
     };
     let request = QuoteRequest { package: package.clone(), requested_minutes: None, context };
-    let quote = state.plugins.pricing().quote(request).await?;
+    let quote = state.plugins.pricing().quote_traced(request).await?;
     Ok((package, quote))
 }

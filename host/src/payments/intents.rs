@@ -89,10 +89,13 @@ pub struct Intent {
     pub expires_at: i64,
     pub completed_at: Option<i64>,
     pub created_at: i64,
+    /// The gateway build that created it; its verification goes through
+    /// that build while the runtime keeps it.
+    pub plugin_release: Option<String>,
 }
 
 const INTENT_COLUMNS: &str = "id, user_id, purpose, gateway, amount_paisa, status, gateway_reference, payment_url,
-    client_secret, client_payload, transaction_id, last_error, expires_at, completed_at, created_at";
+    client_secret, client_payload, transaction_id, last_error, expires_at, completed_at, created_at, plugin_release";
 
 /// The one mapping of a `payment_intents` row ([`INTENT_COLUMNS`]), by column name.
 fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
@@ -112,6 +115,7 @@ fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intent> {
         expires_at: r.get("expires_at")?,
         completed_at: r.get("completed_at")?,
         created_at: r.get("created_at")?,
+        plugin_release: r.get("plugin_release")?,
     })
 }
 
@@ -239,6 +243,8 @@ pub struct OpenedIntent {
     pub redirect_url: Option<String>,
     pub client_secret: Option<String>,
     pub client_payload: Option<Value>,
+    /// The gateway build that created it.
+    pub plugin_release: String,
 }
 
 /// Opens a payment of `amount_paisa` at `gateway` (a loaded gateway plugin's
@@ -260,7 +266,9 @@ pub async fn open_at_gateway(
         return_url,
         context: CallContext { user_id: Some(user_id.to_string()), station_sn: None, now_unix_ms: now_ts() * 1000 },
     };
-    let created = gateway_result(gateway, state.plugins.gateway(gateway).create_intent(request).await)?;
+    let decided = state.plugins.gateway(gateway).create_intent_traced(request).await;
+    let plugin_release = decided.as_ref().map(|d| d.release.clone()).unwrap_or_default();
+    let created = gateway_result(gateway, decided.map(|d| d.value))?;
     if created.gateway_ref.trim().is_empty() {
         return Err(ApiError::new(StatusCode::BAD_GATEWAY, "gateway_error", "the gateway returned no reference"));
     }
@@ -279,6 +287,7 @@ pub async fn open_at_gateway(
         }),
         client_secret,
         client_payload: payload,
+        plugin_release,
     })
 }
 
@@ -294,8 +303,9 @@ pub fn store_intent(
     let now = now_ts();
     tx.execute(
         "INSERT INTO payment_intents (id, user_id, purpose, gateway, amount_paisa, currency, status,
-            gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', ?12, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            gateway_reference, payment_url, client_secret, client_payload, expires_at, created_at, updated_at,
+            plugin_release)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'NPR', ?12, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?13)",
         params![
             opened.id,
             user_id,
@@ -308,7 +318,8 @@ pub fn store_intent(
             opened.client_payload.as_ref().map(Value::to_string),
             now + INTENT_TTL_SECS,
             now,
-            IntentStatus::Pending
+            IntentStatus::Pending,
+            opened.plugin_release
         ],
     )?;
     schedule_check(tx, &opened.id, 1, now + FIRST_CHECK_SECS)?;
@@ -332,7 +343,7 @@ pub async fn ask_gateway(
         callback_params: callback,
         expected_amount_paisa: intent.amount_paisa,
     };
-    let answer = state.plugins.gateway(&intent.gateway).verify(request).await;
+    let answer = state.plugins.gateway_pinned(&intent.gateway, intent.plugin_release.as_deref()).verify(request).await;
     gateway_result(&intent.gateway, answer)
 }
 

@@ -29,6 +29,8 @@ CREATE TABLE payment_intents (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     client_payload TEXT,
+    -- Migration 30: the gateway build that created the intent.
+    plugin_release TEXT,
     UNIQUE (gateway, gateway_reference)
 );
 INSERT INTO payment_intents SELECT * FROM payment_intents_copy;

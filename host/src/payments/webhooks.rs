@@ -62,7 +62,7 @@ pub async fn handle(
 ) -> Result<Json<WebhookAck>, ApiError> {
     let header_list: Vec<(String, String)> =
         headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    let parsed = state.plugins.gateway(&gateway).parse_webhook(header_list, body.to_vec()).await;
+    let parsed = state.plugins.gateway(&gateway).parse_webhook(header_list.clone(), body.to_vec()).await;
     let event: WebhookEvent = match parsed.map_err(plugin_failure)? {
         Ok(event) => event,
         Err(GatewayError::BadSignature) => {
@@ -83,6 +83,18 @@ pub async fn handle(
     let found = {
         let (gateway, gateway_ref, order_id) = (gateway.clone(), event.gateway_ref.clone(), event.order_id.clone());
         state.db.read(move |c| intent_for_event(c, &gateway, &gateway_ref, order_id.as_deref())).await?
+    };
+    // An intent an earlier build of this gateway created is read by that
+    // build while the runtime keeps it: a newer build takes new intents only.
+    let event = match found.as_ref().and_then(|i| i.plugin_release.clone()) {
+        Some(release) if state.plugins.serving_release(&gateway).as_deref() != Some(release.as_str()) => {
+            let pinned = state.plugins.gateway_pinned(&gateway, Some(&release));
+            match pinned.parse_webhook(header_list, body.to_vec()).await {
+                Ok(Ok(read)) if read.gateway_ref == event.gateway_ref => read,
+                _ => event,
+            }
+        }
+        _ => event,
     };
     let creditable = found.as_ref().filter(|i| {
         event.status == PaymentStatus::Succeeded

@@ -78,6 +78,13 @@ pub struct PluginOut {
     pub failures: u64,
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
+    /// A staged release running beside the serving build, and how
+    /// (`shadow` or `canary`); see its report at `.../releases/{id}/shadow`.
+    pub candidate_release_id: Option<i64>,
+    pub candidate_mode: Option<String>,
+    /// The last thing the server did to this plugin on its own, such as a
+    /// canary stopped for failing too often.
+    pub notice: Option<String>,
 }
 
 fn ms_to_rfc3339(ms: Option<i64>) -> Option<String> {
@@ -106,6 +113,9 @@ impl From<PluginStatus> for PluginOut {
             failures: s.failures,
             p50_us: s.p50_us,
             p99_us: s.p99_us,
+            candidate_release_id: s.candidate_release_id,
+            candidate_mode: s.candidate_mode,
+            notice: s.notice,
         }
     }
 }

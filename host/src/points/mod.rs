@@ -47,6 +47,8 @@ pub struct PlannedAward {
     /// The plugin's reason, e.g. `signup`, `referral`, `top-up`; stored on the
     /// ledger row and shown in the notification.
     pub reason: String,
+    /// The points build that decided it (stored on the ledger row).
+    pub plugin_release: Option<String>,
 }
 
 /// Asks the points plugin what `event` earns. Zero awards are dropped, so an
@@ -63,8 +65,10 @@ pub async fn plan_awards(state: &AppState, event: PointsEvent) -> Result<Vec<Pla
         PointsEvent::RefereeFirstRental(e) => e.referee_id.clone(),
     };
     let context = CallContext { user_id: Some(subject), station_sn: None, now_unix_ms: now_ts().saturating_mul(1000) };
-    let awards = state.plugins.points().award(event, context).await?;
-    awards
+    let decided = state.plugins.points().award_traced(event, context).await?;
+    let release = decided.release;
+    decided
+        .value
         .into_iter()
         .filter(|a| a.points > 0)
         .map(|a| {
@@ -74,7 +78,7 @@ pub async fn plan_awards(state: &AppState, event: PointsEvent) -> Result<Vec<Pla
                 .user_id
                 .parse()
                 .map_err(|_| ApiError::internal(format!("points plugin awarded to non-numeric user {}", a.user_id)))?;
-            Ok(PlannedAward { user_id, points: a.points, reason: a.reason })
+            Ok(PlannedAward { user_id, points: a.points, reason: a.reason, plugin_release: Some(release.clone()) })
         })
         .collect()
 }
@@ -104,6 +108,11 @@ fn write_awards(
     let expires_at = now.saturating_add(i64::from(expiry_days).saturating_mul(DAY_SECS));
     for award in awards.iter().filter(|a| a.points > 0) {
         let balance = ledger::points_earn(tx, award.user_id, award.points, &award.reason, Some(expires_at), None)?;
+        // The ledger row just written (triggers do not move last_insert_rowid).
+        tx.execute(
+            "UPDATE points_transactions SET plugin_release = ?2 WHERE id = ?1",
+            rusqlite::params![tx.last_insert_rowid(), award.plugin_release],
+        )?;
         if quiet != Some(award.user_id) {
             notify(
                 tx,

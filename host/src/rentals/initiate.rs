@@ -299,6 +299,8 @@ pub(super) struct Priced {
     pub amount_paisa: i64,
     pub due_minutes: i64,
     pub coupon: Option<AppliedCoupon>,
+    /// The pricing build that decided the price (stored on the rental).
+    pub plugin_release: String,
 }
 
 impl Priced {
@@ -318,7 +320,8 @@ async fn price(
     station_sn: &str,
     coupon_code: Option<&str>,
 ) -> Result<Priced, ApiError> {
-    let (package, quote) = packages::quote(state, user_id, package_id, Some(station_sn.to_string())).await?;
+    let (package, decided) = packages::quote_traced(state, user_id, package_id, Some(station_sn.to_string())).await?;
+    let (quote, plugin_release) = (decided.value, decided.release);
     let coupon = match coupon_code {
         Some(code) => Some(
             coupons::apply(
@@ -339,6 +342,7 @@ async fn price(
         amount_paisa: coupon.as_ref().map_or(quote.amount_paisa, |c| c.final_amount_paisa),
         due_minutes: i64::from(quote.due_minutes),
         coupon,
+        plugin_release,
     })
 }
 
@@ -419,6 +423,10 @@ pub async fn initiate(
                 },
             )?;
             let rental_id = reserved.rental_id;
+            tx.execute(
+                "UPDATE rentals SET plugin_release = ?2 WHERE id = ?1",
+                params![rental_id, priced.plugin_release],
+            )?;
             let paid = charge::charge(
                 tx,
                 user_id,

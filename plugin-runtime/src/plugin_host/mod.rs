@@ -1,6 +1,7 @@
 //! `PluginHost`: the handle the HTTP host keeps. It owns the runtime, the
 //! active plugin set (swapped atomically on reload) and the per-plugin status.
 
+mod candidates;
 mod releases;
 mod reload;
 mod status;
@@ -12,19 +13,24 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
-use wasmtime::Store;
 
 use crate::config::{PluginKind, PluginsConfig};
-use crate::engine::{CallFuture, PluginHostOptions, Runtime};
-use crate::error::{ConfigError, Failure, PluginError};
+use crate::engine::{PluginHostOptions, Runtime};
+use crate::error::{ConfigError, PluginError};
 use crate::loaded::{ComponentCache, Loaded};
-use crate::state::StoreState;
+pub use candidates::{
+    CandidateMode, CandidateReport, Decided, ReleaseNotice, SHADOW_QUEUE, ShadowDifference, canary_bucket,
+};
+pub(crate) use candidates::{ShadowJob, release_label};
 pub use releases::{ReleaseCheck, SlotRelease};
 use reload::PluginSet;
 pub use reload::ReloadReport;
 use status::LoadError;
 pub use status::{DisplayInfo, PluginState, PluginStatus};
 pub use validate::{ValidationReport, validate_file};
+
+/// Replaced gateway builds kept for the payments they created.
+pub const KEPT_GATEWAY_BUILDS: usize = 16;
 
 pub(crate) struct Inner {
     pub runtime: Arc<Runtime>,
@@ -44,6 +50,19 @@ pub(crate) struct Inner {
     pub(crate) watch_stop: std::sync::OnceLock<tokio::sync::oneshot::Sender<()>>,
     /// Bumped after every reload that swapped a set in.
     generation: tokio::sync::watch::Sender<u64>,
+    /// The shadow or canary running beside each slot's serving build.
+    candidates: ArcSwap<BTreeMap<String, Arc<candidates::Candidate>>>,
+    /// The last candidate of each slot, running or stopped, for its report.
+    finished: Mutex<BTreeMap<String, Arc<candidates::Candidate>>>,
+    /// What the runtime did on its own (a canary stopped), for the host.
+    notices: tokio::sync::broadcast::Sender<ReleaseNotice>,
+    /// Gateway builds replaced by a reload (newest last, at most
+    /// [`KEPT_GATEWAY_BUILDS`]): payments they created keep verifying through them.
+    kept: Mutex<Vec<Arc<Loaded>>>,
+    /// The last notice of each slot, shown by `status()`.
+    notices_log: Mutex<BTreeMap<String, String>>,
+    /// Queue of the shadow worker, started with the first shadow.
+    shadow_tx: std::sync::OnceLock<tokio::sync::mpsc::Sender<candidates::ShadowJob>>,
 }
 
 /// Loads, runs and hot-swaps the plugins listed in a plugins.toml.
@@ -90,6 +109,12 @@ impl PluginHost {
                 reload_lock: tokio::sync::Mutex::new(()),
                 watch_stop: std::sync::OnceLock::new(),
                 generation: tokio::sync::watch::Sender::new(0),
+                candidates: ArcSwap::from_pointee(BTreeMap::new()),
+                finished: Mutex::new(BTreeMap::new()),
+                notices: tokio::sync::broadcast::Sender::new(64),
+                notices_log: Mutex::new(BTreeMap::new()),
+                kept: Mutex::new(Vec::new()),
+                shadow_tx: std::sync::OnceLock::new(),
             }),
         };
         let report = host.reload().await?;
@@ -181,35 +206,19 @@ impl PluginHost {
         };
         found.cloned().ok_or_else(|| PluginError::not_loaded(kind, name.unwrap_or(kind.as_str()), operation))
     }
-
-    /// Runs `f` against a fresh instance of the plugin serving `kind` (or the
-    /// gateway `name`), once a call slot is free.
-    pub(crate) async fn call<T, F>(
-        &self,
-        kind: PluginKind,
-        name: Option<&str>,
-        operation: &'static str,
-        f: F,
-    ) -> Result<T, PluginError>
-    where
-        F: for<'a> FnOnce(&'a mut Store<StoreState>, &'a Loaded) -> CallFuture<'a, T>,
-    {
-        // Pick the plugin before waiting, so the call is tied to one version.
-        let loaded = self.lookup(kind, name, operation)?;
-        let _slot = self.inner.slots.acquire().await.map_err(|e| PluginError {
-            plugin: loaded.env.name.clone(),
-            version: loaded.version.to_string(),
-            kind,
-            operation: operation.to_string(),
-            failure: Failure::Internal(e.to_string()),
-        })?;
-        self.inner.runtime.run(&loaded, operation, f).await
-    }
 }
 
 impl Inner {
     fn errors_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LoadError>> {
         self.errors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn kept_lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Loaded>>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finished_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<candidates::Candidate>>> {
+        self.finished.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn releases_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SlotRelease>> {

@@ -129,6 +129,9 @@ impl PluginHost {
             restore(&self.inner);
             return Err(format!("plugins.toml has no enabled plugin `{slot}`"));
         }
+        // A shadow or canary compared against (or shared with) the build
+        // that served; a new one is started for the new build if wanted.
+        self.stop_candidate(slot, None, "the slot's serving build changed");
         Ok(())
     }
 }

@@ -112,7 +112,21 @@ impl Inner {
             }
         }
 
-        let keep: Vec<&str> = next.all().map(|l| l.sha256.as_str()).collect();
+        // A replaced gateway build stays callable for the payments it created.
+        {
+            let mut kept = self.kept_lock();
+            for old_gateway in old.named.values().filter(|l| l.env.kind == PluginKind::PaymentGateway) {
+                let replaced = next.named.get(&old_gateway.env.name).is_none_or(|n| !Arc::ptr_eq(n, old_gateway));
+                if replaced {
+                    kept.push(old_gateway.clone());
+                }
+            }
+            let excess = kept.len().saturating_sub(super::KEPT_GATEWAY_BUILDS);
+            *kept = kept.split_off(excess);
+        }
+        let mut keep: Vec<&str> = next.all().map(|l| l.sha256.as_str()).collect();
+        let kept = self.kept_lock().iter().map(|l| l.sha256.clone()).collect::<Vec<_>>();
+        keep.extend(kept.iter().map(String::as_str));
         self.cache.retain(&keep);
         self.active.store(Arc::new(next));
         *self.last_config.lock().unwrap_or_else(|p| p.into_inner()) = Some(config);

@@ -35,6 +35,13 @@ pub struct PluginStatus {
     pub failures: u64,
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
+    /// The staged release running beside the serving build, and how
+    /// (`shadow` or `canary`).
+    pub candidate_release_id: Option<i64>,
+    pub candidate_mode: Option<String>,
+    /// The last thing the runtime did to this slot on its own (a canary
+    /// stopped for failing), for operators.
+    pub notice: Option<String>,
 }
 
 /// How to show a plugin to people (a payment method, say), from its `info`.
@@ -67,6 +74,17 @@ impl Inner {
         let set = self.active.load();
         let errors = self.errors_lock();
         let config = self.last_config.lock().unwrap_or_else(|p| p.into_inner());
+        let candidates = self.candidates.load();
+        let notices = self.notices_log.lock().unwrap_or_else(|p| p.into_inner());
+        let candidate = |name: &str| {
+            candidates.get(name).map(|c| {
+                let mode = match c.mode {
+                    super::CandidateMode::Shadow { .. } => "shadow",
+                    super::CandidateMode::Canary { .. } => "canary",
+                };
+                (c.release_id, mode.to_string())
+            })
+        };
         let mut out: BTreeMap<String, PluginStatus> = BTreeMap::new();
 
         for l in set.all() {
@@ -93,6 +111,9 @@ impl Inner {
                     failures: stats.failures,
                     p50_us: stats.p50_us,
                     p99_us: stats.p99_us,
+                    candidate_release_id: candidate(&l.env.name).map(|c| c.0),
+                    candidate_mode: candidate(&l.env.name).map(|c| c.1),
+                    notice: notices.get(&l.env.name).cloned(),
                 },
             );
         }
@@ -121,6 +142,9 @@ impl Inner {
                     failures: 0,
                     p50_us: None,
                     p99_us: None,
+                    candidate_release_id: None,
+                    candidate_mode: None,
+                    notice: notices.get(&cfg.name).cloned(),
                 },
             );
         }

@@ -22,6 +22,7 @@ mod notifications;
 mod openapi_conformance;
 mod ops;
 mod payments;
+mod plugin_canary;
 mod plugin_releases;
 mod plugins_admin;
 mod points;

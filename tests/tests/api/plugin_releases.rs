@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::renting::sql;
 
-fn dist(file: &str) -> PathBuf {
+pub(crate) fn dist(file: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist").join(file);
     assert!(path.exists(), "{} missing: run `cargo xtask build-plugins`", path.display());
     path
@@ -47,7 +47,7 @@ async fn server(adjust: impl FnOnce(&mut powerbank::config::Config) + Send + 'st
     .await
 }
 
-async fn upload(s: &TestServer, token: &str, plugin: &str, wasm: Vec<u8>, config: &str) -> Reply {
+pub(crate) async fn upload(s: &TestServer, token: &str, plugin: &str, wasm: Vec<u8>, config: &str) -> Reply {
     upload_signed(s, token, plugin, wasm, config, None).await
 }
 
@@ -69,11 +69,11 @@ async fn upload_signed(
     TestServer::read(s.http.post(url).bearer_auth(token).multipart(form).send().await.unwrap()).await
 }
 
-fn wasm(file: &str) -> Vec<u8> {
+pub(crate) fn wasm(file: &str) -> Vec<u8> {
     std::fs::read(dist(file)).unwrap()
 }
 
-async fn pricing(s: &TestServer, admin: &Session) -> Value {
+pub(crate) async fn pricing(s: &TestServer, admin: &Session) -> Value {
     let list = s.get("/api/admin/plugins", Some(&admin.access)).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     list.body.as_array().unwrap().iter().find(|p| p["name"] == "pricing-standard").cloned().unwrap()
@@ -81,7 +81,7 @@ async fn pricing(s: &TestServer, admin: &Session) -> Value {
 
 /// A rider whose rental has been overdue for 2 h 30 min: 3 started hours,
 /// so the price changes only with the per-hour rate, far from any boundary.
-async fn overdue_rider(s: &TestServer) -> (Session, i64) {
+pub(crate) async fn overdue_rider(s: &TestServer) -> (Session, i64) {
     let db = Db::open(&s.db_path(), 1).unwrap();
     powerbank::demo::seed_if_empty(&db).unwrap();
     let rider = s.register("9841500001").await;
@@ -99,12 +99,12 @@ async fn overdue_rider(s: &TestServer) -> (Session, i64) {
     (rider, id)
 }
 
-fn rental_id_of(s: &TestServer) -> i64 {
+pub(crate) fn rental_id_of(s: &TestServer) -> i64 {
     let rows = crate::support::renting::rows(s, "SELECT id FROM rentals WHERE code = 'RL-TEST-1'", []);
     rows[0][0].as_i64().unwrap()
 }
 
-async fn overdue_now(s: &TestServer, rider: &Session, rental: i64) -> Reply {
+pub(crate) async fn overdue_now(s: &TestServer, rider: &Session, rental: i64) -> Reply {
     s.get(&format!("/api/rentals/{rental}/calculate-due"), Some(&rider.access)).await
 }
 

@@ -3,6 +3,7 @@
 //! them, promote one to serve the slot, roll back to an earlier one or to the
 //! file. See docs/plugins.md, "Releases".
 
+pub mod candidates;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ use store::{NewRelease, Release};
 
 /// One release at a time per server: promote, roll back and prune read and
 /// then change both the serving set and the history, which must agree.
-static RELEASE_ACTIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static RELEASE_ACTIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A release as the admin API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -484,4 +485,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(detail))
         .routes(routes!(promote))
         .routes(routes!(rollback))
+        .routes(routes!(candidates::start_shadow, candidates::shadow_report, candidates::stop_shadow))
+        .routes(routes!(candidates::start_canary, candidates::canary_report, candidates::stop_canary))
 }
