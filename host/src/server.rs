@@ -240,6 +240,7 @@ fn job_handlers(idle_poll: std::time::Duration, metrics: Arc<Metrics>) -> Jobs<A
     let jobs = payments::jobs(jobs);
     let jobs = points::jobs(jobs);
     let jobs = crate::social::jobs(jobs);
+    let jobs = promotions::jobs(jobs);
     rentals::jobs(jobs).build()
 }
 
