@@ -490,11 +490,13 @@ pub struct CampaignAnalyticsOut {
     pub before: PeriodOut,
 }
 
-fn period(c: &Connection, from: i64, to: i64) -> rusqlite::Result<PeriodOut> {
+/// Rentals started from `from` to `to` (inclusive of `to` when `through`,
+/// so a rental started this second counts during a campaign still running).
+fn period(c: &Connection, from: i64, to: i64, through: bool) -> rusqlite::Result<PeriodOut> {
     c.query_row(
         "SELECT COUNT(*), COALESCE(SUM(amount_paisa), 0) FROM rentals
-         WHERE started_at >= ?1 AND started_at < ?2",
-        [from, to],
+         WHERE started_at >= ?1 AND (started_at < ?2 OR (?3 AND started_at = ?2))",
+        params![from, to, through],
         |r| {
             Ok(PeriodOut {
                 from: ts_to_rfc3339(from),
@@ -535,8 +537,8 @@ fn analytics(c: &Connection, id: i64, now: i64) -> Result<CampaignAnalyticsOut, 
         discount_given_paisa: discount,
         points_granted: points,
         coupons_issued,
-        during: period(c, row.starts_at, end)?,
-        before: period(c, row.starts_at - length, row.starts_at)?,
+        during: period(c, row.starts_at, end, true)?,
+        before: period(c, row.starts_at - length, row.starts_at, false)?,
     })
 }
 
