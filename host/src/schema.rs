@@ -70,6 +70,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "rental_dues_extensions_by_gateway",
         concat!(include_str!("payments/purposes.sql"), include_str!("rentals/due_payments.sql")),
     ),
+    (32, "campaigns", include_str!("promotions/campaigns/schema.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -246,6 +246,7 @@ fn job_handlers(idle_poll: std::time::Duration, metrics: Arc<Metrics>) -> Jobs<A
     let jobs = points::jobs(jobs);
     let jobs = crate::social::jobs(jobs);
     let jobs = admin::jobs(jobs);
+    let jobs = promotions::jobs(jobs);
     rentals::jobs(jobs).build()
 }
 

@@ -326,7 +326,43 @@ impl PromotionsPlugin<'_> {
             }
         }
     }
+
+    plugin_call! {
+        /// Whether the plugin will run `campaign`'s offer. The inner `Err` is
+        /// its reason for refusing it (an answer for the operator).
+        fn validate_campaign(campaign: Campaign) -> Result<(), CampaignRejection>,
+        kind = PluginKind::Promotions, gateway = no_name, op = "validate-campaign",
+        |store, loaded| {
+            let i = loaded.promotions(store).await?;
+            i.validate_campaign(store, &campaign).await
+        }
+    }
+
+    plugin_call! {
+        /// What `campaign` offers on `event`; a discount is checked like a
+        /// coupon's, a multiplier is at most 100x.
+        fn decide_campaign_offer(campaign: Campaign, event: CampaignEvent) -> OfferDecision,
+        kind = PluginKind::Promotions, gateway = no_name, op = "decide-campaign-offer",
+        |store, loaded| {
+            let i = loaded.promotions(store).await?;
+            let decision = i.decide_campaign_offer(store, &campaign, &event).await?.map_err(Failure::from)?;
+            match (&decision, &event) {
+                (OfferDecision::Discount(d), CampaignEvent::Rental(order)) => check_discount(order.amount_paisa, d)?,
+                (OfferDecision::Discount(_), CampaignEvent::TopUp(_)) => {
+                    return malformed("a discount on a top-up");
+                }
+                (OfferDecision::PointsMultiplierBp(bp), _) if *bp > MAX_MULTIPLIER_BP => {
+                    return malformed(format!("points multiplier of {bp} basis points (at most {MAX_MULTIPLIER_BP})"));
+                }
+                _ => {}
+            }
+            Ok(decision)
+        }
+    }
 }
+
+/// The largest points multiplier a campaign may give: 100x.
+pub const MAX_MULTIPLIER_BP: u32 = 1_000_000;
 
 impl GatewayPlugin<'_> {
     plugin_call! {

@@ -1,5 +1,5 @@
 //! The values passed to and from plugins, generated from the current
-//! contract (`wit/`, `powerbank:plugins@0.3.0`) and re-exported under short
+//! contract (`wit/`, `powerbank:plugins@0.4.0`) and re-exported under short
 //! names. All money is integer paisa. Plugins built against an older
 //! contract are called in these same types (`contract::v0_2`, `contract::v0_1`).
 
@@ -17,7 +17,9 @@ pub use crate::contract::current::pricing::powerbank::plugins::pricing_types::{
     QuoteRequest,
 };
 pub use crate::contract::current::promotions::powerbank::plugins::promotion_types::{
-    Coupon, CouponDecision, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, OrderSummary,
+    Campaign, CampaignEvent, CampaignOffer, CampaignRejection, Coupon, CouponDecision, CouponDiscount, CouponGrant,
+    CouponRejection, CouponUsage, DiscountApplication, OfferDecision, OrderSummary, PointsMultiplier, RentalDiscount,
+    TopUpSummary,
 };
 pub use crate::contract::current::shared::{CallContext, CallError, LogLevel, PluginInfo};
 pub use crate::contract::current::station_protocol::powerbank::plugins::station_types::{

@@ -43,6 +43,7 @@ use crate::{
     notifications::notify,
     payments::settings::{MAX_TOPUP_PAISA, MIN_TOPUP_PAISA},
     points::{self, PlannedAward},
+    promotions::campaigns::apply as campaign_offers,
     state::AppState,
 };
 
@@ -253,6 +254,14 @@ pub async fn verify_topup(
 pub struct TopupPoints {
     pub awards: Vec<PlannedAward>,
     pub expiry_days: u32,
+    /// A running campaign's points multiplier, as extra points.
+    pub bonus: Option<CampaignBonus>,
+}
+
+/// Points a campaign adds to a top-up's usual award.
+pub struct CampaignBonus {
+    pub campaign_id: i64,
+    pub extra_points: i64,
 }
 
 pub async fn plan_topup_points(state: &AppState, user_id: i64, amount_paisa: i64) -> Option<TopupPoints> {
@@ -260,7 +269,15 @@ pub async fn plan_topup_points(state: &AppState, user_id: i64, amount_paisa: i64
     let planned = async {
         let awards = points::plan_awards(state, event).await?;
         let expiry_days = points::expiry_days(state).await?;
-        Ok::<_, ApiError>(TopupPoints { awards, expiry_days })
+        let usual: i64 = awards.iter().filter(|a| a.user_id == user_id).map(|a| a.points).sum();
+        let bonus = match campaign_offers::best_topup_multiplier(state, user_id, amount_paisa).await {
+            Some(b) if usual > 0 => Some(CampaignBonus {
+                campaign_id: b.campaign_id,
+                extra_points: campaign_offers::extra_points(usual, b.multiplier_bp),
+            }),
+            _ => None,
+        };
+        Ok::<_, ApiError>(TopupPoints { awards, expiry_days, bonus })
     };
     match planned.await {
         Ok(p) => Some(p),
@@ -293,7 +310,8 @@ pub fn credit_topup(
     let points_awarded = match planned {
         Some(p) => {
             points::grant(tx, &p.awards, p.expiry_days, now)?;
-            p.awards.iter().filter(|a| a.user_id == user_id).map(|a| a.points).sum()
+            let usual: i64 = p.awards.iter().filter(|a| a.user_id == user_id).map(|a| a.points).sum();
+            usual + grant_campaign_bonus(tx, user_id, transaction_id, p, now)?
         }
         None => {
             jobs::enqueue(
@@ -313,6 +331,34 @@ pub fn credit_topup(
     )?;
     tracing::info!(intent_id, user_id, amount_paisa, gateway, transaction_id, "top-up credited");
     Ok(Some(Credited { transaction_id, reference, balance_paisa, points_awarded }))
+}
+
+/// Grants a campaign's extra points with its redemption, when the campaign
+/// still runs and its limits hold; otherwise the top-up earns the usual
+/// points only (the credit never fails for a bonus). Returns the extra points.
+fn grant_campaign_bonus(
+    tx: &Transaction<'_>,
+    user_id: i64,
+    transaction_id: i64,
+    planned: &TopupPoints,
+    now: i64,
+) -> Result<i64, ApiError> {
+    let Some(bonus) = planned.bonus.as_ref().filter(|b| b.extra_points > 0) else { return Ok(0) };
+    let redemption = campaign_offers::Redemption {
+        rental_id: None,
+        rental_order_id: None,
+        transaction_id: Some(transaction_id),
+        discount_paisa: 0,
+        points: bonus.extra_points,
+    };
+    match campaign_offers::redeem(tx, bonus.campaign_id, user_id, redemption) {
+        Ok(()) => {}
+        Err(e) if e.code == "campaign_limit_reached" || e.code == "campaign_ended" => return Ok(0),
+        Err(e) => return Err(e),
+    }
+    let award = PlannedAward { user_id, points: bonus.extra_points, reason: "campaign bonus".to_string() };
+    points::grant(tx, &[award], planned.expiry_days, now)?;
+    Ok(bonus.extra_points)
 }
 
 /// Grants a top-up's points later (see [`TOPUP_POINTS_JOB`]).

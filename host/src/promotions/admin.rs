@@ -229,6 +229,7 @@ pub async fn create_coupon(
         max_uses_per_user: body.max_uses_per_user,
         is_public: body.is_public.unwrap_or(true),
         is_active: body.is_active.unwrap_or(true),
+        owner_user_id: None,
         created_at: now,
         updated_at: now,
     };

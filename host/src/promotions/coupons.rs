@@ -41,13 +41,15 @@ pub struct CouponRow {
     pub max_uses_per_user: Option<i64>,
     pub is_public: bool,
     pub is_active: bool,
+    /// A campaign's personal coupon: only this rider may use it.
+    pub owner_user_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 pub const COUPON_COLUMNS: &str = "id, code, name, description, discount_type, discount_value, max_discount_paisa,
-    min_amount_paisa, valid_from, valid_until, max_uses_total, max_uses_per_user, is_public, is_active, created_at,
-    updated_at";
+    min_amount_paisa, valid_from, valid_until, max_uses_total, max_uses_per_user, is_public, is_active, owner_user_id,
+    created_at, updated_at";
 
 /// The one mapping of a `coupons` row ([`COUPON_COLUMNS`]), by column name.
 pub fn coupon_from_row(r: &Row<'_>) -> rusqlite::Result<CouponRow> {
@@ -66,6 +68,7 @@ pub fn coupon_from_row(r: &Row<'_>) -> rusqlite::Result<CouponRow> {
         max_uses_per_user: r.get("max_uses_per_user")?,
         is_public: r.get("is_public")?,
         is_active: r.get("is_active")?,
+        owner_user_id: r.get("owner_user_id")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -182,7 +185,8 @@ pub async fn apply(
     let found = state
         .db
         .read(move |c| match find_by_code(c, &lookup)? {
-            Some(coupon) if coupon.is_active => {
+            // Another rider's personal coupon is as good as an unknown code.
+            Some(coupon) if coupon.is_active && coupon.owner_user_id.is_none_or(|o| o == user_id) => {
                 let counts = usage_counts(c, coupon.id, user_id)?;
                 Ok(Some((coupon, counts)))
             }
@@ -227,7 +231,9 @@ pub fn redeem(
 ) -> Result<(), ApiError> {
     let now = now_ts();
     let code = applied.coupon_code.as_str();
-    let coupon = find_by_id(tx, applied.coupon_id)?.filter(|c| c.is_active).ok_or_else(|| unknown(code))?;
+    let coupon = find_by_id(tx, applied.coupon_id)?
+        .filter(|c| c.is_active && c.owner_user_id.is_none_or(|o| o == user_id))
+        .ok_or_else(|| unknown(code))?;
     if now < coupon.valid_from {
         return Err(rejection_error(code, CouponRejection::NotYetValid));
     }
@@ -249,29 +255,31 @@ pub fn redeem(
     Ok(())
 }
 
-/// Releases the redemption of a rental whose payment was given back.
+/// Releases the redemptions (coupon and campaign) of a rental whose payment
+/// was given back.
 pub fn release_for_rental(tx: &Transaction<'_>, rental_id: i64) -> Result<(), ApiError> {
     tx.execute(
         "UPDATE coupon_usages SET released_at = ?2 WHERE rental_id = ?1 AND released_at IS NULL",
         params![rental_id, now_ts()],
     )?;
-    Ok(())
+    super::campaigns::apply::release_for_rental(tx, rental_id)
 }
 
-/// Releases the redemption of a gateway rental order that was never used.
+/// Releases the redemptions (coupon and campaign) of a gateway rental order
+/// that was never used.
 pub fn release_for_order(tx: &Transaction<'_>, order_id: i64) -> Result<(), ApiError> {
     tx.execute(
         "UPDATE coupon_usages SET released_at = ?2 WHERE rental_order_id = ?1 AND released_at IS NULL",
         params![order_id, now_ts()],
     )?;
-    Ok(())
+    super::campaigns::apply::release_for_order(tx, order_id)
 }
 
 /// Counts a released rental redemption again: the rental was charged after
 /// all (a late eject). Not limit-checked: the user held the coupon already.
 pub fn restore_for_rental(tx: &Transaction<'_>, rental_id: i64) -> Result<(), ApiError> {
     tx.execute("UPDATE coupon_usages SET released_at = NULL WHERE rental_id = ?1", [rental_id])?;
-    Ok(())
+    super::campaigns::apply::restore_for_rental(tx, rental_id)
 }
 
 /// Links an order's redemption to the rental the order started.
@@ -280,7 +288,7 @@ pub fn attach_rental(tx: &Transaction<'_>, rental_order_id: i64, rental_id: i64)
         "UPDATE coupon_usages SET rental_id = ?2 WHERE rental_order_id = ?1",
         params![rental_order_id, rental_id],
     )?;
-    Ok(())
+    super::campaigns::apply::attach_rental(tx, rental_order_id, rental_id)
 }
 
 /// A coupon as operators see it.
@@ -436,6 +444,7 @@ mod tests {
             max_uses_per_user: Some(1),
             is_public: true,
             is_active: true,
+            owner_user_id: None,
             created_at: 0,
             updated_at: 0,
         };

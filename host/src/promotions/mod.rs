@@ -1,13 +1,15 @@
-//! Promotions: coupons. Operators manage them (`/api/admin/coupons`), the app
-//! lists and previews them (`/api/promotions/coupons/...`), and rentals redeem
-//! them: the promotions plugin decides what a coupon takes off, the host owns
-//! the coupons and counts their redemptions (see [`coupons`]).
+//! Promotions: coupons and campaigns. Operators manage them
+//! (`/api/admin/coupons`, `/api/admin/campaigns`), the app lists and previews
+//! them (`/api/promotions/...`), and rentals redeem them: the promotions
+//! plugin decides what a coupon or a campaign offer takes off, the host owns
+//! them and counts their redemptions (see [`coupons`], [`campaigns`]).
 
 pub mod admin;
+pub mod campaigns;
 pub mod coupons;
 pub mod user;
 
-use crate::state::AppState;
+use crate::{core::jobs::JobsBuilder, state::AppState};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -19,4 +21,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_coupons, admin::create_coupon))
         .routes(routes!(admin::get_coupon, admin::update_coupon, admin::delete_coupon))
         .routes(routes!(admin::coupon_usages))
+        .routes(routes!(campaigns::admin::my_campaigns))
+        .routes(routes!(campaigns::admin::list_campaigns, campaigns::admin::create_campaign))
+        .routes(routes!(campaigns::admin::get_campaign))
+        .routes(routes!(campaigns::admin::pause_campaign))
+        .routes(routes!(campaigns::admin::resume_campaign))
+        .routes(routes!(campaigns::admin::stop_campaign))
+        .routes(routes!(campaigns::admin::campaign_analytics))
+}
+
+pub fn jobs(jobs: JobsBuilder<AppState>) -> JobsBuilder<AppState> {
+    jobs.handle(campaigns::start::START_JOB, campaigns::start::start_job)
 }

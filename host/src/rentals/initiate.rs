@@ -31,7 +31,10 @@ use crate::{
     core::{ApiError, ApiJson, AuthUser, error::ErrorBody, now_ts},
     ledger::{TransactionKind, WalletKind},
     packages,
-    promotions::coupons::{self, AppliedCoupon},
+    promotions::{
+        campaigns::apply::{self as campaign_offers, AutoDiscount},
+        coupons::{self, AppliedCoupon},
+    },
     settings::Settings,
     state::AppState,
     stations::{link::EjectOutcome, slots, status::StationStatus},
@@ -292,7 +295,8 @@ pub(super) async fn eject_and_settle(
     Err(ApiError::new(status, code, format!("{reason}; {}", refund.message)).with_details(details))
 }
 
-/// A rental's price: the package's quote, less any coupon.
+/// A rental's price: the package's quote, less a coupon or a campaign's
+/// automatic discount (never both: docs/campaigns.md).
 pub(super) struct Priced {
     pub package_code: String,
     pub list_amount_paisa: i64,
@@ -301,15 +305,40 @@ pub(super) struct Priced {
     pub coupon: Option<AppliedCoupon>,
     /// The pricing build that decided the price (stored on the rental).
     pub plugin_release: String,
+    pub campaign: Option<AutoDiscount>,
 }
 
 impl Priced {
     pub fn discount_paisa(&self) -> i64 {
-        self.coupon.as_ref().map_or(0, |c| c.discount_paisa)
+        self.coupon.as_ref().map(|c| c.discount_paisa).or(self.campaign.as_ref().map(|c| c.discount_paisa)).unwrap_or(0)
     }
 
     pub fn coupon_id(&self) -> Option<i64> {
         self.coupon.as_ref().map(|c| c.coupon_id)
+    }
+
+    /// Records the campaign redemption, if any, in the paying transaction
+    /// (which checks the campaign's limits again).
+    pub fn redeem_campaign(
+        &self,
+        tx: &Transaction<'_>,
+        user_id: i64,
+        rental_id: Option<i64>,
+        rental_order_id: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let Some(c) = &self.campaign else { return Ok(()) };
+        campaign_offers::redeem(
+            tx,
+            c.campaign_id,
+            user_id,
+            campaign_offers::Redemption {
+                rental_id,
+                rental_order_id,
+                transaction_id: None,
+                discount_paisa: c.discount_paisa,
+                points: 0,
+            },
+        )
     }
 }
 
@@ -336,13 +365,29 @@ async fn price(
         ),
         None => None,
     };
+    let campaign =
+        campaign_offers::best_rental_discount(state, user_id, quote.amount_paisa, &package.code, Some(station_sn))
+            .await?;
+    // A coupon and an automatic discount never both apply: the better one
+    // does (the coupon on a tie, since the rider asked for it).
+    let (coupon, campaign) = match (coupon, campaign) {
+        (Some(coupon), Some(auto)) if auto.discount_paisa > coupon.discount_paisa => (None, Some(auto)),
+        (Some(coupon), _) => (Some(coupon), None),
+        (None, auto) => (None, auto),
+    };
+    let amount_paisa = match (&coupon, &campaign) {
+        (Some(c), _) => c.final_amount_paisa,
+        (None, Some(a)) => a.final_amount_paisa,
+        (None, None) => quote.amount_paisa,
+    };
     Ok(Priced {
         package_code: package.code,
         list_amount_paisa: quote.amount_paisa,
-        amount_paisa: coupon.as_ref().map_or(quote.amount_paisa, |c| c.final_amount_paisa),
+        amount_paisa,
         due_minutes: i64::from(quote.due_minutes),
         coupon,
         plugin_release,
+        campaign,
     })
 }
 
@@ -446,6 +491,7 @@ pub async fn initiate(
             if let Some(c) = &priced.coupon {
                 coupons::redeem(tx, user_id, c, Some(rental_id), None)?;
             }
+            priced.redeem_campaign(tx, user_id, Some(rental_id), None)?;
             Ok(reserved)
         })
         .await?;

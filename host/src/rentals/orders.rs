@@ -259,6 +259,7 @@ pub(super) async fn open_order(
             if let Some(c) = &priced.coupon {
                 coupons::redeem(tx, user_id, c, None, Some(order_id))?;
             }
+            priced.redeem_campaign(tx, user_id, None, Some(order_id))?;
             load_order_out(tx, order_id)
         })
         .await

@@ -1,10 +1,10 @@
-//! Host-side bindings of the current contract, `wit/` (`powerbank:plugins@0.3.0`).
+//! Host-side bindings of the current contract, `wit/` (`powerbank:plugins@0.4.0`).
 //!
 //! The `pricing` world generates the shared `types` and `host` interfaces;
 //! the other worlds reuse them through `with`, so one `Host` implementation
 //! and one set of shared types serve all kinds. The values of these bindings
 //! are the runtime's public types (`crate::types`); older contracts convert
-//! to and from them (`super::v0_2`, `super::v0_1`).
+//! to and from them (`super::v0_3`, `super::v0_2`, `super::v0_1`).
 //!
 //! Exports are called asynchronously: a call runs on a tokio worker inside a
 //! wasmtime fiber that yields back to tokio at every epoch tick, so even a

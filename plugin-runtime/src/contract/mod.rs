@@ -3,7 +3,7 @@
 //! of any of them in the current types.
 //!
 //! A component names its contract version in every `powerbank:plugins/...`
-//! interface it imports (`host@0.3.0`, `types@0.3.0`). The host reads that
+//! interface it imports (`host@0.4.0`, `types@0.4.0`). The host reads that
 //! once, at load, links the component against that version's world and
 //! keeps a [`Versioned`] pre-linked component. Each call then goes to that
 //! version's bindings: the current ones directly, an older one through its
@@ -23,10 +23,49 @@ macro_rules! export {
     };
 }
 
+/// An older version's `host` interface is the current one with its own
+/// types: same functions, same limits, one implementation. `$bindings` is
+/// the version's bindings module (with `host` and `types`); the interfaces
+/// listed have only types, so their host traits are empty.
+macro_rules! host_delegating_to_current {
+    ($bindings:ident, [$($($types_only:ident)::+),* $(,)?]) => {
+        impl $bindings::types::Host for crate::state::StoreState {}
+        $(impl $($types_only)::+::Host for crate::state::StoreState {})*
+
+        impl $bindings::host::Host for crate::state::StoreState {
+            fn log(&mut self, level: $bindings::types::LogLevel, message: String, fields: Vec<(String, String)>) {
+                use crate::contract::convert::Convert;
+                crate::contract::current::host::Host::log(self, level.convert(), message, fields)
+            }
+
+            fn now_unix_ms(&mut self) -> i64 {
+                crate::contract::current::host::Host::now_unix_ms(self)
+            }
+
+            fn config_get(&mut self, key: String) -> Option<String> {
+                crate::contract::current::host::Host::config_get(self, key)
+            }
+
+            fn secret_get(&mut self, key: String) -> Option<String> {
+                crate::contract::current::host::Host::secret_get(self, key)
+            }
+
+            async fn http_fetch(
+                &mut self,
+                request: $bindings::host::HttpRequest,
+            ) -> Result<$bindings::host::HttpResponse, $bindings::host::HttpError> {
+                use crate::contract::convert::Convert;
+                crate::contract::current::host::Host::http_fetch(self, request.convert()).await.convert()
+            }
+        }
+    };
+}
+
 mod convert;
 pub(crate) mod current;
 mod v0_1;
 mod v0_2;
+mod v0_3;
 
 use std::fmt;
 
@@ -44,13 +83,14 @@ pub enum Contract {
     V0_1,
     V0_2,
     V0_3,
+    V0_4,
 }
 
 impl Contract {
     /// The contract of `wit/`, which the SDK builds against.
-    pub const CURRENT: Contract = Contract::V0_3;
+    pub const CURRENT: Contract = Contract::V0_4;
     /// Newest first.
-    pub const SUPPORTED: [Contract; 3] = [Contract::V0_3, Contract::V0_2, Contract::V0_1];
+    pub const SUPPORTED: [Contract; 4] = [Contract::V0_4, Contract::V0_3, Contract::V0_2, Contract::V0_1];
 
     /// The full version of the WIT package this host binds.
     pub fn version(self) -> &'static str {
@@ -58,6 +98,7 @@ impl Contract {
             Contract::V0_1 => "0.1.0",
             Contract::V0_2 => "0.2.0",
             Contract::V0_3 => "0.3.0",
+            Contract::V0_4 => "0.4.0",
         }
     }
 
@@ -68,6 +109,7 @@ impl Contract {
             Contract::V0_1 => (0, 1),
             Contract::V0_2 => (0, 2),
             Contract::V0_3 => (0, 3),
+            Contract::V0_4 => (0, 4),
         }
     }
 
@@ -128,26 +170,31 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, kind: PluginKind) -
     match kind {
         PluginKind::Pricing => {
             current::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_3::bindings::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_2::bindings::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::pricing::Pricing::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::PointsRules => {
             current::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_3::bindings::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_2::bindings::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::points::PointsRules::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::Promotions => {
             current::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_3::bindings::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_2::bindings::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::promotions::Promotions::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::PaymentGateway => {
             current::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_3::bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_2::bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::payment_gateway::PaymentGateway::add_to_linker::<_, Data>(linker, |s| s)
         }
         PluginKind::StationProtocol => {
             current::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)?;
+            v0_3::bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_2::bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)?;
             v0_1::bindings::station_protocol::StationProtocol::add_to_linker::<_, Data>(linker, |s| s)
         }
@@ -156,28 +203,40 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, kind: PluginKind) -
 
 /// One thing per supported contract version: a world's pre-linked
 /// component, or an instance of it. A new version adds a case here.
-pub(crate) enum Versioned<Current, V0_2, V0_1> {
+pub(crate) enum Versioned<Current, V0_3, V0_2, V0_1> {
     Current(Current),
+    V0_3(V0_3),
     V0_2(V0_2),
     V0_1(V0_1),
 }
 
-pub(crate) type Pricing =
-    Versioned<current::pricing::Pricing, v0_2::bindings::pricing::Pricing, v0_1::bindings::pricing::Pricing>;
-pub(crate) type PointsRules =
-    Versioned<current::points::PointsRules, v0_2::bindings::points::PointsRules, v0_1::bindings::points::PointsRules>;
+pub(crate) type Pricing = Versioned<
+    current::pricing::Pricing,
+    v0_3::bindings::pricing::Pricing,
+    v0_2::bindings::pricing::Pricing,
+    v0_1::bindings::pricing::Pricing,
+>;
+pub(crate) type PointsRules = Versioned<
+    current::points::PointsRules,
+    v0_3::bindings::points::PointsRules,
+    v0_2::bindings::points::PointsRules,
+    v0_1::bindings::points::PointsRules,
+>;
 pub(crate) type Promotions = Versioned<
     current::promotions::Promotions,
+    v0_3::bindings::promotions::Promotions,
     v0_2::bindings::promotions::Promotions,
     v0_1::bindings::promotions::Promotions,
 >;
 pub(crate) type PaymentGateway = Versioned<
     current::payment_gateway::PaymentGateway,
+    v0_3::bindings::payment_gateway::PaymentGateway,
     v0_2::bindings::payment_gateway::PaymentGateway,
     v0_1::bindings::payment_gateway::PaymentGateway,
 >;
 pub(crate) type StationProtocol = Versioned<
     current::station_protocol::StationProtocol,
+    v0_3::bindings::station_protocol::StationProtocol,
     v0_2::bindings::station_protocol::StationProtocol,
     v0_1::bindings::station_protocol::StationProtocol,
 >;
@@ -188,6 +247,7 @@ pub(crate) enum WorldPre {
     Pricing(
         Versioned<
             current::pricing::PricingPre<StoreState>,
+            v0_3::bindings::pricing::PricingPre<StoreState>,
             v0_2::bindings::pricing::PricingPre<StoreState>,
             v0_1::bindings::pricing::PricingPre<StoreState>,
         >,
@@ -195,6 +255,7 @@ pub(crate) enum WorldPre {
     Points(
         Versioned<
             current::points::PointsRulesPre<StoreState>,
+            v0_3::bindings::points::PointsRulesPre<StoreState>,
             v0_2::bindings::points::PointsRulesPre<StoreState>,
             v0_1::bindings::points::PointsRulesPre<StoreState>,
         >,
@@ -202,6 +263,7 @@ pub(crate) enum WorldPre {
     Promotions(
         Versioned<
             current::promotions::PromotionsPre<StoreState>,
+            v0_3::bindings::promotions::PromotionsPre<StoreState>,
             v0_2::bindings::promotions::PromotionsPre<StoreState>,
             v0_1::bindings::promotions::PromotionsPre<StoreState>,
         >,
@@ -209,6 +271,7 @@ pub(crate) enum WorldPre {
     Gateway(
         Versioned<
             current::payment_gateway::PaymentGatewayPre<StoreState>,
+            v0_3::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
             v0_2::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
             v0_1::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
         >,
@@ -216,6 +279,7 @@ pub(crate) enum WorldPre {
     StationProtocol(
         Versioned<
             current::station_protocol::StationProtocolPre<StoreState>,
+            v0_3::bindings::station_protocol::StationProtocolPre<StoreState>,
             v0_2::bindings::station_protocol::StationProtocolPre<StoreState>,
             v0_1::bindings::station_protocol::StationProtocolPre<StoreState>,
         >,
@@ -227,9 +291,10 @@ impl WorldPre {
     /// export present with the right type.
     pub fn new(contract: Contract, kind: PluginKind, pre: InstancePre<StoreState>) -> wasmtime::Result<Self> {
         macro_rules! pre {
-            ($current:ty, $v0_2:ty, $v0_1:ty) => {
+            ($current:ty, $v0_3:ty, $v0_2:ty, $v0_1:ty) => {
                 match contract {
-                    Contract::V0_3 => Versioned::Current(<$current>::new(pre)?),
+                    Contract::V0_4 => Versioned::Current(<$current>::new(pre)?),
+                    Contract::V0_3 => Versioned::V0_3(<$v0_3>::new(pre)?),
                     Contract::V0_2 => Versioned::V0_2(<$v0_2>::new(pre)?),
                     Contract::V0_1 => Versioned::V0_1(<$v0_1>::new(pre)?),
                 }
@@ -238,26 +303,31 @@ impl WorldPre {
         Ok(match kind {
             PluginKind::Pricing => WorldPre::Pricing(pre!(
                 current::pricing::PricingPre<StoreState>,
+                v0_3::bindings::pricing::PricingPre<StoreState>,
                 v0_2::bindings::pricing::PricingPre<StoreState>,
                 v0_1::bindings::pricing::PricingPre<StoreState>
             )),
             PluginKind::PointsRules => WorldPre::Points(pre!(
                 current::points::PointsRulesPre<StoreState>,
+                v0_3::bindings::points::PointsRulesPre<StoreState>,
                 v0_2::bindings::points::PointsRulesPre<StoreState>,
                 v0_1::bindings::points::PointsRulesPre<StoreState>
             )),
             PluginKind::Promotions => WorldPre::Promotions(pre!(
                 current::promotions::PromotionsPre<StoreState>,
+                v0_3::bindings::promotions::PromotionsPre<StoreState>,
                 v0_2::bindings::promotions::PromotionsPre<StoreState>,
                 v0_1::bindings::promotions::PromotionsPre<StoreState>
             )),
             PluginKind::PaymentGateway => WorldPre::Gateway(pre!(
                 current::payment_gateway::PaymentGatewayPre<StoreState>,
+                v0_3::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
                 v0_2::bindings::payment_gateway::PaymentGatewayPre<StoreState>,
                 v0_1::bindings::payment_gateway::PaymentGatewayPre<StoreState>
             )),
             PluginKind::StationProtocol => WorldPre::StationProtocol(pre!(
                 current::station_protocol::StationProtocolPre<StoreState>,
+                v0_3::bindings::station_protocol::StationProtocolPre<StoreState>,
                 v0_2::bindings::station_protocol::StationProtocolPre<StoreState>,
                 v0_1::bindings::station_protocol::StationProtocolPre<StoreState>
             )),
@@ -273,6 +343,9 @@ macro_rules! instantiate {
             Some(match self {
                 WorldPre::$variant(Versioned::Current(pre)) => {
                     export!(store, pre.instantiate_async(&mut *store)).map(Versioned::Current)
+                }
+                WorldPre::$variant(Versioned::V0_3(pre)) => {
+                    export!(store, pre.instantiate_async(&mut *store)).map(Versioned::V0_3)
                 }
                 WorldPre::$variant(Versioned::V0_2(pre)) => {
                     export!(store, pre.instantiate_async(&mut *store)).map(Versioned::V0_2)
@@ -323,6 +396,7 @@ macro_rules! plugin_exports {
             pub async fn info(&self, store: &mut Store<StoreState>) -> Result<PluginInfo, Failure> {
                 match self {
                     Versioned::Current(i) => export!(store, i.call_info(&mut *store)),
+                    Versioned::V0_3(i) => i.info(store).await,
                     Versioned::V0_2(i) => i.info(store).await,
                     Versioned::V0_1(i) => i.info(store).await,
                 }
@@ -331,6 +405,7 @@ macro_rules! plugin_exports {
             pub async fn self_check(&self, store: &mut Store<StoreState>) -> Answer<(), CallError> {
                 match self {
                     Versioned::Current(i) => export!(store, i.call_self_check(&mut *store)),
+                    Versioned::V0_3(i) => i.self_check(store).await,
                     Versioned::V0_2(i) => i.self_check(store).await,
                     Versioned::V0_1(i) => i.self_check(store).await,
                 }
@@ -345,6 +420,7 @@ impl Pricing {
     pub async fn quote(&self, store: &mut Store<StoreState>, request: &QuoteRequest) -> Answer<Quote, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_quote(&mut *store, request)),
+            Versioned::V0_3(i) => i.quote(store, request).await,
             Versioned::V0_2(i) => i.quote(store, request).await,
             Versioned::V0_1(i) => i.quote(store, request).await,
         }
@@ -357,6 +433,7 @@ impl Pricing {
     ) -> Answer<i64, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_price_extension(&mut *store, request)),
+            Versioned::V0_3(i) => i.price_extension(store, request).await,
             Versioned::V0_2(i) => i.price_extension(store, request).await,
             Versioned::V0_1(i) => i.price_extension(store, request).await,
         }
@@ -369,6 +446,7 @@ impl Pricing {
     ) -> Answer<OverdueCharge, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_overdue_charge(&mut *store, request)),
+            Versioned::V0_3(i) => i.overdue_charge(store, request).await,
             Versioned::V0_2(i) => i.overdue_charge(store, request).await,
             Versioned::V0_1(i) => i.overdue_charge(store, request).await,
         }
@@ -383,10 +461,19 @@ impl Pricing {
     ) -> Answer<LostPolicy, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_lost_penalty(&mut *store, request)),
+            Versioned::V0_3(i) => i.lost_penalty(store, request).await,
             Versioned::V0_2(i) => i.lost_penalty(store, request).await,
             Versioned::V0_1(i) => i.lost_penalty(store, request).await,
         }
     }
+}
+
+/// What a promotions plugin older than 0.4 (which has no campaigns) answers
+/// when asked to validate one.
+pub(crate) fn no_campaigns() -> CampaignRejection {
+    CampaignRejection::UnsupportedOffer(
+        "the promotions plugin was built against a contract older than 0.4.0, which has no campaigns".to_string(),
+    )
 }
 
 /// What a pricing plugin older than 0.3 (which has no `lost-penalty`)
@@ -409,6 +496,7 @@ impl PointsRules {
     ) -> Answer<Vec<Award>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_award(&mut *store, event, context)),
+            Versioned::V0_3(i) => i.award(store, event, context).await,
             Versioned::V0_2(i) => i.award(store, event, context).await,
             Versioned::V0_1(i) => i.award(store, event, context).await,
         }
@@ -417,6 +505,7 @@ impl PointsRules {
     pub async fn points_to_paisa(&self, store: &mut Store<StoreState>, points: i64) -> Answer<i64, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_points_to_paisa(&mut *store, points)),
+            Versioned::V0_3(i) => i.points_to_paisa(store, points).await,
             Versioned::V0_2(i) => i.points_to_paisa(store, points).await,
             Versioned::V0_1(i) => i.points_to_paisa(store, points).await,
         }
@@ -425,6 +514,7 @@ impl PointsRules {
     pub async fn expiry_days(&self, store: &mut Store<StoreState>) -> Answer<u32, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_expiry_days(&mut *store)),
+            Versioned::V0_3(i) => i.expiry_days(store).await,
             Versioned::V0_2(i) => i.expiry_days(store).await,
             Versioned::V0_1(i) => i.expiry_days(store).await,
         }
@@ -432,6 +522,33 @@ impl PointsRules {
 }
 
 impl Promotions {
+    pub async fn validate_campaign(
+        &self,
+        store: &mut Store<StoreState>,
+        campaign: &Campaign,
+    ) -> Answer<(), CampaignRejection> {
+        match self {
+            Versioned::Current(i) => export!(store, i.call_validate_campaign(&mut *store, campaign)),
+            Versioned::V0_3(i) => i.validate_campaign(store, campaign).await,
+            Versioned::V0_2(i) => i.validate_campaign(store, campaign).await,
+            Versioned::V0_1(i) => i.validate_campaign(store, campaign).await,
+        }
+    }
+
+    pub async fn decide_campaign_offer(
+        &self,
+        store: &mut Store<StoreState>,
+        campaign: &Campaign,
+        event: &CampaignEvent,
+    ) -> Answer<OfferDecision, CallError> {
+        match self {
+            Versioned::Current(i) => export!(store, i.call_decide_campaign_offer(&mut *store, campaign, event)),
+            Versioned::V0_3(i) => i.decide_campaign_offer(store, campaign, event).await,
+            Versioned::V0_2(i) => i.decide_campaign_offer(store, campaign, event).await,
+            Versioned::V0_1(i) => i.decide_campaign_offer(store, campaign, event).await,
+        }
+    }
+
     pub async fn apply_coupon(
         &self,
         store: &mut Store<StoreState>,
@@ -441,6 +558,7 @@ impl Promotions {
     ) -> Answer<CouponDecision, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_apply_coupon(&mut *store, coupon, order, usage)),
+            Versioned::V0_3(i) => i.apply_coupon(store, coupon, order, usage).await,
             Versioned::V0_2(i) => i.apply_coupon(store, coupon, order, usage).await,
             Versioned::V0_1(i) => i.apply_coupon(store, coupon, order, usage).await,
         }
@@ -455,6 +573,7 @@ impl PaymentGateway {
     ) -> Answer<PaymentIntent, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_create_intent(&mut *store, request)),
+            Versioned::V0_3(i) => i.create_intent(store, request).await,
             Versioned::V0_2(i) => i.create_intent(store, request).await,
             Versioned::V0_1(i) => i.create_intent(store, request).await,
         }
@@ -467,6 +586,7 @@ impl PaymentGateway {
     ) -> Answer<PaymentVerification, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_verify(&mut *store, request)),
+            Versioned::V0_3(i) => i.verify(store, request).await,
             Versioned::V0_2(i) => i.verify(store, request).await,
             Versioned::V0_1(i) => i.verify(store, request).await,
         }
@@ -480,6 +600,7 @@ impl PaymentGateway {
     ) -> Answer<WebhookEvent, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_parse_webhook(&mut *store, headers, body)),
+            Versioned::V0_3(i) => i.parse_webhook(store, headers, body).await,
             Versioned::V0_2(i) => i.parse_webhook(store, headers, body).await,
             Versioned::V0_1(i) => i.parse_webhook(store, headers, body).await,
         }
@@ -492,6 +613,7 @@ impl PaymentGateway {
     ) -> Answer<RefundResult, GatewayError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_refund(&mut *store, request)),
+            Versioned::V0_3(i) => i.refund(store, request).await,
             Versioned::V0_2(i) => i.refund(store, request).await,
             Versioned::V0_1(i) => i.refund(store, request).await,
         }
@@ -502,6 +624,7 @@ impl StationProtocol {
     pub async fn topic_filters(&self, store: &mut Store<StoreState>) -> Answer<Vec<String>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_topic_filters(&mut *store)),
+            Versioned::V0_3(i) => i.topic_filters(store).await,
             Versioned::V0_2(i) => i.topic_filters(store).await,
             Versioned::V0_1(i) => i.topic_filters(store).await,
         }
@@ -515,6 +638,7 @@ impl StationProtocol {
     ) -> Answer<DecodedMessage, DecodeError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_decode(&mut *store, topic, payload)),
+            Versioned::V0_3(i) => i.decode(store, topic, payload).await,
             Versioned::V0_2(i) => i.decode(store, topic, payload).await,
             Versioned::V0_1(i) => i.decode(store, topic, payload).await,
         }
@@ -528,6 +652,7 @@ impl StationProtocol {
     ) -> Answer<Vec<OutboundMessage>, CallError> {
         match self {
             Versioned::Current(i) => export!(store, i.call_encode(&mut *store, device_id, command)),
+            Versioned::V0_3(i) => i.encode(store, device_id, command).await,
             Versioned::V0_2(i) => i.encode(store, device_id, command).await,
             Versioned::V0_1(i) => i.encode(store, device_id, command).await,
         }

@@ -19,7 +19,7 @@ pub struct PluginStatus {
     /// How to show the serving build to people (its `info`).
     pub display_name: Option<String>,
     pub icon_url: Option<String>,
-    /// The contract version the serving build was built against (`0.3.0`).
+    /// The contract version the serving build was built against (`0.4.0`).
     pub contract: Option<String>,
     pub sha256: Option<String>,
     /// The promoted release serving instead of the file plugins.toml names;

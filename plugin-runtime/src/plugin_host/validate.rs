@@ -18,7 +18,7 @@ pub struct ValidationReport {
     pub name: String,
     pub version: String,
     pub sha256: String,
-    /// The contract version it was built against (`0.3.0`, `0.2.0`, `0.1.0`).
+    /// The contract version it was built against (`0.4.0`, `0.3.0`, `0.2.0`, `0.1.0`).
     pub contract: String,
 }
 

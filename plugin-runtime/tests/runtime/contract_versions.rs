@@ -178,7 +178,7 @@ async fn a_0_1_gateway_serves_beside_a_current_one() {
     let (_s, host) = start(&config).await;
     assert_eq!(host.gateway_names(), vec!["fake", "legacy-norefund", "legacy-pay"]);
     assert_eq!(status_of(&host, "legacy-pay").contract.as_deref(), Some("0.1.0"));
-    assert_eq!(status_of(&host, "fake").contract.as_deref(), Some("0.3.0"));
+    assert_eq!(status_of(&host, "fake").contract.as_deref(), Some("0.4.0"));
 
     let gw = host.gateway("legacy-pay");
     let intent = CreateIntentRequest {
@@ -388,19 +388,19 @@ async fn versions_are_negotiated_by_their_compatibility_track() {
         path.display()
     );
 
-    // A later patch release of 0.3 (a compatible change) loads on this 0.3.0 host.
-    std::fs::write(&path, relabelled(&current, "0.3.0", "0.3.9")).expect("write");
+    // A later patch release of 0.4 (a compatible change) loads on this 0.4.0 host.
+    std::fs::write(&path, relabelled(&current, "0.4.0", "0.4.9")).expect("write");
     scratch.write_config(&config);
     let (host, report) = scratch.start().await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(host.pricing().quote(quote_request()).await.map(|q| q.amount_paisa), Ok(5_000));
 
-    // 0.9 is another track: refused, naming what this host speaks; 0.3.9 keeps serving.
-    std::fs::write(&path, relabelled(&current, "0.3.0", "0.9.0")).expect("write");
+    // 0.9 is another track: refused, naming what this host speaks; 0.4.9 keeps serving.
+    std::fs::write(&path, relabelled(&current, "0.4.0", "0.9.0")).expect("write");
     let report = host.reload().await.expect("reload");
     let reason = &report.failed.first().expect("refused").1;
     assert!(reason.contains("was built against powerbank:plugins@0.9.0"), "{reason}");
-    assert!(reason.contains("this host speaks 0.3.0, 0.2.0, 0.1.0"), "{reason}");
+    assert!(reason.contains("this host speaks 0.4.0, 0.3.0, 0.2.0, 0.1.0"), "{reason}");
     assert_eq!(host.pricing().quote(quote_request()).await.map(|q| q.amount_paisa), Ok(5_000));
     assert_eq!(host.active(PluginKind::Pricing).map(|(name, _)| name), Some("pricing".to_string()));
 

@@ -172,7 +172,7 @@ async fn gateways_say_how_to_show_them() {
     let b = status.iter().find(|s| s.name == "fake-b").expect("status");
     assert_eq!(
         (b.display_name.as_deref(), b.icon_url.as_deref(), b.contract.as_deref()),
-        (Some("Pay B"), Some("https://cdn.example/pay-b.svg"), Some("0.3.0"))
+        (Some("Pay B"), Some("https://cdn.example/pay-b.svg"), Some("0.4.0"))
     );
     assert_eq!(host.display_info("nope"), None);
 }

@@ -7,6 +7,7 @@
 mod common;
 
 mod contract_v0_2;
+mod contract_v0_3;
 mod contract_versions;
 mod gateways;
 mod hot_reload;

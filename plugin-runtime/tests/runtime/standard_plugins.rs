@@ -327,3 +327,61 @@ fn call_futures_are_send(host: &PluginHost, coupon: Coupon, order: OrderSummary)
     fn is_sync_clone<T: Send + Sync + Clone + 'static>() {}
     is_sync_clone::<PluginHost>();
 }
+
+fn campaign(offer: CampaignOffer) -> Campaign {
+    let now = now_ms();
+    Campaign { id: 7, name: "Tihar".into(), starts_unix_ms: now - HOUR_MS, ends_unix_ms: now + HOUR_MS, offer }
+}
+
+fn rental_discount(discount: CouponDiscount, stations: &[&str], packages: &[&str]) -> CampaignOffer {
+    CampaignOffer::RentalDiscount(RentalDiscount {
+        discount,
+        max_discount_paisa: None,
+        station_sns: stations.iter().map(|s| s.to_string()).collect(),
+        package_codes: packages.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_judge_and_price_campaign_offers() {
+    let (_s, host) = standard_host().await;
+    let promo = host.promotions();
+    let rental = |amount| CampaignEvent::Rental(order(amount));
+    let top_up = CampaignEvent::TopUp(TopUpSummary { amount_paisa: 10_000, context: context() });
+
+    // 20 % at the rider's station (ST-0001) for HOUR1; elsewhere, nothing.
+    let here = campaign(rental_discount(CouponDiscount::PercentageBp(2_000), &["ST-0001"], &["HOUR1"]));
+    promo.validate_campaign(here.clone()).await.expect("call").expect("valid");
+    let d = promo.decide_campaign_offer(here.clone(), rental(5_000)).await.expect("call");
+    assert_eq!(d, OfferDecision::Discount(DiscountApplication { discount_paisa: 1_000, final_amount_paisa: 4_000 }));
+    let elsewhere = campaign(rental_discount(CouponDiscount::FixedPaisa(300), &["ST-0999"], &[]));
+    let d = promo.decide_campaign_offer(elsewhere, rental(5_000)).await.expect("call");
+    assert_eq!(d, OfferDecision::NotApplicable);
+    assert_eq!(promo.decide_campaign_offer(here, top_up.clone()).await.expect("call"), OfferDecision::NotApplicable);
+
+    // Double points on top-ups only.
+    let double = campaign(CampaignOffer::PointsMultiplier(PointsMultiplier {
+        multiplier_bp: 20_000,
+        on_top_ups: true,
+        on_rentals: false,
+    }));
+    promo.validate_campaign(double.clone()).await.expect("call").expect("valid");
+    let d = promo.decide_campaign_offer(double.clone(), top_up).await.expect("call");
+    assert_eq!(d, OfferDecision::PointsMultiplierBp(20_000));
+    assert_eq!(promo.decide_campaign_offer(double, rental(5_000)).await.expect("call"), OfferDecision::NotApplicable);
+
+    // Offers the plugin will not run.
+    for bad in [
+        rental_discount(CouponDiscount::PercentageBp(12_000), &[], &[]),
+        CampaignOffer::PointsMultiplier(PointsMultiplier { multiplier_bp: 9_000, on_top_ups: true, on_rentals: true }),
+        CampaignOffer::CouponGrant(CouponGrant {
+            discount: CouponDiscount::FixedPaisa(500),
+            max_discount_paisa: None,
+            min_amount_paisa: 0,
+            valid_days: 0,
+        }),
+    ] {
+        let refused = promo.validate_campaign(campaign(bad)).await.expect("call");
+        assert!(matches!(refused, Err(CampaignRejection::InvalidOffer(_))), "{refused:?}");
+    }
+}

@@ -2,11 +2,17 @@
 //! minimum amount, total and per-user usage limits, and a discount that never
 //! exceeds the amount. The host supplies usage counts from its database.
 //!
+//! Campaigns (contract 0.4): an automatic rental discount (percentage or
+//! fixed, optionally capped, limited to listed stations and/or packages), a
+//! points multiplier on top-ups and/or rentals (more than 1x, at most 10x), or
+//! a coupon grant (the host issues the coupons; valid 1 to 365 days).
+//!
 //! Config (optional): `rounding` = `down` (default) or `nearest` for the
 //! paisa fraction of a percentage discount.
 
 use powerbank_plugin_sdk::promotions::{
-    Coupon, CouponDecision, CouponDiscount, CouponRejection, CouponUsage, DiscountApplication, Guest, OrderSummary,
+    Campaign, CampaignEvent, CampaignOffer, CampaignRejection, Coupon, CouponDecision, CouponDiscount, CouponRejection,
+    CouponUsage, DiscountApplication, Guest, OfferDecision, OrderSummary,
 };
 use powerbank_plugin_sdk::{CallError, PluginInfo, PluginKind, config, plugin_info};
 
@@ -81,6 +87,71 @@ fn apply(
     Ok(DiscountApplication { discount_paisa: discount, final_amount_paisa: order.amount_paisa - discount })
 }
 
+/// Most points a campaign may multiply by: 10x, in basis points.
+const MAX_MULTIPLIER_BP: u32 = 100_000;
+
+fn check_discount(discount: &CouponDiscount, cap: Option<i64>) -> Result<(), CampaignRejection> {
+    let invalid = |m: &str| Err(CampaignRejection::InvalidOffer(m.to_string()));
+    match *discount {
+        CouponDiscount::PercentageBp(bp) if bp == 0 || bp > 10_000 => invalid("percentage must be 0.01 % to 100 %"),
+        CouponDiscount::FixedPaisa(paisa) if paisa <= 0 => invalid("fixed discount must be positive"),
+        _ if cap.is_some_and(|c| c <= 0) => invalid("discount cap must be positive"),
+        _ => Ok(()),
+    }
+}
+
+fn validate_campaign(campaign: &Campaign) -> Result<(), CampaignRejection> {
+    let invalid = |m: &str| Err(CampaignRejection::InvalidOffer(m.to_string()));
+    match &campaign.offer {
+        CampaignOffer::RentalDiscount(d) => check_discount(&d.discount, d.max_discount_paisa),
+        CampaignOffer::PointsMultiplier(m) if !m.on_top_ups && !m.on_rentals => {
+            invalid("a points multiplier must apply to top-ups, rentals or both")
+        }
+        CampaignOffer::PointsMultiplier(m) if m.multiplier_bp <= 10_000 || m.multiplier_bp > MAX_MULTIPLIER_BP => {
+            invalid("multiplier must be above 1x (10000) and at most 10x (100000)")
+        }
+        CampaignOffer::PointsMultiplier(_) => Ok(()),
+        CampaignOffer::CouponGrant(g) if g.min_amount_paisa < 0 => invalid("minimum amount must not be negative"),
+        CampaignOffer::CouponGrant(g) if !(1..=365).contains(&g.valid_days) => {
+            invalid("issued coupons must be valid 1 to 365 days")
+        }
+        CampaignOffer::CouponGrant(g) => check_discount(&g.discount, g.max_discount_paisa),
+    }
+}
+
+fn decide(campaign: &Campaign, event: &CampaignEvent, rounding: Rounding) -> OfferDecision {
+    match (&campaign.offer, event) {
+        (CampaignOffer::RentalDiscount(d), CampaignEvent::Rental(order)) => {
+            let at_station = d.station_sns.is_empty()
+                || order.context.station_sn.as_ref().is_some_and(|sn| d.station_sns.iter().any(|s| s == sn));
+            let for_package = d.package_codes.is_empty()
+                || order.package_code.as_ref().is_some_and(|code| d.package_codes.iter().any(|c| c == code));
+            if !at_station || !for_package || order.amount_paisa <= 0 {
+                return OfferDecision::NotApplicable;
+            }
+            let mut discount = match d.discount {
+                CouponDiscount::PercentageBp(bp) => percentage_of(order.amount_paisa, bp.min(10_000), rounding),
+                CouponDiscount::FixedPaisa(paisa) => paisa.max(0),
+            };
+            if let Some(cap) = d.max_discount_paisa {
+                discount = discount.min(cap.max(0));
+            }
+            discount = discount.min(order.amount_paisa);
+            OfferDecision::Discount(DiscountApplication {
+                discount_paisa: discount,
+                final_amount_paisa: order.amount_paisa - discount,
+            })
+        }
+        (CampaignOffer::PointsMultiplier(m), CampaignEvent::TopUp(_)) if m.on_top_ups => {
+            OfferDecision::PointsMultiplierBp(m.multiplier_bp.min(MAX_MULTIPLIER_BP))
+        }
+        (CampaignOffer::PointsMultiplier(m), CampaignEvent::Rental(_)) if m.on_rentals => {
+            OfferDecision::PointsMultiplierBp(m.multiplier_bp.min(MAX_MULTIPLIER_BP))
+        }
+        _ => OfferDecision::NotApplicable,
+    }
+}
+
 struct StandardPromotions;
 
 impl Guest for StandardPromotions {
@@ -98,6 +169,14 @@ impl Guest for StandardPromotions {
             Ok(applied) => CouponDecision::Applied(applied),
             Err(rejection) => CouponDecision::Rejected(rejection),
         })
+    }
+
+    fn decide_campaign_offer(campaign: Campaign, event: CampaignEvent) -> Result<OfferDecision, CallError> {
+        Ok(decide(&campaign, &event, rounding()?))
+    }
+
+    fn validate_campaign(campaign: Campaign) -> Result<(), CampaignRejection> {
+        validate_campaign(&campaign)
     }
 }
 

@@ -1,4 +1,4 @@
-//! SDK for powerbank plugins, contract `powerbank:plugins@0.3.0`.
+//! SDK for powerbank plugins, contract `powerbank:plugins@0.4.0`.
 //!
 //! A plugin crate depends only on this crate, implements the `Guest` trait of
 //! one world (`info` and `self_check`, which every world has, plus the
@@ -71,8 +71,8 @@ world!(
 macro_rules! world_sharing_host {
     ($(#[$doc:meta])* $module:ident, $world:literal, $export_macro:literal, $bindings:literal, $types:ident) => {
         world!($(#[$doc])* $module, $world, $export_macro, $bindings, $types, {
-            "powerbank:plugins/types@0.3.0": crate::pricing::bindings::powerbank::plugins::types,
-            "powerbank:plugins/host@0.3.0": crate::pricing::bindings::powerbank::plugins::host,
+            "powerbank:plugins/types@0.4.0": crate::pricing::bindings::powerbank::plugins::types,
+            "powerbank:plugins/host@0.4.0": crate::pricing::bindings::powerbank::plugins::host,
         });
     };
 }

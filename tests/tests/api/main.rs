@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod app_core;
 mod auth;
+mod campaigns;
 mod cancel_swap;
 mod console;
 mod content;

@@ -253,6 +253,25 @@ impl bindings::promotions::Promotions {
             Err(rejection) => CouponDecision::Rejected(rejection.convert()),
         }))
     }
+
+    /// No campaigns before 0.4: refused as unsupported, without a call.
+    pub async fn validate_campaign(
+        &self,
+        _store: &mut Store<StoreState>,
+        _campaign: &Campaign,
+    ) -> Answer<(), CampaignRejection> {
+        Ok(Err(crate::contract::no_campaigns()))
+    }
+
+    /// No campaigns before 0.4: nothing offered, without a call.
+    pub async fn decide_campaign_offer(
+        &self,
+        _store: &mut Store<StoreState>,
+        _campaign: &Campaign,
+        _event: &CampaignEvent,
+    ) -> Answer<OfferDecision, CallError> {
+        Ok(Ok(OfferDecision::NotApplicable))
+    }
 }
 
 impl bindings::payment_gateway::PaymentGateway {

@@ -12,7 +12,7 @@
 use wasmtime::Store;
 
 use super::bindings;
-use crate::contract::convert::{Convert, same_records, same_variants};
+use crate::contract::convert::{Convert, kept_since_0_2};
 use crate::contract::{Answer, default_lost_policy};
 use crate::error::Failure;
 use crate::state::StoreState;
@@ -35,73 +35,7 @@ mod new {
     pub use crate::types::*;
 }
 
-same_records!(old => new {
-    HttpRequest { method, url, headers, body }
-    HttpResponse { status, headers, body }
-    CallContext { user_id, station_sn, now_unix_ms }
-    PluginInfo { name, version, kind, display_name, icon_url }
-    PackageInfo { id, code, price_paisa, duration_minutes }
-    QuoteRequest { package, requested_minutes, context }
-    BreakdownLine { label, amount_paisa }
-    Quote { amount_paisa, breakdown, due_minutes }
-    ExtensionRequest { package, current_due_unix_ms, extra_minutes, context }
-    OverdueRequest { package, due_unix_ms, returned_unix_ms, context }
-    OverdueCharge { amount_paisa, explanation }
-    SignupEvent { user_id }
-    ReferralEvent { referrer_id, referee_id }
-    TopUpEvent { user_id, amount_paisa }
-    RentalCompletedEvent { user_id, rental_id, package_code, amount_paisa, duration_minutes, returned_late }
-    Award { role, user_id, points, reason }
-    Coupon {
-        code, discount, valid_from_unix_ms, valid_until_unix_ms, min_amount_paisa, max_uses_total,
-        max_uses_per_user, max_discount_paisa
-    }
-    CouponUsage { total_used, used_by_user }
-    OrderSummary { amount_paisa, package_code, context }
-    DiscountApplication { discount_paisa, final_amount_paisa }
-    CreateIntentRequest { order_id, amount_paisa, description, return_url, context }
-    PaymentIntent { gateway_ref, status, redirect_url, client_payload }
-    VerifyRequest { order_id, gateway_ref, callback_params, expected_amount_paisa }
-    PaymentVerification { gateway_ref, status, amount_paisa }
-    WebhookEvent { event_id, order_id, gateway_ref, status, amount_paisa }
-    RefundRequest { order_id, gateway_ref, amount_paisa, reason, idempotency_key }
-    RefundResult { refund_ref, status, amount_paisa }
-    SlotReport { index, state, power_bank, battery }
-    StatusReport { online, firmware, slots }
-    HeartbeatReport { uptime_secs, signal }
-    EjectedEvent { request_id, slot, power_bank }
-    EjectFailedEvent { request_id, slot, power_bank, reason }
-    ReturnedEvent { slot, power_bank, battery }
-    SlotFaultEvent { slot, reason }
-    DecodedMessage { device_id, events }
-    MalformedMessage { device_id, reason }
-    EjectCommand { request_id, slot, power_bank, issued_at_unix_ms, ttl_secs }
-    OutboundMessage { topic, payload, qos, retain }
-});
-
-same_variants!(old => new {
-    LogLevel { Trace, Debug, Info, Warn, Error }
-    HttpMethod { Get, Post, Put, Patch, Delete, Head }
-    HttpError { ForbiddenHost(x), InvalidUrl(x), TooManyCalls, Timeout, Transport(x), ResponseTooLarge }
-    PluginKind { Pricing, PointsRules, Promotions, PaymentGateway, StationProtocol }
-    CallError { InvalidInput(x), Misconfigured(x), NotSupported(x), Unavailable(x) }
-    AwardRole { Subject, Referrer, Referee }
-    CouponDiscount { PercentageBp(x), FixedPaisa(x) }
-    CouponRejection {
-        NotYetValid, Expired, BelowMinimumAmount(x), UsageLimitReached, UserLimitReached, InvalidCoupon(x)
-    }
-    CouponDecision { Applied(x), Rejected(x) }
-    PaymentStatus { Pending, Succeeded, Failed, Cancelled, Refunded }
-    GatewayError {
-        InvalidRequest(x), Declined(x), BadSignature, AmountMismatch, Timeout(x), Unavailable(x), NotSupported,
-        Internal(x)
-    }
-    SlotState { Empty, Occupied, Fault }
-    StationEvent { Status(x), Heartbeat(x), Ejected(x), EjectFailed(x), Returned(x), SlotFault(x) }
-    DecodeError { UnknownTopic(x), Malformed(x) }
-    StationCommand { Eject(x), QueryStatus }
-    Qos { AtMostOnce, AtLeastOnce, ExactlyOnce }
-});
+kept_since_0_2!(old => new);
 
 /// The event as 0.2 knew it; `None` for the events 0.3 added.
 fn known_event(event: &PointsEvent) -> Option<old::PointsEvent> {
@@ -202,6 +136,25 @@ impl bindings::promotions::Promotions {
     ) -> Answer<CouponDecision, CallError> {
         let (coupon, order) = (coupon.clone().convert(), order.clone().convert());
         Ok(export!(store, self.call_apply_coupon(&mut *store, &coupon, &order, usage.convert()))?.convert())
+    }
+
+    /// No campaigns before 0.4: refused as unsupported, without a call.
+    pub async fn validate_campaign(
+        &self,
+        _store: &mut Store<StoreState>,
+        _campaign: &Campaign,
+    ) -> Answer<(), CampaignRejection> {
+        Ok(Err(crate::contract::no_campaigns()))
+    }
+
+    /// No campaigns before 0.4: nothing offered, without a call.
+    pub async fn decide_campaign_offer(
+        &self,
+        _store: &mut Store<StoreState>,
+        _campaign: &Campaign,
+        _event: &CampaignEvent,
+    ) -> Answer<OfferDecision, CallError> {
+        Ok(Ok(OfferDecision::NotApplicable))
     }
 }
 

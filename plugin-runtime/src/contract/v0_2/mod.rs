@@ -45,41 +45,13 @@ pub(crate) mod bindings {
     pub use pricing::powerbank::plugins::{host, types};
 }
 
-use crate::contract::convert::Convert;
-use crate::contract::current;
-use crate::state::StoreState;
-
-// Interfaces with only types have empty host traits.
-impl bindings::types::Host for StoreState {}
-impl bindings::pricing::powerbank::plugins::pricing_types::Host for StoreState {}
-impl bindings::points::powerbank::plugins::points_types::Host for StoreState {}
-impl bindings::promotions::powerbank::plugins::promotion_types::Host for StoreState {}
-impl bindings::payment_gateway::powerbank::plugins::payment_types::Host for StoreState {}
-impl bindings::station_protocol::powerbank::plugins::station_types::Host for StoreState {}
-
-/// The 0.2 host interface is the current one with its own types: same
-/// functions, same limits, one implementation.
-impl bindings::host::Host for StoreState {
-    fn log(&mut self, level: bindings::types::LogLevel, message: String, fields: Vec<(String, String)>) {
-        current::host::Host::log(self, level.convert(), message, fields)
-    }
-
-    fn now_unix_ms(&mut self) -> i64 {
-        current::host::Host::now_unix_ms(self)
-    }
-
-    fn config_get(&mut self, key: String) -> Option<String> {
-        current::host::Host::config_get(self, key)
-    }
-
-    fn secret_get(&mut self, key: String) -> Option<String> {
-        current::host::Host::secret_get(self, key)
-    }
-
-    async fn http_fetch(
-        &mut self,
-        request: bindings::host::HttpRequest,
-    ) -> Result<bindings::host::HttpResponse, bindings::host::HttpError> {
-        current::host::Host::http_fetch(self, request.convert()).await.convert()
-    }
-}
+host_delegating_to_current!(
+    bindings,
+    [
+        bindings::pricing::powerbank::plugins::pricing_types,
+        bindings::points::powerbank::plugins::points_types,
+        bindings::promotions::powerbank::plugins::promotion_types,
+        bindings::payment_gateway::powerbank::plugins::payment_types,
+        bindings::station_protocol::powerbank::plugins::station_types,
+    ]
+);
