@@ -330,8 +330,8 @@ impl PromotionsPlugin<'_> {
     plugin_call! {
         /// Whether the plugin will run `campaign`'s offer. The inner `Err` is
         /// its reason for refusing it (an answer for the operator).
-        fn validate_campaign(campaign: Campaign) -> Result<(), CampaignRejection>,
-        kind = PluginKind::Promotions, gateway = no_name, op = "validate-campaign",
+        fn validate_campaign / validate_campaign_traced(campaign: Campaign) -> Result<(), CampaignRejection>,
+        kind = PluginKind::Promotions, gateway = no_name, pin = no_name, op = "validate-campaign", rider = None,
         |store, loaded| {
             let i = loaded.promotions(store).await?;
             i.validate_campaign(store, &campaign).await
@@ -341,8 +341,8 @@ impl PromotionsPlugin<'_> {
     plugin_call! {
         /// What `campaign` offers on `event`; a discount is checked like a
         /// coupon's, a multiplier is at most 100x.
-        fn decide_campaign_offer(campaign: Campaign, event: CampaignEvent) -> OfferDecision,
-        kind = PluginKind::Promotions, gateway = no_name, op = "decide-campaign-offer",
+        fn decide_campaign_offer / decide_campaign_offer_traced(campaign: Campaign, event: CampaignEvent) -> OfferDecision,
+        kind = PluginKind::Promotions, gateway = no_name, pin = no_name, op = "decide-campaign-offer", rider = None,
         |store, loaded| {
             let i = loaded.promotions(store).await?;
             let decision = i.decide_campaign_offer(store, &campaign, &event).await?.map_err(Failure::from)?;
