@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     (24, "social_rollups_achievements", concat!(include_str!("social/schema.sql"), include_str!("social/rebuild.sql"))),
     (25, "admin_users", include_str!("admin/users.sql")),
     (26, "plugin_releases", include_str!("plugins/releases/schema.sql")),
+    (29, "analytics_rollups", concat!(include_str!("analytics/schema.sql"), include_str!("analytics/rebuild.sql"))),
 ];
 
 /// The newest schema version this build knows.

@@ -2,6 +2,7 @@
 //! enforced, the append-only audit log, operator accounts, and the
 //! authorization matrix over every operation of the OpenAPI document.
 
+mod analytics;
 mod audit;
 mod matrix;
 mod operators;
