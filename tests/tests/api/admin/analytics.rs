@@ -120,7 +120,11 @@ async fn rollups_equal_a_recount_after_a_mixed_workload_and_every_answer_comes_a
     assert_eq!(live_days, recount_days, "station days kept by triggers differ from a recount");
 
     // Series over the last 30 days (the default range).
-    let series = |q: &str| s.get(&format!("/api/admin/analytics/series?{q}"), Some(f));
+    let series = |q: &str| {
+        let path = format!("/api/admin/analytics/series?{q}");
+        let s = &s;
+        async move { s.get(&path, Some(f)).await }
+    };
     let r = series("metric=rentals").await;
     assert_eq!(r.body["columns"], json!(["started", "completed", "failed"]));
     assert_eq!(r.body["points"].as_array().unwrap().len(), 30);
