@@ -5,6 +5,7 @@
 //! ([`server`], [`state`]) wires the domains together at start-up.
 
 pub mod admin;
+pub mod analytics;
 pub mod api_contract;
 pub mod api_docs;
 pub mod app_core;

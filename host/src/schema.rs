@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
             include_str!("admin/broadcasts.sql")
         ),
     ),
+    (29, "analytics_rollups", concat!(include_str!("analytics/schema.sql"), include_str!("analytics/rebuild.sql"))),
     (30, "plugin_release_traces", include_str!("plugins/releases/trace.sql")),
     (
         31,

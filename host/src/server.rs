@@ -131,6 +131,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(settings::router())
         .merge(crate::console::router())
         .merge(admin::router())
+        .merge(crate::analytics::router())
         .merge(crate::content::router())
         .merge(crate::social::router())
         .merge(crate::ops::metrics::router())

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod csv;
 pub mod db;
 pub mod error;
 pub mod http_listener;

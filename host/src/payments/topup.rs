@@ -356,8 +356,12 @@ fn grant_campaign_bonus(
         Err(e) if e.code == "campaign_limit_reached" || e.code == "campaign_ended" => return Ok(0),
         Err(e) => return Err(e),
     }
-    let award =
-        PlannedAward { user_id, points: bonus.extra_points, reason: "campaign bonus".to_string(), plugin_release: None };
+    let award = PlannedAward {
+        user_id,
+        points: bonus.extra_points,
+        reason: "campaign bonus".to_string(),
+        plugin_release: None,
+    };
     points::grant(tx, &[award], planned.expiry_days, now)?;
     Ok(bonus.extra_points)
 }

@@ -3,6 +3,7 @@
 //! every operation of the OpenAPI document, users, rentals, station issues
 //! and the fleet.
 
+mod analytics;
 mod audit;
 mod broadcast;
 mod catalogue;
