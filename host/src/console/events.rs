@@ -92,7 +92,7 @@ pub enum ConsoleEvent {
     StationRemoved { serial_number: String },
     /// A plugin was loaded, replaced or disabled, or failed to load. Call
     /// counts alone do not count as a change.
-    Plugin { plugin: PluginOut },
+    Plugin { plugin: Box<PluginOut> },
     /// A plugin is no longer configured.
     PluginRemoved { name: String },
     /// The station link connected, lost its broker or reported an error.
@@ -254,7 +254,7 @@ impl Watcher {
             configured.insert(plugin.name.clone());
             if self.plugins.get(&plugin.name) != Some(&key) {
                 self.plugins.insert(plugin.name.clone(), key);
-                self.pending.push_back(ConsoleEvent::Plugin { plugin: PluginOut::from(plugin) });
+                self.pending.push_back(ConsoleEvent::Plugin { plugin: Box::new(PluginOut::from(plugin)) });
             }
         }
         let removed: Vec<String> = self.plugins.keys().filter(|n| !configured.contains(*n)).cloned().collect();
