@@ -179,7 +179,8 @@ END;
 -- link going up or down, heartbeats expiring, an operator's maintenance).
 CREATE TABLE station_status_events (
     id INTEGER PRIMARY KEY,
-    station_id INTEGER NOT NULL REFERENCES stations (id),
+    -- A deleted station (tests, never the API: stations retire) takes its history with it.
+    station_id INTEGER NOT NULL REFERENCES stations (id) ON DELETE CASCADE,
     status TEXT NOT NULL,
     at INTEGER NOT NULL
 );
